@@ -1,0 +1,199 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Objective is a configured preference objective. See the package
+// documentation for the math contract every implementation follows.
+//
+// Compute must not modify b, must be safe to call repeatedly, and reports
+// bad input as *InputError. Implementations in this module are safe for
+// concurrent use; the host never relies on it.
+type Objective interface {
+	// Inputs returns the names of the batch inputs Compute reads, in the
+	// order of [Fields]. It does not change after construction.
+	Inputs() []string
+	Compute(ctx context.Context, b *Batch) (*Result, error)
+}
+
+// Result is what an objective returns for one batch.
+type Result struct {
+	Loss    float64              `json:"loss"`
+	Losses  []float64            `json:"losses"`
+	Grads   map[string][]float64 `json:"grads"`
+	Metrics map[string]float64   `json:"metrics"`
+}
+
+// Definition is what an objective package exports: its spec and a
+// constructor for configured instances.
+type Definition struct {
+	Spec Spec
+	// New builds the objective from parameters already resolved against Spec
+	// (types, bounds and enums checked, defaults filled). It checks
+	// constraints between parameters and reports them as *ParamError.
+	New func(p Params) (Objective, error)
+}
+
+// Provider yields configured objectives: a local [Definition], or a plugin
+// client that runs the objective in another process.
+type Provider interface {
+	Spec() Spec
+	// Configure resolves user parameters and builds the objective. Problems
+	// with parameters are *ParamError values.
+	Configure(ctx context.Context, params map[string]any) (Objective, Params, error)
+}
+
+// Local returns a Provider that runs d in this process.
+func Local(d Definition) Provider { return local{d} }
+
+type local struct{ d Definition }
+
+func (l local) Spec() Spec { return l.d.Spec }
+
+func (l local) Configure(_ context.Context, raw map[string]any) (Objective, Params, error) {
+	p, err := l.d.Spec.Resolve(raw)
+	if err != nil {
+		return nil, Params{}, err
+	}
+	obj, err := l.d.New(p)
+	if err != nil {
+		return nil, Params{}, err
+	}
+	return obj, p, nil
+}
+
+// CheckResult validates r as the reply to b from an objective that read
+// inputs: a finite loss, one finite loss per example, a finite gradient of
+// the right length for every policy input read and for nothing else, finite
+// metrics. It returns a *ReplyError.
+func CheckResult(b *Batch, inputs []string, r *Result) error {
+	if r == nil {
+		return &ReplyError{Field: "result", Index: -1, Msg: "missing"}
+	}
+	if !finite(r.Loss) {
+		return &ReplyError{Field: "loss", Index: -1, Msg: fmt.Sprintf("not finite (got %v)", r.Loss)}
+	}
+	var layout Layout
+	for _, name := range inputs {
+		f, _ := LookupField(name)
+		if f.Policy {
+			layout = f.Layout
+			break
+		}
+	}
+	if n := b.Size(layout); layout != 0 && len(r.Losses) != n {
+		return &ReplyError{Field: "losses", Index: -1, Msg: fmt.Sprintf("has %d values for %d examples", len(r.Losses), n)}
+	}
+	if i := firstNonFinite(r.Losses); i >= 0 {
+		return &ReplyError{Field: "losses", Index: i, Value: r.Losses[i], Msg: "not finite"}
+	}
+	want := map[string]bool{}
+	for _, name := range inputs {
+		if f, _ := LookupField(name); f.Policy {
+			want[name] = true
+			g, ok := r.Grads[name]
+			if !ok {
+				return &ReplyError{Field: "grads." + name, Index: -1, Msg: "missing gradient for a policy input"}
+			}
+			if len(g) != b.Len(name) {
+				return &ReplyError{Field: "grads." + name, Index: -1, Msg: fmt.Sprintf("has %d values for %d inputs", len(g), b.Len(name))}
+			}
+			if i := firstNonFinite(g); i >= 0 {
+				return &ReplyError{Field: "grads." + name, Index: i, Value: g[i], Msg: "not finite"}
+			}
+		}
+	}
+	for _, name := range sortedKeys(r.Grads) {
+		if !want[name] {
+			return &ReplyError{Field: "grads." + name, Index: -1, Msg: "gradient for an input that is not a policy input the objective read"}
+		}
+	}
+	for _, name := range sortedKeys(r.Metrics) {
+		if v := r.Metrics[name]; !finite(v) {
+			return &ReplyError{Field: "metrics." + name, Index: -1, Msg: fmt.Sprintf("not finite (got %v)", v)}
+		}
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func firstNonFinite(xs []float64) int {
+	for i, v := range xs {
+		if !finite(v) {
+			return i
+		}
+	}
+	return -1
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Definition{}
+)
+
+// Register makes an objective available by its spec name. It panics if the
+// name is empty or already registered, or the spec is invalid: these are
+// programmer errors found at init.
+func Register(d Definition) {
+	if err := d.Spec.Validate(); err != nil {
+		panic("core: Register: " + err.Error())
+	}
+	if d.New == nil {
+		panic("core: Register: " + d.Spec.Name + " has no constructor")
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[d.Spec.Name]; dup {
+		panic("core: Register called twice for objective " + d.Spec.Name)
+	}
+	registry[d.Spec.Name] = d
+}
+
+// Lookup returns the registered objective with the given name, or an error
+// listing the known names.
+func Lookup(name string) (Definition, error) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	if d, ok := registry[name]; ok {
+		return d, nil
+	}
+	return Definition{}, fmt.Errorf("core: unknown objective %q (known: %s)", name, strings.Join(registeredNames(), ", "))
+}
+
+// Registered returns the names of the registered objectives, sorted.
+func Registered() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return registeredNames()
+}
+
+func registeredNames() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ErrNotConfigured is returned by a plugin asked to compute before it was
+// configured.
+var ErrNotConfigured = errors.New("objective not configured")
