@@ -1,9 +1,13 @@
 package core
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Input names. They are the JSON keys of a [Batch], the keys of the wire
@@ -293,4 +297,45 @@ func (b *Batch) RequirePositive(name string) error {
 		}
 	}
 	return nil
+}
+
+// DecodeBatchJSON reads one JSON object whose keys are input names (see
+// [Fields]) into a Batch. Unknown keys and trailing data are errors; the
+// messages name the key.
+func DecodeBatchJSON(r io.Reader) (*Batch, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var b Batch
+	if err := dec.Decode(&b); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("batch: field %s: cannot use JSON %s as %s (at byte %d)", te.Field, te.Value, te.Type, te.Offset)
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("batch: invalid JSON at byte %d: %w", se.Offset, err)
+		case errors.Is(err, io.EOF):
+			return nil, errors.New("batch: empty input: want a JSON object of named arrays")
+		}
+		if s, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return nil, fmt.Errorf("batch: unknown field %s (known: %s)", s, strings.Join(fieldNames(), ", "))
+		}
+		return nil, fmt.Errorf("batch: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("batch: trailing data after the JSON object")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("batch: trailing data after the JSON object")
+	}
+	return &b, nil
+}
+
+func fieldNames() []string {
+	names := make([]string, len(Fields))
+	for i, f := range Fields {
+		names[i] = f.Name
+	}
+	return names
 }

@@ -194,12 +194,23 @@ func TestCrashThenRestartRetriesSameRequest(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, codes.Unavailable, status.Code(err), "a crash mid-call is Unavailable: %v", err)
 	assert.Eventually(t, c.Exited, 5*time.Second, 10*time.Millisecond)
-	assert.Contains(t, cfg.Stderr.(*syncBuffer).String(), "[fault] fault: crashing on call 2", "stderr is forwarded with the label")
 
 	require.NoError(t, c.Restart(context.Background()))
 	again, err := obj.Compute(context.Background(), b)
 	require.NoError(t, err, "the objective configured before the crash works against the new process")
 	assert.Equal(t, first, again)
+}
+
+func TestStderrIsForwardedWithLabel(t *testing.T) {
+	cfg := testConfig(t, "fault")
+	c := launch(t, cfg)
+	obj, _, err := c.Configure(context.Background(), map[string]any{"say": "hello from the plugin"})
+	require.NoError(t, err)
+	_, err = obj.Compute(context.Background(), randomBatch(rand.New(rand.NewPCG(9, 1)), 2))
+	require.NoError(t, err)
+	buf := cfg.Stderr.(*syncBuffer)
+	assert.Eventually(t, func() bool { return strings.Contains(buf.String(), "[fault] hello from the plugin\n") },
+		5*time.Second, 10*time.Millisecond, "stderr so far: %q", buf.String())
 }
 
 func TestDeadline(t *testing.T) {

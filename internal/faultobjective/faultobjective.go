@@ -37,6 +37,7 @@ func Definition() core.Definition {
 				{Name: "short_on", Type: core.TypeInt, Default: int64(0), Doc: "return a gradient one element short on this call", Min: core.Bound(0)},
 				{Name: "panic_on", Type: core.TypeInt, Default: int64(0), Doc: "panic on this call", Min: core.Bound(0)},
 				{Name: "repeat", Type: core.TypeBool, Default: false, Doc: "fire each fault on every call from its number on"},
+				{Name: "say", Type: core.TypeString, Default: "", Doc: "write this line to stderr on every call"},
 			},
 		},
 		New: func(p core.Params) (core.Objective, error) {
@@ -65,6 +66,9 @@ func (o *objective) Compute(_ context.Context, b *core.Batch) (*core.Result, err
 	fires := func(name string) bool {
 		n := o.p.Int(name)
 		return n > 0 && (call == n || o.p.Bool("repeat") && call >= n)
+	}
+	if say := o.p.String("say"); say != "" {
+		fmt.Fprintln(os.Stderr, say)
 	}
 	switch {
 	case fires("crash_on"):
