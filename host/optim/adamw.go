@@ -1,0 +1,185 @@
+// Package optim updates named float32 parameters in place: AdamW with
+// decoupled weight decay, global gradient-norm clipping, and learning-rate
+// schedules with linear warmup.
+package optim
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Param is one named parameter tensor, flattened. Data is updated in place;
+// Grad holds ∂cost/∂Data and has the same length. A Param with a nil Grad is
+// skipped by Step, as PyTorch skips parameters whose .grad is None.
+type Param struct {
+	Name string
+	Data []float32
+	Grad []float32
+	// NoDecay excludes the parameter from weight decay, as transformers'
+	// Trainer excludes biases and LayerNorm weights.
+	NoDecay bool
+}
+
+// Hyper holds AdamW's hyper-parameters. LR is the peak learning rate: Step
+// takes the scheduled rate for each update.
+type Hyper struct {
+	Beta1, Beta2 float64
+	Eps          float64
+	WeightDecay  float64
+}
+
+// AdamW implements torch.optim.AdamW (amsgrad=False, maximize=False). For
+// parameter p with gradient g at update t = 1, 2, … with learning rate lr:
+//
+//	p ← p − lr·λ·p                        (decoupled weight decay, first)
+//	m ← β1·m + (1−β1)·g
+//	v ← β2·v + (1−β2)·g²
+//	p ← p − (lr/(1−β1ᵗ)) · m / (√v/√(1−β2ᵗ) + ε)
+//
+// in the order of PyTorch's _single_tensor_adamw: weight decay multiplies
+// the parameter before the moment update and before the Adam step, using
+// the parameter value from before the step. m and v are kept in float64 and
+// each element's arithmetic is done in float64, rounded once to float32 when
+// written back to Data; updates run sequentially, so results are
+// deterministic. PyTorch keeps float32 moments for float32 parameters, so
+// values agree with it to float32 rounding, not bit for bit.
+//
+// References: Loshchilov & Hutter, "Decoupled Weight Decay Regularization"
+// (ICLR 2019); torch/optim/adamw.py and torch/optim/adam.py.
+type AdamW struct {
+	Hyper
+	step  int64
+	state map[string]*moments
+}
+
+type moments struct{ m, v []float64 }
+
+// NewAdamW returns an optimizer with no state. It returns an error if a
+// hyper-parameter is out of its domain.
+func NewAdamW(h Hyper) (*AdamW, error) {
+	switch {
+	case !(h.Beta1 >= 0 && h.Beta1 < 1):
+		return nil, fmt.Errorf("optim: beta1 must be in [0, 1), got %v", h.Beta1)
+	case !(h.Beta2 >= 0 && h.Beta2 < 1):
+		return nil, fmt.Errorf("optim: beta2 must be in [0, 1), got %v", h.Beta2)
+	case !(h.Eps > 0) || math.IsInf(h.Eps, 0):
+		return nil, fmt.Errorf("optim: eps must be finite and > 0, got %v", h.Eps)
+	case !(h.WeightDecay >= 0) || math.IsInf(h.WeightDecay, 0):
+		return nil, fmt.Errorf("optim: weight_decay must be finite and >= 0, got %v", h.WeightDecay)
+	}
+	return &AdamW{Hyper: h, state: map[string]*moments{}}, nil
+}
+
+// Steps returns the number of updates made (PyTorch's state["step"]).
+func (o *AdamW) Steps() int64 { return o.step }
+
+// Step applies one update with learning rate lr to every param with a
+// gradient. It panics if a Grad's length differs from its Data's, or if two
+// params share a name, or a param's length differs from its state's: these
+// are programmer errors.
+func (o *AdamW) Step(params []Param, lr float64) {
+	o.step++
+	t := float64(o.step)
+	bc1 := 1 - math.Pow(o.Beta1, t)
+	bc2Sqrt := math.Sqrt(1 - math.Pow(o.Beta2, t))
+	stepSize := lr / bc1
+	seen := make(map[string]bool, len(params))
+	for _, p := range params {
+		if seen[p.Name] {
+			panic("optim: AdamW.Step: duplicate param " + p.Name)
+		}
+		seen[p.Name] = true
+		if p.Grad == nil {
+			continue
+		}
+		if len(p.Grad) != len(p.Data) {
+			panic(fmt.Sprintf("optim: AdamW.Step: param %s has %d values and %d gradients", p.Name, len(p.Data), len(p.Grad)))
+		}
+		s := o.state[p.Name]
+		if s == nil {
+			s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
+			o.state[p.Name] = s
+		}
+		if len(s.m) != len(p.Data) {
+			panic(fmt.Sprintf("optim: AdamW.Step: param %s has %d values but its state has %d", p.Name, len(p.Data), len(s.m)))
+		}
+		decay := 1.0
+		if !p.NoDecay {
+			decay = 1 - lr*o.WeightDecay
+		}
+		for i, g32 := range p.Grad {
+			g := float64(g32)
+			x := float64(p.Data[i]) * decay
+			m := o.Beta1*s.m[i] + (1-o.Beta1)*g
+			v := o.Beta2*s.v[i] + (1-o.Beta2)*g*g
+			s.m[i], s.v[i] = m, v
+			x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + o.Eps)
+			p.Data[i] = float32(x)
+		}
+	}
+}
+
+// State is AdamW's state, for checkpoints.
+type State struct {
+	Step   int64        // updates made
+	Params []ParamState // sorted by name
+}
+
+// ParamState holds the first and second moments of one parameter.
+type ParamState struct {
+	Name string
+	M, V []float64
+}
+
+// State returns a deep copy of the optimizer state.
+func (o *AdamW) State() State {
+	st := State{Step: o.step}
+	for _, name := range sortedNames(o.state) {
+		s := o.state[name]
+		st.Params = append(st.Params, ParamState{
+			Name: name,
+			M:    append([]float64(nil), s.m...),
+			V:    append([]float64(nil), s.v...),
+		})
+	}
+	return st
+}
+
+// SetState replaces the optimizer state with a deep copy of st. It returns
+// an error if st is malformed: a negative step, duplicate names, M and V of
+// different lengths, or non-finite or negative second moments.
+func (o *AdamW) SetState(st State) error {
+	if st.Step < 0 {
+		return fmt.Errorf("optim: state step must be >= 0, got %d", st.Step)
+	}
+	state := make(map[string]*moments, len(st.Params))
+	for _, p := range st.Params {
+		if _, dup := state[p.Name]; dup {
+			return fmt.Errorf("optim: state has param %s twice", p.Name)
+		}
+		if len(p.M) != len(p.V) {
+			return fmt.Errorf("optim: state of %s has %d first moments and %d second moments", p.Name, len(p.M), len(p.V))
+		}
+		for i := range p.M {
+			if math.IsNaN(p.M[i]) || math.IsInf(p.M[i], 0) {
+				return fmt.Errorf("optim: state %s.m[%d] must be finite, got %v", p.Name, i, p.M[i])
+			}
+			if !(p.V[i] >= 0) || math.IsInf(p.V[i], 0) {
+				return fmt.Errorf("optim: state %s.v[%d] must be finite and >= 0, got %v", p.Name, i, p.V[i])
+			}
+		}
+		state[p.Name] = &moments{m: append([]float64(nil), p.M...), v: append([]float64(nil), p.V...)}
+	}
+	o.step, o.state = st.Step, state
+	return nil
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
