@@ -1,0 +1,39 @@
+// Package model is a decoder-only causal transformer built on gorgonia that
+// scores token sequences: it returns sums of per-token log-probabilities and
+// the gradient of any linear combination of those sums with respect to every
+// parameter.
+//
+// Architecture (GPT-2 style, pre-LayerNorm):
+//
+//	x₀      = tok[ids] + pos[t]
+//	xₗ'     = xₗ + Proj(Attn(LN₁(xₗ)))            causal, multi-head, qkv fused
+//	xₗ₊₁    = xₗ' + Down(GELU(Up(LN₂(xₗ'))))      hidden width = Width·MLPMult
+//	logits  = LN_f(x_L) · head                      head has no bias
+//	log p   = logits − logsumexp(logits)
+//
+// LayerNorm uses ε = 1e-5 (PyTorch's default) and the biased variance.
+// GELU is the tanh approximation, identical to PyTorch's
+// nn.GELU(approximate="tanh"): 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))),
+// computed as x·σ(2√(2/π)·(x+0.044715·x³)).
+// Attention scores are scaled by 1/√(Width/Heads).
+//
+// Linear weights are stored [in, out] (the transpose of PyTorch's
+// nn.Linear.weight), so a layer computes y = x·W + b.
+//
+// The gorgonia ops used are restricted to those whose gradients this
+// package's tests check against finite differences; softmax and
+// log-softmax are built from Max, Sub, Exp, Sum and Log, because gorgonia's
+// SoftMax forward overflows on rows far from the tensor's first element.
+//
+// Three types do the work. [Weights] holds the parameters as named float32
+// tensors. [Scorer] runs the forward pass only (reference model,
+// evaluation, [Scorer.ScoreAll] for any number of sequences). [Runner]
+// runs a training step in two calls: [Runner.Forward] returns the selected
+// log-prob sums and pauses the machine; [Runner.Backward] takes
+// g = ∂L/∂out from the objective and resumes the same run through the
+// backward pass, so the forward pass is computed once per step.
+//
+// Outputs are defined by a [Batch]: rows of token ids and spans that add
+// the log-probs of runs of tokens into outputs, e.g. completion sums of the
+// chosen and rejected rows and, for ORPO, prompt sums of the chosen rows.
+package model

@@ -1,0 +1,232 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Per-op gradient check: every gorgonia op the model graph uses, in the
+// shapes and broadcast patterns the model uses, differentiated by gorgonia
+// and by central finite differences in float64.
+
+const (
+	// opFDStep is the central-difference step. Truncation error is
+	// O(h²·f''') ≈ 1e-12 and cancellation error ≈ 1e-16/h ≈ 1e-10.
+	opFDStep = 1e-6
+	// opGradTol bounds |analytic − FD| / max(1, |FD|); 1e-6 leaves four
+	// orders of margin over the FD error while a wrong gradient (the
+	// InverseSqrt and off-axis ByIndices bugs) is off by O(1).
+	opGradTol = 1e-6
+)
+
+// opInput is a differentiable float64 input of an op case.
+type opInput struct {
+	shape    []int
+	positive bool // draw from (0.5, 1.5) instead of N(0, 1)
+}
+
+type opCase struct {
+	name   string
+	inputs []opInput
+	ints   [][]int // integer inputs (indices), not differentiated
+	build  func(bd *b, x []*G.Node, ints []*G.Node) *G.Node
+}
+
+// Model shapes used below: N = B·T rows, B=2, T=3, H=2, hd=2, D=4, V=5, R=3.
+const (
+	oB, oT, oH, oHD = 2, 3, 2, 2
+	oD              = oH * oHD
+	oN              = oB * oT
+	oV, oR          = 5, 3
+)
+
+func opCases() []opCase {
+	return []opCase{
+		{"matmul [N,D]·[D,3D]", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, 3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], x[1]) }},
+		{"bias add (N,E)+(E) axis 0", []opInput{{shape: []int{oN, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bAdd(x[0], x[1], 0) }},
+		{"residual add", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN, oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.add(x[0], x[1]) }},
+		{"mean axis 1", []opInput{{shape: []int{oN, oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Mean, x[0], 1, "mean") }},
+		{"sub (N,D)−(N) axis 1", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 1) }},
+		{"hadamard (N,D)", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN, oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.hadamard(x[0], x[1]) }},
+		{"pow(v+eps, −0.5)", []opInput{{shape: []int{oN}, positive: true}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.do(func() (*G.Node, error) { return G.Pow(bd.add(x[0], bd.scalar(lnEps)), bd.scalar(-0.5)) }, "pow")
+			}},
+		{"mul (N,D)·(N) axis 1", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bMul(x[0], x[1], 1) }},
+		{"mul (N,D)·(D) axis 0", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bMul(x[0], x[1], 0) }},
+		{"cube", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Cube, x[0], "cube") }},
+		{"mul by scalar", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], bd.scalar(0.7)) }},
+		{"sigmoid", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Sigmoid, x[0], "sigmoid") }},
+		{"slice columns [D,2D)", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.do(func() (*G.Node, error) { return G.Slice(x[0], nil, G.S(oD, 2*oD)) }, "slice")
+			}},
+		{"reshape [N,D]→[B,T,H,hd], transpose 0,2,1,3, reshape [BH,T,hd]", []opInput{{shape: []int{oN, oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.reshape(bd.transpose(bd.reshape(x[0], oB, oT, oH, oHD), 0, 2, 1, 3), oB*oH, oT, oHD)
+			}},
+		{"reshape [BH,T,hd]→[B,H,T,hd], transpose 0,2,1,3, reshape [N,D]", []opInput{{shape: []int{oB * oH, oT, oHD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.reshape(bd.transpose(bd.reshape(x[0], oB, oH, oT, oHD), 0, 2, 1, 3), oN, oD)
+			}},
+		{"batched matmul q·kᵀ", []opInput{{shape: []int{oB * oH, oT, oHD}}, {shape: []int{oB * oH, oT, oHD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.do(func() (*G.Node, error) { return G.BatchedMatMul(x[0], x[1], false, true) }, "bmm")
+			}},
+		{"batched matmul att·v", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT, oHD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				return bd.do(func() (*G.Node, error) { return G.BatchedMatMul(x[0], x[1]) }, "bmm")
+			}},
+		{"mask add (BH,T,T)+(T,T) axis 0", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oT, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bAdd(x[0], x[1], 0) }},
+		{"max (BH,T,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Max, x[0], 2, "max") }},
+		{"sub (BH,T,T)−(BH,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 2) }},
+		{"exp (BH,T,T)", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Exp, x[0], "exp") }},
+		{"sum (BH,T,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Sum, x[0], 2, "sum") }},
+		{"div (BH,T,T)/(BH,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT}, positive: true}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bDiv(x[0], x[1], 2) }},
+		{"max (N,V) axis 1", []opInput{{shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Max, x[0], 1, "max") }},
+		{"sub (N,V)−(N) axis 1", []opInput{{shape: []int{oN, oV}}, {shape: []int{oN}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 1) }},
+		{"exp (N,V)", []opInput{{shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Exp, x[0], "exp") }},
+		{"sum (N,V) axis 1", []opInput{{shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Sum, x[0], 1, "sum") }},
+		{"log (N)", []opInput{{shape: []int{oN}, positive: true}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Log, x[0], "log") }},
+		{"one-hot hadamard (N,V)", []opInput{{shape: []int{oN, oV}}, {shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.hadamard(x[0], x[1]) }},
+		{"selection mat-vec [R,N]·[N]", []opInput{{shape: []int{oR, oN}}, {shape: []int{oN}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], x[1]) }},
+		{"gather rows axis 0, repeated ids", []opInput{{shape: []int{oV, oD}}}, [][]int{{3, 1, 3, 0, 4, 3}},
+			func(bd *b, x, ix []*G.Node) *G.Node {
+				return bd.do(func() (*G.Node, error) { return G.ByIndices(x[0], ix[0], 0) }, "gather")
+			}},
+		// Composites as the model calls them.
+		{"layerNorm", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD}}, {shape: []int{oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.layerNorm(x[0], x[1], x[2]) }},
+		{"gelu", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.gelu(x[0]) }},
+		{"softmaxLast", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.softmaxLast(x[0]) }},
+		{"logSoftmaxRows", []opInput{{shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.logSoftmaxRows(x[0]) }},
+		{"attention", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node {
+				mask := G.NewMatrix(bd.g, tensor.Float64, G.WithShape(oT, oT), G.WithName("mask"),
+					G.WithValue(tensor.New(tensor.WithShape(oT, oT), tensor.WithBacking([]float64{0, maskValue, maskValue, 0, 0, maskValue, 0, 0, 0}))))
+				return bd.attention(x[0], mask, oB, oT, oD, oH)
+			}},
+	}
+}
+
+// opGraph builds cost = Σ op(x)⊙weights with fresh input nodes bound to vals.
+func opGraph(t *testing.T, c opCase, vals [][]float64, weights []float64) (*G.ExprGraph, []*G.Node, *G.Node) {
+	g := G.NewGraph()
+	bd := &b{g: g, dt: tensor.Float64}
+	var xs []*G.Node
+	for i, in := range c.inputs {
+		xs = append(xs, G.NewTensor(g, tensor.Float64, len(in.shape), G.WithShape(in.shape...), G.WithName("x"+itoa(i)),
+			G.WithValue(tensor.New(tensor.WithShape(in.shape...), tensor.WithBacking(vals[i])))))
+	}
+	var ix []*G.Node
+	for i, v := range c.ints {
+		ix = append(ix, G.NewVector(g, tensor.Int, G.WithShape(len(v)), G.WithName("i"+itoa(i)),
+			G.WithValue(tensor.New(tensor.WithBacking(append([]int(nil), v...))))))
+	}
+	y := c.build(bd, xs, ix)
+	require.NoError(t, bd.err)
+	var wNode *G.Node
+	if y.IsScalar() {
+		wNode = bd.scalar(weights[0])
+	} else {
+		wNode = G.NewTensor(g, tensor.Float64, y.Dims(), G.WithShape(y.Shape()...), G.WithName("w"),
+			G.WithValue(tensor.New(tensor.WithShape(y.Shape()...), tensor.WithBacking(weights[:y.Shape().TotalSize()]))))
+	}
+	cost := bd.do(func() (*G.Node, error) { return G.Sum(bd.hadamard(y, wNode)) }, "cost")
+	require.NoError(t, bd.err)
+	return g, xs, cost
+}
+
+func TestOpGradients(t *testing.T) {
+	for ci, c := range opCases() {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 7))
+			vals := make([][]float64, len(c.inputs))
+			for i, in := range c.inputs {
+				n := 1
+				for _, s := range in.shape {
+					n *= s
+				}
+				vals[i] = make([]float64, n)
+				for j := range vals[i] {
+					if in.positive {
+						vals[i][j] = 0.5 + rng.Float64()
+					} else {
+						vals[i][j] = rng.NormFloat64()
+					}
+				}
+			}
+			weights := make([]float64, 4096)
+			for j := range weights {
+				weights[j] = rng.NormFloat64()
+			}
+
+			g, xs, cost := opGraph(t, c, vals, weights)
+			grads, err := G.Grad(cost, xs...)
+			require.NoError(t, err)
+			m := G.NewTapeMachine(g, G.BindDualValues(xs...))
+			defer m.Close()
+			require.NoError(t, m.RunAll())
+
+			fg, fxs, fcost := opGraph(t, c, vals, weights)
+			fm := G.NewTapeMachine(fg)
+			defer fm.Close()
+			eval := func() float64 {
+				fm.Reset()
+				require.NoError(t, fm.RunAll())
+				return fcost.Value().Data().(float64)
+			}
+			for i := range xs {
+				an := grads[i].Value().Data().([]float64)
+				data := fxs[i].Value().Data().([]float64)
+				require.Len(t, an, len(data))
+				for j := range data {
+					orig := data[j]
+					data[j] = orig + opFDStep
+					fp := eval()
+					data[j] = orig - opFDStep
+					fmn := eval()
+					data[j] = orig
+					fd := (fp - fmn) / (2 * opFDStep)
+					require.True(t, isFinite(an[j]) && isFinite(fd), "input %d [%d]: analytic %v fd %v", i, j, an[j], fd)
+					assert.InDelta(t, fd, an[j], opGradTol*math.Max(1, math.Abs(fd)), "input %d [%d]", i, j)
+				}
+			}
+		})
+	}
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
