@@ -1,0 +1,144 @@
+package testbed
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// MaxCompletions bounds A^L, the number of completions per prompt, in exact
+// mode: every evaluation touches each completion of each eval prompt.
+const MaxCompletions = 1 << 16
+
+// maxPromptSpace bounds A^P so prompt indices fit in a uint64 with room for
+// sampling arithmetic.
+const maxPromptSpace = 1 << 62
+
+// Config describes a task. Build one with [Defaults], override fields (for
+// instance by decoding TOML into it), then call [Config.Validate] or [New].
+type Config struct {
+	// Alphabet is the vocabulary size A: token ids are 0..A−1.
+	Alphabet int `toml:"alphabet"`
+	// PromptLen is the number of tokens P of every prompt.
+	PromptLen int `toml:"prompt_len"`
+	// CompletionLen is the number of tokens L of every completion.
+	CompletionLen int `toml:"completion_len"`
+	// Exact enables enumeration of all A^L completions per prompt; it
+	// requires A^L ≤ MaxCompletions.
+	Exact bool `toml:"exact"`
+	// TrainPrompts and EvalPrompts are the numbers of distinct prompts in
+	// the disjoint train and eval sets.
+	TrainPrompts int `toml:"train_prompts"`
+	EvalPrompts  int `toml:"eval_prompts"`
+	// SamplesPerPrompt is the number of preference pairs drawn per prompt.
+	SamplesPerPrompt int `toml:"samples_per_prompt"`
+	// CopyReward is c, the reward of a completion that copies the prompt
+	// cyclically at every position.
+	CopyReward float64 `toml:"copy_reward"`
+	// RepeatPenalty is ρ, the reward lost by a completion whose every
+	// adjacent pair of tokens is equal.
+	RepeatPenalty float64 `toml:"repeat_penalty"`
+	// LabelTemperature is t in P(y1 ≻ y2) = σ((r1−r2)/t); 0 means
+	// deterministic labels.
+	LabelTemperature float64 `toml:"label_temperature"`
+	// Beta is the β at which the optimum π*_β, log Z and J_β are taken.
+	Beta float64 `toml:"beta"`
+	// DemoNoise is p, the per-position probability that a demonstration
+	// replaces the copied token by a uniformly drawn one (possibly equal).
+	DemoNoise float64 `toml:"demo_noise"`
+	// NormTolerance is the largest |Σ_y π(y|x) − 1| accepted from a policy;
+	// accepted distributions are renormalised before evaluation.
+	NormTolerance float64 `toml:"norm_tolerance"`
+	// Seed fixes the prompts.
+	Seed uint64 `toml:"seed"`
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Alphabet:         4,    // symbols
+		PromptLen:        4,    // tokens
+		CompletionLen:    5,    // tokens: 4^5 = 1024 completions per prompt
+		Exact:            true, // enumerate completions
+		TrainPrompts:     64,   // of 4^4 = 256 possible prompts
+		EvalPrompts:      32,   // disjoint from the train prompts
+		SamplesPerPrompt: 16,   // pairs per prompt
+		CopyReward:       4,    // reward units for a perfect cyclic copy
+		RepeatPenalty:    1,    // reward units for a completion of one repeated symbol
+		LabelTemperature: 1,    // Bradley–Terry in r* units: DPO at β targets π*_β
+		Beta:             0.5,  // KL weight of the optimum
+		DemoNoise:        0.5,  // per-position noise of the demonstrations
+		NormTolerance:    1e-9, // float64 scoring; raise to ~1e-5 for float32 models
+		Seed:             1,
+	}
+}
+
+// Validate reports every field outside its bounds, joined into one error.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("testbed: "+format, args...))
+	}
+	if c.Alphabet < 2 {
+		bad("alphabet must be ≥ 2, got %d", c.Alphabet)
+	}
+	if c.PromptLen < 1 {
+		bad("prompt_len must be ≥ 1, got %d", c.PromptLen)
+	}
+	if c.CompletionLen < 1 {
+		bad("completion_len must be ≥ 1, got %d", c.CompletionLen)
+	}
+	if c.Alphabet >= 2 && c.PromptLen >= 1 {
+		space, ok := power(c.Alphabet, c.PromptLen, maxPromptSpace)
+		if !ok {
+			bad("alphabet^prompt_len must be ≤ 2^62, got %d^%d", c.Alphabet, c.PromptLen)
+		} else if c.TrainPrompts >= 1 && c.EvalPrompts >= 1 && uint64(c.TrainPrompts)+uint64(c.EvalPrompts) > space {
+			bad("train_prompts + eval_prompts must be ≤ alphabet^prompt_len = %d, got %d", space, c.TrainPrompts+c.EvalPrompts)
+		}
+	}
+	if c.Exact && c.Alphabet >= 2 && c.CompletionLen >= 1 {
+		if _, ok := power(c.Alphabet, c.CompletionLen, MaxCompletions); !ok {
+			bad("alphabet^completion_len must be ≤ %d in exact mode, got %d^%d", MaxCompletions, c.Alphabet, c.CompletionLen)
+		}
+	}
+	if c.TrainPrompts < 1 {
+		bad("train_prompts must be ≥ 1, got %d", c.TrainPrompts)
+	}
+	if c.EvalPrompts < 1 {
+		bad("eval_prompts must be ≥ 1, got %d", c.EvalPrompts)
+	}
+	if c.SamplesPerPrompt < 1 {
+		bad("samples_per_prompt must be ≥ 1, got %d", c.SamplesPerPrompt)
+	}
+	if math.IsNaN(c.CopyReward) || math.IsInf(c.CopyReward, 0) {
+		bad("copy_reward must be finite, got %g", c.CopyReward)
+	}
+	if !(c.RepeatPenalty >= 0) || math.IsInf(c.RepeatPenalty, 0) {
+		bad("repeat_penalty must be finite and ≥ 0, got %g", c.RepeatPenalty)
+	}
+	if !(c.LabelTemperature >= 0) || math.IsInf(c.LabelTemperature, 0) {
+		bad("label_temperature must be finite and ≥ 0, got %g", c.LabelTemperature)
+	}
+	if !(c.Beta > 0) || math.IsInf(c.Beta, 0) {
+		bad("beta must be finite and > 0, got %g", c.Beta)
+	}
+	if !(c.DemoNoise >= 0 && c.DemoNoise <= 1) {
+		bad("demo_noise must be in [0, 1], got %g", c.DemoNoise)
+	}
+	if !(c.NormTolerance > 0 && c.NormTolerance <= 1e-2) {
+		bad("norm_tolerance must be in (0, 0.01], got %g", c.NormTolerance)
+	}
+	return errors.Join(errs...)
+}
+
+// power returns base^exp and true if it is ≤ limit, else false.
+func power(base, exp int, limit uint64) (uint64, bool) {
+	v := uint64(1)
+	for range exp {
+		if v > limit/uint64(base) {
+			return 0, false
+		}
+		v *= uint64(base)
+	}
+	return v, true
+}

@@ -1,0 +1,181 @@
+package testbed
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+)
+
+// Pair is one preference example.
+type Pair struct {
+	Prompt   []int
+	Chosen   []int
+	Rejected []int
+	// ChosenReward and RejectedReward are r*(x, Chosen) and r*(x, Rejected).
+	ChosenReward, RejectedReward float64
+	// RewardGap is ChosenReward − RejectedReward; negative when a noisy
+	// label preferred the lower reward.
+	RewardGap float64
+}
+
+// Example is one unpaired (KTO-style) example.
+type Example struct {
+	Prompt     []int
+	Completion []int
+	Desirable  bool
+	Reward     float64 // r*(x, Completion)
+}
+
+// Pairs returns SamplesPerPrompt labelled pairs for each train prompt, in
+// prompt order.
+//
+// The two completions of a pair are drawn from π_ref by exact categorical
+// sampling over the enumerated completions, conditioned on being distinct:
+// (y1, y2) has probability π(y1)·π(y2)/(1 − Σ_y π(y)²) for y1 ≠ y2, which is
+// what drawing two independent completions and redrawing both until they
+// differ would give (identical completions carry no preference). The label
+// makes y1 the chosen completion with probability σ((r*(y1) − r*(y2))/t);
+// t = 0 prefers the higher reward and breaks ties with a fair coin. Each
+// pair consumes three rng.Float64 draws. A prompt whose reference puts all its mass on one
+// completion is an error naming the prompt.
+func (t *Task) Pairs(ref Policy, rng *rand.Rand) ([]Pair, error) {
+	return t.pairs(t.train, ref, rng)
+}
+
+// EvalPairs returns SamplesPerPrompt labelled pairs for each eval prompt,
+// drawn as [Task.Pairs] draws them, for held-out implicit-reward accuracy.
+func (t *Task) EvalPairs(ref Policy, rng *rand.Rand) ([]Pair, error) {
+	return t.pairs(t.eval, ref, rng)
+}
+
+func (t *Task) pairs(prompts [][]int, ref Policy, rng *rand.Rand) ([]Pair, error) {
+	if !t.cfg.Exact {
+		return nil, ErrNotExact
+	}
+	out := make([]Pair, 0, len(prompts)*t.cfg.SamplesPerPrompt)
+	for _, x := range prompts {
+		lp, err := t.logProbs("reference", ref, x)
+		if err != nil {
+			return nil, err
+		}
+		s := newPairSampler(lp)
+		if s.firstTotal <= 0 {
+			return nil, fmt.Errorf("testbed: reference for prompt %v puts all its mass on one completion: no distinct pair exists", x)
+		}
+		r := t.Rewards(x)
+		for range t.cfg.SamplesPerPrompt {
+			a, b := s.draw(rng.Float64(), rng.Float64())
+			if rng.Float64() >= preferFirst(r[a]-r[b], t.cfg.LabelTemperature) {
+				a, b = b, a
+			}
+			out = append(out, Pair{
+				Prompt:         slices.Clone(x),
+				Chosen:         t.Completion(a),
+				Rejected:       t.Completion(b),
+				ChosenReward:   r[a],
+				RejectedReward: r[b],
+				RewardGap:      r[a] - r[b],
+			})
+		}
+	}
+	return out, nil
+}
+
+// preferFirst returns P(y1 ≻ y2) = σ(gap/temp), with temp = 0 meaning the
+// limit: 1, 0, or 1/2 for a tie.
+func preferFirst(gap, temp float64) float64 {
+	if temp == 0 {
+		switch {
+		case gap > 0:
+			return 1
+		case gap < 0:
+			return 0
+		}
+		return 0.5
+	}
+	return sigmoid(gap / temp)
+}
+
+// sigmoid is 1/(1+e^−z) without overflow for either sign of z.
+func sigmoid(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+// pairSampler draws ordered distinct pairs from one distribution p:
+// y1 with probability p(y1)(T − p(y1))/Σ_a p(a)(T − p(a)), then y2 from p
+// restricted to y ≠ y1 (T = Σ p).
+type pairSampler struct {
+	p, cum            []float64 // π and its running sum
+	first, firstCum   []float64 // first-draw weights and their running sum
+	total, firstTotal float64
+}
+
+func newPairSampler(logp []float64) *pairSampler {
+	n := len(logp)
+	s := &pairSampler{p: make([]float64, n), cum: make([]float64, n), first: make([]float64, n), firstCum: make([]float64, n)}
+	c := 0.0
+	for k, lp := range logp {
+		s.p[k] = math.Exp(lp)
+		c += s.p[k]
+		s.cum[k] = c
+	}
+	s.total = c
+	f := 0.0
+	for k, pk := range s.p {
+		s.first[k] = pk * (c - pk)
+		f += s.first[k]
+		s.firstCum[k] = f
+	}
+	s.firstTotal = f
+	return s
+}
+
+// search returns the first k with cum[k] > v and weight w[k] > 0, falling
+// back to the last positive-weight index other than skip.
+func search(cum, w []float64, v float64, skip int) int {
+	k := sort.SearchFloat64s(cum, math.Nextafter(v, math.Inf(1)))
+	if k < len(cum) && w[k] > 0 && k != skip {
+		return k
+	}
+	for k = len(w) - 1; k >= 0; k-- {
+		if w[k] > 0 && k != skip {
+			return k
+		}
+	}
+	panic("testbed: pair sampler has no admissible completion")
+}
+
+// draw maps two uniforms on [0,1) to an ordered pair of distinct indices.
+func (s *pairSampler) draw(u1, u2 float64) (int, int) {
+	a := search(s.firstCum, s.first, u1*s.firstTotal, -1)
+	before := 0.0
+	if a > 0 {
+		before = s.cum[a-1]
+	}
+	v := u2 * (s.total - s.p[a])
+	if v >= before {
+		v += s.p[a]
+	}
+	b := search(s.cum, s.p, v, a)
+	return a, b
+}
+
+// Unpaired returns the KTO view of pairs: example 2i is pair i's chosen
+// completion marked desirable and example 2i+1 its rejected one marked
+// undesirable. Adjacent examples share a prompt, so callers that pair each
+// example with its neighbour's completion (KTO's KL term) shuffle first.
+func Unpaired(pairs []Pair) []Example {
+	out := make([]Example, 0, 2*len(pairs))
+	for _, p := range pairs {
+		out = append(out,
+			Example{Prompt: slices.Clone(p.Prompt), Completion: slices.Clone(p.Chosen), Desirable: true, Reward: p.ChosenReward},
+			Example{Prompt: slices.Clone(p.Prompt), Completion: slices.Clone(p.Rejected), Desirable: false, Reward: p.RejectedReward})
+	}
+	return out
+}
