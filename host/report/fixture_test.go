@@ -1,0 +1,191 @@
+package report
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"github.com/prefopt/prefopt/host/summary"
+)
+
+// toyTask is a one-prompt task with k completions: a reference
+// distribution, rewards and the β of the optimum. Its exact metrics are
+// computed here from the definitions, independently of the package, so the
+// fixture's frontier, optimum and trajectories are mutually consistent.
+type toyTask struct {
+	ref, reward []float64 // π_ref(y) and r*(y)
+	beta        float64
+}
+
+func newToyTask(rng *rand.Rand, k int, beta float64) toyTask {
+	t := toyTask{ref: make([]float64, k), reward: make([]float64, k), beta: beta}
+	z := 0.0
+	for i := range t.ref {
+		t.ref[i] = math.Exp(rng.NormFloat64())
+		z += t.ref[i]
+		t.reward[i] = 2 * rng.Float64()
+	}
+	for i := range t.ref {
+		t.ref[i] /= z
+	}
+	return t
+}
+
+// tilt returns π(y) ∝ π_ref(y)·exp(lambda·r*(y) + noise(y)).
+func (t toyTask) tilt(lambda float64, noise []float64) []float64 {
+	p := make([]float64, len(t.ref))
+	z := 0.0
+	for i, r := range t.ref {
+		e := lambda * t.reward[i]
+		if noise != nil {
+			e += noise[i]
+		}
+		p[i] = r * math.Exp(e)
+		z += p[i]
+	}
+	for i := range p {
+		p[i] /= z
+	}
+	return p
+}
+
+func kl(p, q []float64) float64 {
+	s := 0.0
+	for i := range p {
+		if p[i] > 0 {
+			s += p[i] * math.Log(p[i]/q[i])
+		}
+	}
+	return s
+}
+
+// metrics returns the exact metrics of p under the summary's key names.
+func (t toyTask) metrics(p []float64) map[string]float64 {
+	opt := t.tilt(1/t.beta, nil)
+	reward, entropy := 0.0, 0.0
+	for i, v := range p {
+		reward += v * t.reward[i]
+		if v > 0 {
+			entropy -= v * math.Log(v)
+		}
+	}
+	klRef, klOpt := kl(p, t.ref), kl(p, opt)
+	return map[string]float64{
+		keyReward:               reward,
+		keyKLRef:                klRef,
+		keyKLOpt:                klOpt,
+		keyGap:                  t.beta * klOpt,
+		keyEntropy:              entropy,
+		"regularized_objective": reward - t.beta*klRef,
+	}
+}
+
+// fixtureObjective describes one objective of the fixture: where its policy
+// ends (tilt lambda, noise scale) and the scale of its loss.
+type fixtureObjective struct {
+	name, label  string
+	lambda, walk float64
+	loss0, loss1 float64
+}
+
+// fixtureObjectives has one label with markup, to test escaping.
+var fixtureObjectives = []fixtureObjective{
+	{"dpo", "DPO", 1.9, 0.15, 0.693, 0.45},
+	{"ipo", "IPO", 1.4, 0.10, 1.0, 0.30},
+	{"kto", "KTO", 2.5, 0.25, 0.50, 0.33},
+	{"orpo", "ORPO", 0.7, 0.40, 2.9, 2.2},
+	{"simpo", "SimPO <script>alert(1)</script>", 3.6, 0.30, 1.4, 0.7},
+}
+
+// Training shape of the fixture: 32 steps, a log line every 4 steps and an
+// evaluation every 8.
+const (
+	fixtureSteps     = 32
+	fixtureLogEvery  = 4
+	fixtureEvalEvery = 8
+)
+
+// fixture returns a summary of five objectives on a toy task, with exact
+// metrics, a frontier, training logs and evaluations; seeded, so the same
+// on every call.
+func fixture() *summary.Summary {
+	rng := rand.New(rand.NewPCG(7, 11))
+	task := newToyTask(rng, 24, 0.5)
+	s := &summary.Summary{
+		Experiment:  "compare",
+		Beta:        task.beta,
+		Reference:   task.metrics(task.ref),
+		Optimal:     task.metrics(task.tilt(1/task.beta, nil)),
+		WallSeconds: 431.7,
+	}
+	s.Reference[keyEvalAcc] = 0
+	s.Reference[keyImplicitAcc] = 0
+	for _, b := range []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05} {
+		m := task.metrics(task.tilt(1/b, nil))
+		s.Frontier = append(s.Frontier, summary.FrontierPoint{Beta: b, KLToReference: m[keyKLRef], ExpectedReward: m[keyReward]})
+	}
+	for _, fo := range fixtureObjectives {
+		noise := make([]float64, len(task.ref))
+		for i := range noise {
+			noise[i] = fo.walk * rng.NormFloat64()
+		}
+		o := summary.Objective{Name: fo.name, Label: fo.label, Version: "1.0.0",
+			Params: map[string]any{"beta": task.beta}, Steps: fixtureSteps, WallSeconds: 40 + 20*rng.Float64()}
+		for step := 0; step <= fixtureSteps; step += fixtureEvalEvery {
+			f := float64(step) / fixtureSteps
+			scaled := make([]float64, len(noise))
+			for i := range noise {
+				scaled[i] = f * noise[i]
+			}
+			v := task.metrics(task.tilt(f*fo.lambda, scaled))
+			v[keyEvalLoss] = fo.loss0 + (fo.loss1-fo.loss0)*f + 0.02*rng.NormFloat64()
+			v[keyEvalAcc] = math.Min(1, 0.8*math.Sqrt(f)+0.05*rng.Float64())
+			v["eval_rewards/margins"] = f * fo.lambda
+			o.History = append(o.History, summary.Point{Step: step, Values: v})
+		}
+		for step := fixtureLogEvery; step <= fixtureSteps; step += fixtureLogEvery {
+			f := float64(step) / fixtureSteps
+			o.Train = append(o.Train, summary.Point{Step: step, Values: map[string]float64{
+				keyLoss:         fo.loss0 + (fo.loss1-fo.loss0)*math.Sqrt(f) + 0.05*rng.NormFloat64(),
+				"grad_norm":     1 + rng.Float64(),
+				"learning_rate": 1e-3,
+			}})
+		}
+		o.Final = map[string]float64{}
+		for k, v := range o.History[len(o.History)-1].Values {
+			o.Final[k] = v
+		}
+		o.Final[keyImplicitAcc] = 0.5 + 0.4*rng.Float64()
+		s.Objectives = append(s.Objectives, o)
+	}
+	return s
+}
+
+// withoutExact returns a copy of s as a run on data files records it: no β,
+// optimum, frontier or exact metrics.
+func withoutExact(s *summary.Summary) *summary.Summary {
+	exact := []string{keyReward, keyKLRef, keyKLOpt, keyGap, keyEntropy, "regularized_objective"}
+	strip := func(m map[string]float64) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range m {
+			out[k] = v
+		}
+		for _, k := range exact {
+			delete(out, k)
+		}
+		return out
+	}
+	c := *s
+	c.Beta, c.Optimal, c.Frontier, c.Reference = 0, nil, nil, map[string]float64{}
+	c.Objectives = nil
+	for _, o := range s.Objectives {
+		o.Final = strip(o.Final)
+		delete(o.Final, keyImplicitAcc)
+		hist := make([]summary.Point, len(o.History))
+		for i, h := range o.History {
+			hist[i] = summary.Point{Step: h.Step, Values: strip(h.Values)}
+		}
+		o.History = hist
+		c.Objectives = append(c.Objectives, o)
+	}
+	return &c
+}

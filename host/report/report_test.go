@@ -1,0 +1,546 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/html"
+
+	"github.com/prefopt/prefopt/host/summary"
+)
+
+// figureIDs are the section ids of the four figures, in page order.
+var figureIDs = []string{"loss", "accuracy", "kl-optimal", "frontier"}
+
+func render(t *testing.T, s *summary.Summary) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, Render(&b, s))
+	return b.Bytes()
+}
+
+func parse(t *testing.T, page []byte) *html.Node {
+	t.Helper()
+	doc, err := html.Parse(bytes.NewReader(page))
+	require.NoError(t, err)
+	return doc
+}
+
+// findAll returns the nodes under n, in document order, that match.
+func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if match(n) {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+func element(name string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == name }
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func withClass(name, class string) func(*html.Node) bool {
+	return func(n *html.Node) bool {
+		return element(name)(n) && strings.Contains(" "+attr(n, "class")+" ", " "+class+" ")
+	}
+}
+
+// textOf returns the concatenated text under n.
+func textOf(n *html.Node) string {
+	var b strings.Builder
+	for _, t := range findAll(n, func(n *html.Node) bool { return n.Type == html.TextNode }) {
+		b.WriteString(t.Data)
+	}
+	return b.String()
+}
+
+// sections maps section id to section node.
+func sections(t *testing.T, doc *html.Node) map[string]*html.Node {
+	t.Helper()
+	out := map[string]*html.Node{}
+	for _, s := range findAll(doc, element("section")) {
+		out[attr(s, "id")] = s
+	}
+	return out
+}
+
+// svgTexts returns the text of the <text> elements of one SVG.
+func svgTexts(svg *html.Node) string {
+	var parts []string
+	for _, n := range findAll(svg, element("text")) {
+		parts = append(parts, textOf(n))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// voidElements are the HTML elements without an end tag the page uses.
+var voidElements = map[string]bool{"meta": true, "br": true}
+
+// checkBalanced tokenizes page and requires every start tag to be closed by
+// a matching end tag, in order.
+func checkBalanced(t *testing.T, page []byte) {
+	t.Helper()
+	z := html.NewTokenizer(bytes.NewReader(page))
+	var stack []string
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			require.ErrorIs(t, z.Err(), io.EOF)
+			assert.Empty(t, stack, "unclosed elements at end of page")
+			return
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			if !voidElements[string(name)] {
+				stack = append(stack, string(name))
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			require.NotEmpty(t, stack, "end tag </%s> without a start tag", name)
+			require.Equal(t, stack[len(stack)-1], string(name), "mismatched end tag")
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+// checkOffline requires that the page loads nothing: no URL outside xmlns
+// attributes, no element that fetches or runs anything, no CSS url().
+func checkOffline(t *testing.T, page []byte) {
+	t.Helper()
+	z := html.NewTokenizer(bytes.NewReader(page))
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			require.ErrorIs(t, z.Err(), io.EOF)
+			return
+		}
+		tok := z.Token()
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			assert.NotContains(t, []string{"script", "link", "img", "iframe", "object", "embed", "image", "use"}, tok.Data)
+			for _, a := range tok.Attr {
+				if a.Key == "xmlns" || strings.HasPrefix(a.Key, "xmlns:") || a.Namespace == "xmlns" {
+					continue
+				}
+				assert.NotContains(t, a.Val, "://", "attribute %s of <%s>", a.Key, tok.Data)
+				assert.NotContains(t, []string{"src", "href", "xlink:href"}, a.Key, "<%s>", tok.Data)
+			}
+		case html.TextToken, html.CommentToken:
+			assert.NotContains(t, tok.Data, "http://")
+			assert.NotContains(t, tok.Data, "https://")
+			assert.NotContains(t, tok.Data, "url(")
+			assert.NotContains(t, tok.Data, "@import")
+		}
+	}
+}
+
+var rawSVG = regexp.MustCompile(`(?s)<svg .*?</svg>`)
+
+// checkSVGWellFormed parses every inline SVG as strict XML.
+func checkSVGWellFormed(t *testing.T, page []byte) {
+	t.Helper()
+	for i, svg := range rawSVG.FindAll(page, -1) {
+		d := xml.NewDecoder(bytes.NewReader(svg))
+		d.Strict = true
+		for {
+			_, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err, "svg %d is not well-formed XML", i)
+		}
+	}
+}
+
+func labels(s *summary.Summary) []string {
+	var out []string
+	for _, o := range s.Objectives {
+		out = append(out, label(o))
+	}
+	return out
+}
+
+// tableRows returns the label and cell texts of the final table's body rows
+// and the header texts.
+func tableRows(t *testing.T, doc *html.Node) (head []string, rows [][]string) {
+	t.Helper()
+	tables := findAll(doc, element("table"))
+	require.Len(t, tables, 1)
+	for _, th := range findAll(findAll(tables[0], element("thead"))[0], element("th")) {
+		head = append(head, textOf(th))
+	}
+	for _, tr := range findAll(findAll(tables[0], element("tbody"))[0], element("tr")) {
+		lab := findAll(tr, withClass("span", "label"))
+		require.Len(t, lab, 1)
+		row := []string{textOf(lab[0])}
+		for _, td := range findAll(tr, element("td")) {
+			row = append(row, textOf(td))
+		}
+		rows = append(rows, row)
+	}
+	return head, rows
+}
+
+func columnIndex(t *testing.T, head []string, prefix string) int {
+	t.Helper()
+	for i, h := range head {
+		if strings.HasPrefix(h, prefix) {
+			return i
+		}
+	}
+	require.Failf(t, "no column", "no column %q in %q", prefix, head)
+	return -1
+}
+
+func TestRenderExact(t *testing.T) {
+	s := fixture()
+	page := render(t, s)
+	doc := parse(t, page)
+
+	t.Run("structure", func(t *testing.T) {
+		checkBalanced(t, page)
+		checkSVGWellFormed(t, page)
+		require.True(t, bytes.HasPrefix(page, []byte("<!DOCTYPE html>")))
+		assert.Len(t, findAll(doc, element("h1")), 1)
+		assert.Len(t, findAll(doc, element("title")), 1)
+		assert.Contains(t, textOf(findAll(doc, element("header"))[0]), "π*_β(y|x) = π_ref(y|x)·exp(r*(x, y)/β)/Z_β(x)")
+	})
+
+	t.Run("one svg per figure", func(t *testing.T) {
+		assert.Len(t, findAll(doc, element("svg")), len(figureIDs))
+		secs := sections(t, doc)
+		for _, id := range figureIDs {
+			require.Contains(t, secs, id)
+			assert.Len(t, findAll(secs[id], element("svg")), 1, id)
+			assert.Empty(t, findAll(secs[id], withClass("p", "missing")), id)
+		}
+	})
+
+	t.Run("every label in every plot and the table", func(t *testing.T) {
+		secs := sections(t, doc)
+		for _, id := range figureIDs {
+			texts := svgTexts(findAll(secs[id], element("svg"))[0])
+			for _, l := range labels(s) {
+				assert.Contains(t, texts, l, "figure %s", id)
+			}
+		}
+		_, rows := tableRows(t, doc)
+		var got []string
+		for _, r := range rows {
+			got = append(got, r[0])
+		}
+		for _, l := range labels(s) {
+			assert.Contains(t, got, l)
+		}
+	})
+
+	t.Run("reference line and optimum marked", func(t *testing.T) {
+		secs := sections(t, doc)
+		assert.Contains(t, svgTexts(findAll(secs["kl-optimal"], element("svg"))[0]), "π_ref")
+		front := svgTexts(findAll(secs["frontier"], element("svg"))[0])
+		assert.Contains(t, front, "π*_β, β = 0.5")
+		assert.Contains(t, front, "exact frontier")
+		n := strings.Count(front, "β′=")
+		assert.True(t, n >= 2 && n <= maxBetaLabels, "frontier has %d β′ labels, want 2..%d", n, maxBetaLabels)
+	})
+
+	t.Run("table sorted by KL to optimum", func(t *testing.T) {
+		type entry struct {
+			label string
+			kl    float64
+		}
+		want := []entry{
+			{"π_ref (reference)", s.Reference[keyKLOpt]},
+			{"π*_β (optimum, β = 0.5)", s.Optimal[keyKLOpt]},
+		}
+		for _, o := range s.Objectives {
+			want = append(want, entry{o.Label, o.Final[keyKLOpt]})
+		}
+		sort.Slice(want, func(i, j int) bool { return want[i].kl < want[j].kl })
+		head, rows := tableRows(t, doc)
+		require.Len(t, rows, len(want))
+		col := columnIndex(t, head, "KL(π‖π*_β)") + 1 // rows start with the label
+		prev := math.Inf(-1)
+		for i, r := range rows {
+			assert.Equal(t, want[i].label, r[0], "row %d", i)
+			v, err := strconv.ParseFloat(r[col], 64)
+			require.NoError(t, err, "row %d KL cell %q", i, r[col])
+			assert.GreaterOrEqual(t, v, prev, "row %d", i)
+			prev = v
+		}
+	})
+
+	t.Run("offline", func(t *testing.T) { checkOffline(t, page) })
+
+	t.Run("text escaped", func(t *testing.T) {
+		assert.NotContains(t, strings.ToLower(string(page)), "<script")
+		for i, svg := range rawSVG.FindAll(page, -1) {
+			assert.Contains(t, string(svg), "SimPO &lt;script&gt;alert(1)&lt;/script&gt;", "svg %d", i)
+		}
+		assert.Contains(t, string(page), `<span class="label">SimPO &lt;script&gt;alert(1)&lt;/script&gt;</span>`)
+	})
+}
+
+func TestRenderWithoutExactMetrics(t *testing.T) {
+	s := withoutExact(fixture())
+	page := render(t, s)
+	doc := parse(t, page)
+	checkBalanced(t, page)
+	checkSVGWellFormed(t, page)
+	checkOffline(t, page)
+
+	secs := sections(t, doc)
+	drawn := []string{"loss", "accuracy"}
+	missing := map[string]string{"kl-optimal": `"kl_to_optimal"`, "frontier": `"expected_reward"`}
+	assert.Len(t, findAll(doc, element("svg")), len(drawn))
+	for _, id := range drawn {
+		svgs := findAll(secs[id], element("svg"))
+		require.Len(t, svgs, 1, id)
+		for _, l := range labels(s) {
+			assert.Contains(t, svgTexts(svgs[0]), l, "figure %s", id)
+		}
+	}
+	for id, why := range missing {
+		require.Contains(t, secs, id)
+		assert.Empty(t, findAll(secs[id], element("svg")), id)
+		notes := findAll(secs[id], withClass("p", "missing"))
+		require.Len(t, notes, 1, id)
+		assert.Contains(t, textOf(notes[0]), why, id)
+		assert.Contains(t, textOf(notes[0]), "known", id)
+	}
+	assert.Contains(t, textOf(findAll(doc, element("header"))[0]), "no known reward")
+
+	head, rows := tableRows(t, doc)
+	for _, h := range head {
+		assert.NotContains(t, h, "KL")
+	}
+	require.Len(t, rows, len(s.Objectives), "no reference or optimum row without their metrics")
+	for i, r := range rows {
+		assert.Equal(t, label(s.Objectives[i]), r[0], "rows keep the run order")
+	}
+}
+
+func TestRenderNonFinite(t *testing.T) {
+	s := fixture()
+	dpo := &s.Objectives[0]
+	dpo.Train[2].Values[keyLoss] = math.NaN()
+	dpo.History[1].Values[keyKLOpt] = math.Inf(1)
+	dpo.History[2].Values[keyReward] = math.NaN()
+	dpo.Final[keyKLOpt] = math.NaN()
+	page := render(t, s)
+	doc := parse(t, page)
+	secs := sections(t, doc)
+	for _, id := range []string{"loss", "kl-optimal", "frontier"} {
+		caps := findAll(secs[id], element("figcaption"))
+		require.Len(t, caps, 1, id)
+		assert.Contains(t, textOf(caps[0]), "One non-finite value (NaN or ±Inf) is left out.", id)
+	}
+	_, rows := tableRows(t, doc)
+	last := rows[len(rows)-1]
+	assert.Equal(t, "DPO", last[0], "a NaN KL sorts after every finite one")
+	assert.Contains(t, last, "NaN")
+}
+
+func TestRenderDeterministic(t *testing.T) {
+	a := render(t, fixture())
+	b := render(t, fixture())
+	assert.True(t, bytes.Equal(a, b), "two renders of one summary differ")
+}
+
+type failWriter struct{ n int }
+
+var errSink = errors.New("sink full")
+
+func (w *failWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	return 0, errSink
+}
+
+func TestRenderErrors(t *testing.T) {
+	var b bytes.Buffer
+	err := Render(&b, nil)
+	require.Error(t, err)
+	assert.Equal(t, "report: nil summary", err.Error())
+	assert.Zero(t, b.Len(), "nothing written on error")
+
+	w := &failWriter{}
+	err = Render(w, fixture())
+	assert.ErrorIs(t, err, errSink)
+	assert.True(t, strings.HasPrefix(err.Error(), "report: "), err.Error())
+}
+
+func TestRenderNoObjectives(t *testing.T) {
+	s := &summary.Summary{Experiment: "empty", Reference: map[string]float64{}}
+	page := render(t, s)
+	doc := parse(t, page)
+	checkBalanced(t, page)
+	assert.Empty(t, findAll(doc, element("svg")))
+	secs := sections(t, doc)
+	for _, id := range figureIDs {
+		assert.Len(t, findAll(secs[id], withClass("p", "missing")), 1, id)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteAtomic(t *testing.T) {
+	want := render(t, fixture())
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dir string) string // returns the target path
+		s       *summary.Summary
+		wantErr bool
+		check   func(t *testing.T, dir, path string)
+	}{
+		{
+			name:  "new file",
+			setup: func(t *testing.T, dir string) string { return filepath.Join(dir, "report.html") },
+			s:     fixture(),
+			check: func(t *testing.T, dir, path string) {
+				got, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.True(t, bytes.Equal(want, got), "file differs from Render's output")
+				assert.Equal(t, []string{"report.html"}, dirNames(t, dir))
+				fi, err := os.Stat(path)
+				require.NoError(t, err)
+				assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm())
+			},
+		},
+		{
+			name: "replaces an old file",
+			setup: func(t *testing.T, dir string) string {
+				p := filepath.Join(dir, "report.html")
+				require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
+				return p
+			},
+			s: fixture(),
+			check: func(t *testing.T, dir, path string) {
+				got, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.True(t, bytes.Equal(want, got))
+				assert.Equal(t, []string{"report.html"}, dirNames(t, dir))
+			},
+		},
+		{
+			name: "render error keeps the old file",
+			setup: func(t *testing.T, dir string) string {
+				p := filepath.Join(dir, "report.html")
+				require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
+				return p
+			},
+			s:       nil,
+			wantErr: true,
+			check: func(t *testing.T, dir, path string) {
+				got, err := os.ReadFile(path)
+				require.NoError(t, err)
+				assert.Equal(t, "old", string(got))
+				assert.Equal(t, []string{"report.html"}, dirNames(t, dir))
+			},
+		},
+		{
+			name: "rename error leaves no temporary file",
+			setup: func(t *testing.T, dir string) string {
+				p := filepath.Join(dir, "report.html")
+				require.NoError(t, os.Mkdir(p, 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(p, "keep"), []byte("x"), 0o644))
+				return p
+			},
+			s:       fixture(),
+			wantErr: true,
+			check: func(t *testing.T, dir, path string) {
+				assert.Equal(t, []string{"report.html"}, dirNames(t, dir))
+				assert.Equal(t, []string{"keep"}, dirNames(t, path))
+			},
+		},
+		{
+			name:    "missing directory",
+			setup:   func(t *testing.T, dir string) string { return filepath.Join(dir, "absent", "report.html") },
+			s:       fixture(),
+			wantErr: true,
+			check: func(t *testing.T, dir, path string) {
+				assert.Empty(t, dirNames(t, dir))
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := tc.setup(t, dir)
+			err := Write(path, tc.s)
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.True(t, strings.HasPrefix(err.Error(), "report: "), err.Error())
+			} else {
+				require.NoError(t, err)
+			}
+			tc.check(t, dir, path)
+		})
+	}
+}
+
+func TestRenderPartialLogs(t *testing.T) {
+	s := fixture()
+	kto, ipo, orpo := &s.Objectives[2], &s.Objectives[1], &s.Objectives[3]
+	kto.Train = nil
+	for _, h := range kto.History {
+		delete(h.Values, keyEvalLoss)
+	}
+	for _, h := range ipo.History {
+		delete(h.Values, keyEvalAcc)
+	}
+	delete(ipo.Final, keyImplicitAcc)
+	for _, h := range orpo.History {
+		delete(h.Values, keyKLOpt)
+	}
+	doc := parse(t, render(t, s))
+	secs := sections(t, doc)
+	tests := []struct{ figure, want string }{
+		{"loss", "no loss logged"},
+		{"accuracy", "IPO (not logged)"},
+		{"kl-optimal", "ORPO (not logged)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.figure, func(t *testing.T) {
+			svgs := findAll(secs[tc.figure], element("svg"))
+			require.Len(t, svgs, 1)
+			assert.Contains(t, svgTexts(svgs[0]), tc.want)
+		})
+	}
+}

@@ -1,0 +1,84 @@
+// Package summary defines summary.json, the machine-readable result of a
+// side-by-side comparison of objectives.
+package summary
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// Summary is the content of summary.json.
+type Summary struct {
+	// Experiment is the run name.
+	Experiment string `json:"experiment"`
+	// Beta is the β of the optimum π*_β the exact metrics refer to; 0 when
+	// the data is not the built-in task.
+	Beta float64 `json:"beta,omitempty"`
+	// Reference holds the metrics of π_ref itself.
+	Reference map[string]float64 `json:"reference"`
+	// Optimal holds the metrics of π*_β (exact task only).
+	Optimal map[string]float64 `json:"optimal,omitempty"`
+	// Frontier is the exact optimal reward–KL frontier: π*_β′ for each β′.
+	Frontier   []FrontierPoint `json:"frontier,omitempty"`
+	Objectives []Objective     `json:"objectives"`
+	// WallSeconds is the time of the whole comparison, set-up included.
+	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// FrontierPoint is one point of the optimal frontier.
+type FrontierPoint struct {
+	Beta           float64 `json:"beta"`
+	KLToReference  float64 `json:"kl_to_reference"`
+	ExpectedReward float64 `json:"expected_reward"`
+}
+
+// Objective is the result of one objective.
+type Objective struct {
+	Name    string         `json:"name"`
+	Label   string         `json:"label"`
+	Version string         `json:"version"`
+	Params  map[string]any `json:"params"`
+	Steps   int            `json:"steps"`
+	// Final holds the metrics of the final policy.
+	Final map[string]float64 `json:"final"`
+	// History holds every evaluation, step 0 (the starting policy) first.
+	History []Point `json:"history"`
+	// Train holds the training log lines (loss, grad_norm, metrics).
+	Train []Point `json:"train"`
+	// Checkpoint is the directory of the final policy's checkpoint.
+	Checkpoint  string  `json:"checkpoint,omitempty"`
+	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// Point is the values logged at one step.
+type Point struct {
+	Step   int                `json:"step"`
+	Values map[string]float64 `json:"values"`
+}
+
+// Write writes s as indented JSON to path, atomically.
+func Write(path string, s *Summary) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// Read reads a summary.json.
+func Read(path string) (*Summary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	var s Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("summary: %s: %w", path, err)
+	}
+	return &s, nil
+}
