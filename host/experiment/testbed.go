@@ -1,0 +1,281 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prefopt/prefopt/host/config"
+	"github.com/prefopt/prefopt/host/data"
+	"github.com/prefopt/prefopt/host/model"
+	"github.com/prefopt/prefopt/host/testbed"
+	"github.com/prefopt/prefopt/host/tokenizer"
+	"github.com/prefopt/prefopt/host/train"
+)
+
+// retryBackoff is the wait before the first retry of a failed plugin call.
+const retryBackoff = 100 * time.Millisecond
+
+// TaskConfig is the [task] table: the synthetic task, plus how its
+// reference model is made.
+type TaskConfig struct {
+	testbed.Config
+	// Demonstrations is the number of supervised rows the reference is
+	// trained on.
+	Demonstrations int `toml:"demonstrations"`
+	// SFTSteps, SFTBatch and SFTLR configure the reference's supervised
+	// training (AdamW, constant learning rate).
+	SFTSteps int     `toml:"sft_steps"`
+	SFTBatch int     `toml:"sft_batch"`
+	SFTLR    float64 `toml:"sft_lr"`
+	// FrontierBetas are the β′ of the exact optimal reward–KL frontier.
+	FrontierBetas []float64 `toml:"frontier_betas"`
+}
+
+// DefaultTaskConfig returns the task defaults: the testbed's, a reference
+// trained for 300 steps on 4096 noisy copies, and a frontier from β′ = 8 to
+// 0.05.
+func DefaultTaskConfig() TaskConfig {
+	return TaskConfig{
+		Config:         testbed.Defaults(),
+		Demonstrations: 4096,
+		SFTSteps:       300,
+		SFTBatch:       64,
+		SFTLR:          3e-3,
+		FrontierBetas:  []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05},
+	}
+}
+
+// Validate checks the task and the reference's training settings.
+func (c TaskConfig) Validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Demonstrations < 1:
+		return fmt.Errorf("task.demonstrations must be >= 1, got %d", c.Demonstrations)
+	case c.SFTSteps < 0:
+		return fmt.Errorf("task.sft_steps must be >= 0, got %d", c.SFTSteps)
+	case c.SFTBatch < 1:
+		return fmt.Errorf("task.sft_batch must be >= 1, got %d", c.SFTBatch)
+	case !(c.SFTLR > 0):
+		return fmt.Errorf("task.sft_lr must be > 0, got %v", c.SFTLR)
+	case !c.Exact:
+		return fmt.Errorf("task.exact = false is not supported for training runs: their evaluation enumerates completions")
+	}
+	for i, b := range c.FrontierBetas {
+		if !(b > 0) {
+			return fmt.Errorf("task.frontier_betas[%d] must be > 0, got %v", i, b)
+		}
+	}
+	return nil
+}
+
+// Testbed is the built-in task with its reference, for exact evaluation.
+type Testbed struct {
+	Task      *testbed.Task
+	Config    TaskConfig
+	Reference *testbed.TablePolicy // π_ref tabulated
+	Optimal   *testbed.TablePolicy // π*_β tabulated
+	RefReport testbed.Report
+	Frontier  []testbed.FrontierPoint
+	Pairs     []testbed.Pair
+	EvalPairs []testbed.Pair
+	scorer    *model.Scorer
+	cfg       model.Config
+}
+
+// scoreChunk is the number of completions scored per model call during
+// exact evaluation.
+const scoreChunk = 256
+
+// modelPolicy is a model's exact distribution over the task's completions:
+// completions are scored in float64 so their probabilities sum to 1 within
+// rounding.
+type modelPolicy struct {
+	task   *testbed.Task
+	scorer *model.Scorer
+	all    [][]int
+}
+
+func (p *modelPolicy) LogProbs(prompt []int) ([]float64, error) {
+	seqs := make([]model.Seq, len(p.all))
+	pl := len(prompt)
+	for i, y := range p.all {
+		toks := make([]int, 0, pl+len(y))
+		toks = append(append(toks, prompt...), y...)
+		seqs[i] = model.Seq{Tokens: toks, From: pl, To: pl + len(y)}
+	}
+	return p.scorer.ScoreAll(seqs)
+}
+
+func (tb *Testbed) policy(w *model.Weights) (*modelPolicy, error) {
+	if tb.scorer == nil || tb.scorer.Weights() != w {
+		if tb.scorer != nil {
+			tb.scorer.Close()
+		}
+		sc, err := model.NewScorer(w, scoreChunk, scoreChunk, model.WithFloat64())
+		if err != nil {
+			return nil, err
+		}
+		tb.scorer = sc
+	}
+	return &modelPolicy{task: tb.Task, scorer: tb.scorer, all: tb.Task.Enumerate()}, nil
+}
+
+// Exact evaluates w on the eval prompts.
+func (tb *Testbed) Exact(w *model.Weights) (testbed.Report, error) {
+	p, err := tb.policy(w)
+	if err != nil {
+		return testbed.Report{}, err
+	}
+	return tb.Task.Evaluate(p, tb.Reference)
+}
+
+// ExactValues are the names under which exact metrics are logged.
+func ExactValues(m testbed.Metrics) map[string]float64 {
+	return map[string]float64{
+		"expected_reward":       m.Reward,
+		"kl_to_reference":       m.KLRef,
+		"kl_to_optimal":         m.KLOpt,
+		"free_energy_gap":       m.Gap,
+		"entropy":               m.Entropy,
+		"regularized_objective": m.J,
+	}
+}
+
+func (tb *Testbed) evaluator() func(int, *model.Weights) (map[string]float64, error) {
+	return func(_ int, w *model.Weights) (map[string]float64, error) {
+		rep, err := tb.Exact(w)
+		if err != nil {
+			return nil, err
+		}
+		return ExactValues(rep.Mean), nil
+	}
+}
+
+// symbols is the alphabet the task's token ids are shown with.
+const symbols = "abcdefghijklmnopqrstuvwxyz"
+
+func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (*Material, error) {
+	tc := DefaultTaskConfig()
+	if err := exp.DecodeTask(&tc); err != nil {
+		return nil, err
+	}
+	if err := tc.Validate(); err != nil {
+		return nil, fmt.Errorf("experiment %s: %w", exp.Name(), err)
+	}
+	task, err := testbed.New(tc.Config)
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: %w", exp.Name(), err)
+	}
+	if tc.Alphabet > len(symbols) {
+		return nil, fmt.Errorf("experiment %s: task.alphabet must be <= %d to be shown as letters, got %d", exp.Name(), len(symbols), tc.Alphabet)
+	}
+	tok, err := tokenizer.NewSymbols(symbols[:tc.Alphabet])
+	if err != nil {
+		return nil, err
+	}
+	mcfg := modelConfig(exp.Model, tok.Size())
+	if mcfg.Vocab != tc.Alphabet {
+		return nil, fmt.Errorf("experiment %s: model.vocab must be 0 or task.alphabet (%d) for the task's exact distributions, got %d", exp.Name(), tc.Alphabet, mcfg.Vocab)
+	}
+	if need := tc.PromptLen + tc.CompletionLen - 1; mcfg.Context < need {
+		return nil, fmt.Errorf("experiment %s: model.context must be >= task.prompt_len + task.completion_len - 1 = %d, got %d", exp.Name(), need, mcfg.Context)
+	}
+	logf := func(format string, a ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, format, a...)
+		}
+	}
+	seed := uint64(exp.Run.Seed)
+	init, err := initWeights(resolvePath(exp, exp.Model.Init), mcfg, seed)
+	if err != nil {
+		return nil, fmt.Errorf("experiment %s: model.init: %w", exp.Name(), err)
+	}
+	tb := &Testbed{Task: task, Config: tc, cfg: mcfg}
+	ref := init
+	switch {
+	case exp.Reference.Checkpoint != "":
+		if ref, err = loadWeights(resolvePath(exp, exp.Reference.Checkpoint), mcfg); err != nil {
+			return nil, fmt.Errorf("experiment %s: reference.checkpoint: %w", exp.Name(), err)
+		}
+	case tc.SFTSteps > 0:
+		start := time.Now()
+		if ref, err = sftReference(ctx, task, tc, init, seed); err != nil {
+			return nil, fmt.Errorf("experiment %s: reference SFT: %w", exp.Name(), err)
+		}
+		logf("reference: %d SFT steps on %d demonstrations in %.1fs\n", tc.SFTSteps, tc.Demonstrations, time.Since(start).Seconds())
+	}
+	refPolicy, err := tb.policy(ref)
+	if err != nil {
+		return nil, err
+	}
+	if tb.Reference, err = task.Tabulate(refPolicy); err != nil {
+		return nil, fmt.Errorf("experiment %s: reference: %w", exp.Name(), err)
+	}
+	if tb.Optimal, err = task.Optimal(tb.Reference, tc.Beta); err != nil {
+		return nil, err
+	}
+	if tb.RefReport, err = task.Evaluate(tb.Reference, tb.Reference); err != nil {
+		return nil, err
+	}
+	if tb.Frontier, err = task.Frontier(tb.Reference, tc.FrontierBetas); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x70616972)) // "pair"
+	if tb.Pairs, err = task.Pairs(tb.Reference, rng); err != nil {
+		return nil, err
+	}
+	if tb.EvalPairs, err = task.EvalPairs(tb.Reference, rng); err != nil {
+		return nil, err
+	}
+	m := &Material{Tokenizer: tok, Model: mcfg, Init: ref, Reference: ref, Testbed: tb,
+		Truncation: data.Truncation{}}
+	m.Train.Paired = pairedSet(tb.Pairs)
+	m.Eval.Paired = pairedSet(tb.EvalPairs)
+	r := tb.RefReport.Mean
+	logf("task: %d train pairs, %d eval pairs, %d completions per prompt; reference E[r*] %.3f, KL(π_ref‖π*) %.3f, free-energy gap %.3f\n",
+		len(tb.Pairs), len(tb.EvalPairs), task.NumCompletions(), r.Reward, r.KLOpt, r.Gap)
+	return m, nil
+}
+
+// pairedSet turns task pairs into token rows: prompt then completion, the
+// prompt unscored.
+func pairedSet(pairs []testbed.Pair) *data.PairedSet {
+	s := &data.PairedSet{}
+	for i, p := range pairs {
+		s.Chosen = append(s.Chosen, data.Row{Tokens: join(p.Prompt, p.Chosen), PromptLen: len(p.Prompt)})
+		s.Rejected = append(s.Rejected, data.Row{Tokens: join(p.Prompt, p.Rejected), PromptLen: len(p.Prompt)})
+		s.Source = append(s.Source, data.Source{File: "task", Line: i + 1})
+	}
+	return s
+}
+
+func join(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	return append(append(out, a...), b...)
+}
+
+// sftReference trains init on the task's demonstrations with the NLL of the
+// completions and returns the result: the reference model.
+func sftReference(ctx context.Context, task *testbed.Task, tc TaskConfig, init *model.Weights, seed uint64) (*model.Weights, error) {
+	demos := task.Demonstrations(tc.Demonstrations, rand.New(rand.NewPCG(seed, 0x736674))) // "sft"
+	set := &data.UnpairedSet{}
+	for i, d := range demos {
+		set.Rows = append(set.Rows, data.Row{Tokens: join(d.Prompt, d.Completion), PromptLen: len(d.Prompt)})
+		set.Labels = append(set.Labels, true)
+		set.Source = append(set.Source, data.Source{File: "demonstrations", Line: i + 1})
+	}
+	out, err := train.Run(ctx, train.Spec{
+		Label: "reference-sft", Objective: train.NLL{}, Init: init, Train: train.Set{Unpaired: set},
+		Optimizer: config.Optimizer{Name: "adamw", LR: tc.SFTLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
+		Loop:      config.Train{Steps: tc.SFTSteps, BatchSize: tc.SFTBatch, Schedule: "constant", LogEvery: tc.SFTSteps},
+		Seed:      seed,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Policy, nil
+}

@@ -1,0 +1,58 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prefopt/prefopt/core"
+)
+
+// Retry supervises objective calls.
+type Retry struct {
+	// OnBadReply is "fail" (default) or "skip": what to do with a reply that
+	// violates the contract.
+	OnBadReply string
+	// Attempts bounds calls per request; less than 2 means no retry.
+	Attempts int
+	// Restart, if set, is called before each retry that follows a transport
+	// failure (crash, deadline, exited process); without it there is no retry.
+	Restart func(ctx context.Context) error
+	// Backoff is the wait before the first retry; it doubles each time.
+	Backoff time.Duration
+}
+
+// call sends b to the objective and validates the reply before anything
+// uses it. A transport failure is retried with the same request after a
+// restart, up to Retry.Attempts calls; an error the objective reported
+// (typed: bad parameters, bad input, an internal error) is not retried.
+func (t *trainer) call(ctx context.Context, b *core.Batch) (*core.Result, error) {
+	r := t.s.Retry
+	wait := r.Backoff
+	for attempt := 1; ; attempt++ {
+		res, err := t.s.Objective.Compute(ctx, b)
+		if err == nil {
+			if err := core.CheckResult(b, t.l.inputs, res); err != nil {
+				return nil, fmt.Errorf("objective %s: %w", t.s.Label, err)
+			}
+			return res, nil
+		}
+		if core.CodeOf(err) != core.CodeUnspecified || r.Restart == nil || attempt >= r.Attempts || ctx.Err() != nil {
+			if attempt > 1 {
+				err = fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
+			return nil, err
+		}
+		t.logf("objective call failed (attempt %d of %d), restarting the plugin: %v\n", attempt, r.Attempts, err)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		wait *= 2
+		if rerr := r.Restart(ctx); rerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("restart: %w", rerr))
+		}
+	}
+}
