@@ -102,12 +102,12 @@ func (o *ipo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 	}
 	m := map[string]float64{}
 	trl.Paired(m, rewC, rewR, pc, pr)
-	return &core.Result{
+	return trl.Finish(&core.Result{
 		Loss:    mathx.Mean(losses),
 		Losses:  losses,
 		Grads:   map[string][]float64{core.PolicyChosenLogps: gc, core.PolicyRejectedLogps: gr},
 		Metrics: m,
-	}, nil
+	}, core.PolicyChosenLogps)
 }
 
 func ones(n int) []int64 {

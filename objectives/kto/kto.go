@@ -98,10 +98,10 @@ func (o *kto) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 	}
 	m := map[string]float64{trl.KL: z0}
 	trl.Unpaired(m, labels, rewards, p)
-	return &core.Result{
+	return trl.Finish(&core.Result{
 		Loss:    mathx.Mean(losses),
 		Losses:  losses,
 		Grads:   map[string][]float64{core.PolicyLogps: grad, core.PolicyKLLogps: make([]float64, n)},
 		Metrics: m,
-	}, nil
+	}, core.PolicyLogps)
 }

@@ -113,7 +113,7 @@ func (o *orpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 		trl.LogOddsChosen: mathx.Mean(lo),
 	}
 	trl.Paired(m, trl.Scale(o.lambda, ac), trl.Scale(o.lambda, ar), ac, ar)
-	return &core.Result{
+	return trl.Finish(&core.Result{
 		Loss:   nll - o.lambda*mathx.Mean(ratio),
 		Losses: losses,
 		Grads: map[string][]float64{
@@ -122,7 +122,7 @@ func (o *orpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 			core.PolicyChosenPromptLogps: gp,
 		},
 		Metrics: m,
-	}, nil
+	}, core.PolicyChosenLogps)
 }
 
 // negative reports the first averaged log-prob that is not < 0: the odds

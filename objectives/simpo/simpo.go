@@ -120,10 +120,10 @@ func (o *simpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) 
 		m[trl.NLLLoss] = nll
 	}
 	trl.Paired(m, trl.Scale(o.beta, ac), trl.Scale(o.beta, ar), ac, ar)
-	return &core.Result{
+	return trl.Finish(&core.Result{
 		Loss:    mathx.Mean(pref) + o.sft*nll,
 		Losses:  losses,
 		Grads:   map[string][]float64{core.PolicyChosenLogps: gc, core.PolicyRejectedLogps: gr},
 		Metrics: m,
-	}, nil
+	}, core.PolicyChosenLogps)
 }

@@ -2,7 +2,12 @@
 // TRL's names, so every objective reports them the same way.
 package trl
 
-import "github.com/prefopt/prefopt/objectives/internal/mathx"
+import (
+	"math"
+
+	"github.com/prefopt/prefopt/core"
+	"github.com/prefopt/prefopt/objectives/internal/mathx"
+)
 
 // Metric names as TRL logs them.
 const (
@@ -109,4 +114,34 @@ func SmoothedSigmoidLoss(x, eps float64) (loss, dx float64) {
 	loss = -(1-eps)*mathx.LogSigmoid(x) - eps*mathx.LogSigmoid(-x)
 	dx = -(1-eps)*mathx.Sigmoid(-x) + eps*mathx.Sigmoid(x)
 	return loss, dx
+}
+
+// Finish returns r, or a *core.InputError (CodeOutOfRange, naming field) when
+// finite inputs of extreme magnitude made the loss, a per-example loss, a
+// gradient or a metric overflow float64: the contract promises a finite
+// result or a typed error.
+func Finish(r *core.Result, field string) (*core.Result, error) {
+	bad := !finite(r.Loss) || !allFinite(r.Losses)
+	for _, g := range r.Grads {
+		bad = bad || !allFinite(g)
+	}
+	for _, v := range r.Metrics {
+		bad = bad || !finite(v)
+	}
+	if bad {
+		return nil, &core.InputError{Code: core.CodeOutOfRange, Field: field, Index: -1,
+			Msg: "log-probs too large in magnitude: the loss or its gradient overflows float64"}
+	}
+	return r, nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+func allFinite(xs []float64) bool {
+	for _, v := range xs {
+		if !finite(v) {
+			return false
+		}
+	}
+	return true
 }
