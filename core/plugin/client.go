@@ -107,6 +107,7 @@ func (c *Client) start(ctx context.Context) error {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{ProtocolVersion: {Name: &grpcPlugin{}}},
 		Cmd:              cmd,
+		SkipHostEnv:      true, // cmd.Env already holds the host's environment, overridable by cfg.Env
 		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         cfg.AutoMTLS,

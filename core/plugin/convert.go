@@ -184,11 +184,14 @@ func diagnostics(err error) []*pb.Diagnostic {
 		d := &pb.Diagnostic{Code: pb.Code(core.CodeOf(e)), Message: e.Error(), Index: -1}
 		var ie *core.InputError
 		var pe *core.ParamError
+		var xe *core.InternalError
 		switch {
 		case errors.As(e, &ie):
 			d.Field, d.Index, d.Value, d.Message = ie.Field, int64(ie.Index), ie.Value, ie.Msg
 		case errors.As(e, &pe):
 			d.Field, d.Message = pe.Param, pe.Msg
+		case errors.As(e, &xe):
+			d.Message = xe.Msg
 		}
 		if d.Code == pb.Code_CODE_UNSPECIFIED {
 			d.Code = pb.Code_CODE_INTERNAL

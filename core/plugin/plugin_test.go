@@ -167,6 +167,7 @@ func TestPanicIsReportedAndPluginSurvives(t *testing.T) {
 	var xe *core.InternalError
 	require.ErrorAs(t, err, &xe)
 	assert.Contains(t, err.Error(), "fault: panic on call 1")
+	assert.Equal(t, 1, strings.Count(err.Error(), "objective internal error"), "prefix once: %v", err)
 	r, err := obj.Compute(context.Background(), b)
 	require.NoError(t, err)
 	assert.Len(t, r.Losses, 3)
@@ -199,6 +200,11 @@ func TestCrashThenRestartRetriesSameRequest(t *testing.T) {
 	again, err := obj.Compute(context.Background(), b)
 	require.NoError(t, err, "the objective configured before the crash works against the new process")
 	assert.Equal(t, first, again)
+}
+
+func TestEnvOverridesHostEnvironment(t *testing.T) {
+	t.Setenv(serveEnv, "noisy") // the plugin must see the Config.Env value, not this one
+	launch(t, testConfig(t, "fault"))
 }
 
 func TestStderrIsForwardedWithLabel(t *testing.T) {
