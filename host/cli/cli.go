@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,8 +27,10 @@ const (
 	ExitInterrupted = 130
 )
 
-// env is what a command reads and writes.
+// env is what a command reads and writes. ctx is cancelled on the first
+// SIGINT or SIGTERM; a second one exits at once.
 type env struct {
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
@@ -64,14 +67,20 @@ const Version = "0.1.0"
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
-	sigs := make(chan os.Signal, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		fmt.Fprintln(stderr, "prefopt: interrupted: stopping after a checkpoint (interrupt again to exit now)")
+		cancel()
 		if _, ok := <-sigs; ok {
 			plugin.Cleanup()
-			fmt.Fprintln(stderr, "prefopt: interrupted")
 			os.Exit(ExitInterrupted)
 		}
 	}()
@@ -101,6 +110,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func exitCode(e *env, err error) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
+	}
+	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
+		fmt.Fprintf(e.stderr, "prefopt: %v\n", err)
+		return ExitInterrupted
 	}
 	var u usageError
 	if errors.As(err, &u) {

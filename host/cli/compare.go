@@ -1,10 +1,10 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -28,6 +28,7 @@ func runCompare(e *env, args []string) error {
 	printDefault := fs.Bool("print-default", false, "print the built-in experiment and exit")
 	quiet := fs.Bool("quiet", false, "print only the final table")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "objectives trained at once (results do not depend on it)")
 	if err := parseFlags(fs, reorder(args)); err != nil {
 		return err
 	}
@@ -59,11 +60,13 @@ func runCompare(e *env, args []string) error {
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, fmt.Sprintf("%s-%s", exp.Run.Name, time.Now().Format("20060102-150405")))
 	}
-	log := e.stderr
+	bar := newProgress(e.stderr)
+	log := bar.logWriter(e.stderr)
 	if *quiet {
 		log = nil
 	}
-	res, err := compare.Run(context.Background(), exp, compare.Options{Dir: dir, Log: log, PluginStderr: e.stderr})
+	res, err := compare.Run(e.ctx, exp, compare.Options{Dir: dir, Log: log, PluginStderr: bar.logWriter(e.stderr), Jobs: *jobs,
+		Progress: bar.hook()})
 	if err != nil {
 		return err
 	}

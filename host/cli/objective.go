@@ -134,7 +134,7 @@ func runObjectiveList(e *env, args []string) error {
 			sources = append(sources, s)
 		}
 	}
-	ctx := context.Background()
+	ctx := e.ctx
 	var out []listing
 	for _, s := range sources {
 		l, err := describe(ctx, s)
@@ -235,7 +235,7 @@ func runObjectiveEval(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ctx := e.ctx
 	h, err := objective.Open(ctx, pf.source(e))
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -19,12 +18,15 @@ Trains one policy per [[objective]] of the experiment, each objective in its
 own plugin process, from the same starting weights. Writes metrics.jsonl and
 checkpoints (safetensors) under DIR/<label> (default
 <run.output_dir>/<run.name>). --resume continues each objective from its
-latest checkpoint in DIR; the model shape must not have changed.`
+latest checkpoint in DIR; the model shape must not have changed. A damaged
+latest checkpoint is an error unless --fallback is given, which resumes from
+the newest good one instead.`
 
 func runTrain(e *env, args []string) error {
 	fs := newFlags(e, "train", trainUsage)
 	out := fs.String("out", "", "run directory (default <run.output_dir>/<run.name>)")
 	resume := fs.Bool("resume", false, "continue from the latest checkpoints in the run directory")
+	fallback := fs.Bool("fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
 	if err := parseFlags(fs, reorder(args)); err != nil {
 		return err
 	}
@@ -39,8 +41,13 @@ func runTrain(e *env, args []string) error {
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)
 	}
-	ctx := context.Background()
-	opts := experiment.Options{Dir: dir, Resume: *resume, Log: e.stderr, PluginStderr: e.stderr}
+	ctx := e.ctx
+	bar := newProgress(e.stderr)
+	opts := experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: bar.logWriter(e.stderr),
+		PluginStderr: bar.logWriter(e.stderr), Progress: bar.hook()}
+	if err := experiment.CheckObjectives(ctx, exp, opts); err != nil {
+		return err
+	}
 	m, err := experiment.Prepare(ctx, exp, opts)
 	if err != nil {
 		return err
@@ -81,6 +88,7 @@ func runSFT(e *env, args []string) error {
 	fs := newFlags(e, "sft", sftUsage)
 	out := fs.String("out", "", "run directory (default <run.output_dir>/<run.name>)")
 	resume := fs.Bool("resume", false, "continue from the latest checkpoint in the run directory")
+	fallback := fs.Bool("fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
 	if err := parseFlags(fs, reorder(args)); err != nil {
 		return err
 	}
@@ -95,7 +103,7 @@ func runSFT(e *env, args []string) error {
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)
 	}
-	r, err := experiment.SFT(context.Background(), exp, experiment.Options{Dir: dir, Resume: *resume, Log: e.stderr})
+	r, err := experiment.SFT(e.ctx, exp, experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: e.stderr})
 	if err != nil {
 		return err
 	}
@@ -122,7 +130,7 @@ func runBench(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("bench: unexpected arguments %q", fs.Args())
 	}
-	r, err := bench.Run(context.Background(), bench.Options{Steps: *steps, InProcess: *inProc, Seed: 1})
+	r, err := bench.Run(e.ctx, bench.Options{Steps: *steps, InProcess: *inProc, Seed: 1})
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,13 @@ package compare
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +20,6 @@ import (
 	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/host/summary"
 	"github.com/prefopt/prefopt/host/testbed"
-	"github.com/prefopt/prefopt/host/train"
 )
 
 // Options control a comparison.
@@ -26,6 +27,11 @@ type Options struct {
 	Dir          string    // output directory, created if needed
 	Log          io.Writer // progress; nil discards
 	PluginStderr io.Writer // plugins' stderr; nil means os.Stderr
+	// Jobs is the number of objectives trained at once (< 1 means 1). Each
+	// runs on its own graph and plugin, so results do not depend on Jobs.
+	Jobs int
+	// Progress, if set, is called after every optimizer step of every run.
+	Progress func(label string, done, total int, loss float64)
 }
 
 // Run trains every objective of exp and writes summary.json and
@@ -35,7 +41,10 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
-	eopts := experiment.Options{Dir: opts.Dir, Log: opts.Log, PluginStderr: opts.PluginStderr}
+	eopts := experiment.Options{Dir: opts.Dir, Log: opts.Log, PluginStderr: opts.PluginStderr, Progress: opts.Progress}
+	if err := experiment.CheckObjectives(ctx, exp, eopts); err != nil {
+		return nil, err
+	}
 	m, err := experiment.Prepare(ctx, exp, eopts)
 	if err != nil {
 		return nil, err
@@ -59,21 +68,36 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		s.Reference["eval_rewards/accuracies"] = acc
 		s.Reference["implicit_reward_accuracy"] = acc
 	}
-	for _, o := range exp.Objectives {
-		began := time.Now()
-		one := *exp
-		one.Objectives = []config.Objective{o}
-		runs, err := experiment.TrainAll(ctx, &one, m, eopts)
-		if err != nil {
+	s.Objectives = make([]summary.Objective, len(exp.Objectives))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan int)
+	errs := make([]error, len(exp.Objectives))
+	var wg sync.WaitGroup
+	for range max(1, min(opts.Jobs, len(exp.Objectives))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				s.Objectives[i], errs[i] = trainOne(ctx, exp, m, i, eopts)
+				if errs[i] != nil {
+					cancel()
+				}
+			}
+		}()
+	}
+	for i := range exp.Objectives {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, err
 		}
-		r := runs[0]
-		entry, err := summarise(r, m)
-		if err != nil {
-			return nil, err
-		}
-		entry.WallSeconds = time.Since(began).Seconds()
-		s.Objectives = append(s.Objectives, entry)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	s.WallSeconds = time.Since(start).Seconds()
 	if err := summary.Write(filepath.Join(opts.Dir, "summary.json"), s); err != nil {
@@ -83,6 +107,20 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		return nil, err
 	}
 	return s, nil
+}
+
+// trainOne trains objective i of exp alone and summarises it.
+func trainOne(ctx context.Context, exp *config.Experiment, m *experiment.Material, i int, eopts experiment.Options) (summary.Objective, error) {
+	began := time.Now()
+	one := *exp
+	one.Objectives = []config.Objective{exp.Objectives[i]}
+	runs, err := experiment.TrainAll(ctx, &one, m, eopts)
+	if err != nil {
+		return summary.Objective{}, err
+	}
+	entry, err := summarise(runs[0], m)
+	entry.WallSeconds = time.Since(began).Seconds()
+	return entry, err
 }
 
 func summarise(r experiment.Run, m *experiment.Material) (summary.Objective, error) {
@@ -105,6 +143,12 @@ func summarise(r experiment.Run, m *experiment.Material) (summary.Objective, err
 			return o, err
 		}
 		o.Final["implicit_reward_accuracy"] = acc
+		// An unpaired objective (KTO) logs no pairwise accuracy of its own;
+		// its implicit reward β·(log π − log π_ref) orders pairs exactly as
+		// log π/π_ref does, so its held-out accuracy is this one.
+		if _, ok := o.Final["eval_rewards/accuracies"]; !ok {
+			o.Final["eval_rewards/accuracies"] = acc
+		}
 	}
 	if r.Dir != "" {
 		if dir, err := checkpoint.Latest(filepath.Join(r.Dir, "checkpoints")); err == nil {
@@ -205,5 +249,3 @@ func PrintTable(w io.Writer, s *summary.Summary) {
 	}
 	tw.Flush()
 }
-
-var _ = train.Record{}

@@ -29,10 +29,15 @@ type Options struct {
 	Dir string
 	// Resume continues every objective from its latest checkpoint.
 	Resume bool
+	// ResumeFallback resumes from the newest good checkpoint when the latest
+	// is damaged, instead of failing.
+	ResumeFallback bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// PluginStderr receives plugins' stderr; nil means os.Stderr.
 	PluginStderr io.Writer
+	// Progress, if set, is called after every optimizer step of every run.
+	Progress func(label string, done, total int, loss float64)
 }
 
 // Material is what every objective of an experiment trains on.
@@ -277,19 +282,42 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 		Label: o.Label, Objective: obj, Init: m.Init, Reference: m.Reference,
 		Train: m.Train, Eval: m.Eval, Optimizer: exp.Optimizer, Loop: exp.Train,
 		Seed: uint64(exp.Run.Seed), Truncation: m.Truncation, Dir: dir, CacheDir: cache,
-		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume, Log: opts.Log,
-		Retry: train.Retry{OnBadReply: o.OnBadReply, Attempts: o.MaxAttempts},
+		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume, ResumeFallback: opts.ResumeFallback, Log: opts.Log,
+		Progress: opts.Progress, Retry: train.Retry{OnBadReply: o.OnBadReply, Attempts: o.MaxAttempts},
 	}
 	if h.Client != nil {
 		spec.Retry.Restart = h.Client.Restart
 		spec.Retry.Backoff = retryBackoff
 	}
 	if m.Testbed != nil {
-		spec.OnEval = m.Testbed.evaluator()
+		eval, done := m.Testbed.evaluator()
+		defer done()
+		spec.OnEval = eval
 	}
 	out, err := train.Run(ctx, spec)
 	if err != nil {
 		return Run{}, err
 	}
 	return Run{Label: o.Label, Name: name, Spec: h.Spec(), Params: params.Values(), Outcome: out, Dir: dir}, nil
+}
+
+// CheckObjectives starts every objective of exp, configures it with its
+// parameters and stops it, so bad parameters or plugins are reported before
+// any data is read or model trained.
+func CheckObjectives(ctx context.Context, exp *config.Experiment, opts Options) error {
+	for _, o := range exp.Objectives {
+		h, err := objective.Open(ctx, objective.Source{
+			Name: o.Name, Path: o.Path, Label: o.Label, SHA256: o.SHA256, AutoMTLS: o.AutoMTLS,
+			InProcess: o.InProcess, Timeout: o.Timeout, Stderr: opts.PluginStderr,
+		})
+		if err != nil {
+			return err
+		}
+		_, _, err = h.Configure(ctx, o.Params)
+		h.Close()
+		if err != nil {
+			return fmt.Errorf("%s: objective %s: %w", exp.Name(), o.Label, err)
+		}
+	}
+	return nil
 }

@@ -82,7 +82,6 @@ type Testbed struct {
 	Frontier  []testbed.FrontierPoint
 	Pairs     []testbed.Pair
 	EvalPairs []testbed.Pair
-	scorer    *model.Scorer
 	cfg       model.Config
 }
 
@@ -110,18 +109,14 @@ func (p *modelPolicy) LogProbs(prompt []int) ([]float64, error) {
 	return p.scorer.ScoreAll(seqs)
 }
 
+// policy returns the exact distribution of w, scored by a new scorer the
+// caller must close.
 func (tb *Testbed) policy(w *model.Weights) (*modelPolicy, error) {
-	if tb.scorer == nil || tb.scorer.Weights() != w {
-		if tb.scorer != nil {
-			tb.scorer.Close()
-		}
-		sc, err := model.NewScorer(w, scoreChunk, scoreChunk, model.WithFloat64())
-		if err != nil {
-			return nil, err
-		}
-		tb.scorer = sc
+	sc, err := model.NewScorer(w, scoreChunk, scoreChunk, model.WithFloat64())
+	if err != nil {
+		return nil, err
 	}
-	return &modelPolicy{task: tb.Task, scorer: tb.scorer, all: tb.Task.Enumerate()}, nil
+	return &modelPolicy{task: tb.Task, scorer: sc, all: tb.Task.Enumerate()}, nil
 }
 
 // Exact evaluates w on the eval prompts.
@@ -130,6 +125,7 @@ func (tb *Testbed) Exact(w *model.Weights) (testbed.Report, error) {
 	if err != nil {
 		return testbed.Report{}, err
 	}
+	defer p.scorer.Close()
 	return tb.Task.Evaluate(p, tb.Reference)
 }
 
@@ -145,14 +141,32 @@ func ExactValues(m testbed.Metrics) map[string]float64 {
 	}
 }
 
-func (tb *Testbed) evaluator() func(int, *model.Weights) (map[string]float64, error) {
-	return func(_ int, w *model.Weights) (map[string]float64, error) {
-		rep, err := tb.Exact(w)
+// evaluator returns an OnEval hook for one training run. It keeps one
+// scorer for the run's policy, so runs may evaluate concurrently.
+func (tb *Testbed) evaluator() (func(int, *model.Weights) (map[string]float64, error), func()) {
+	var p *modelPolicy
+	eval := func(_ int, w *model.Weights) (map[string]float64, error) {
+		if p == nil || p.scorer.Weights() != w {
+			if p != nil {
+				p.scorer.Close()
+			}
+			var err error
+			if p, err = tb.policy(w); err != nil {
+				return nil, err
+			}
+		}
+		rep, err := tb.Task.Evaluate(p, tb.Reference)
 		if err != nil {
 			return nil, err
 		}
 		return ExactValues(rep.Mean), nil
 	}
+	done := func() {
+		if p != nil {
+			p.scorer.Close()
+		}
+	}
+	return eval, done
 }
 
 // symbols is the alphabet the task's token ids are shown with.
@@ -212,7 +226,9 @@ func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (
 	if err != nil {
 		return nil, err
 	}
-	if tb.Reference, err = task.Tabulate(refPolicy); err != nil {
+	tb.Reference, err = task.Tabulate(refPolicy)
+	refPolicy.scorer.Close()
+	if err != nil {
 		return nil, fmt.Errorf("experiment %s: reference: %w", exp.Name(), err)
 	}
 	if tb.Optimal, err = task.Optimal(tb.Reference, tc.Beta); err != nil {

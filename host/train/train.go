@@ -56,10 +56,16 @@ type Spec struct {
 	Tokenizer json.RawMessage
 	// Resume continues from the latest checkpoint in Dir, if any.
 	Resume bool
+	// ResumeFallback lets Resume skip a damaged latest checkpoint (reported
+	// in the log) for the newest good one; without it a damaged latest
+	// checkpoint is an error.
+	ResumeFallback bool
 	// OnEval, if set, adds metrics at every evaluation (step 0 included).
 	OnEval func(step int, policy *model.Weights) (map[string]float64, error)
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// Progress, if set, is called after every optimizer step.
+	Progress func(label string, done, total int, loss float64)
 	// Retry supervises objective calls; the zero value fails at once.
 	Retry Retry
 }
@@ -324,7 +330,12 @@ func (t *trainer) run(ctx context.Context) (*Outcome, error) {
 	epochOf := -1
 	for step := start; step < t.total; step++ {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			if t.s.Dir != "" && step > start {
+				if _, cerr := t.save(step, "interrupted"); cerr != nil {
+					err = errors.Join(err, cerr)
+				}
+			}
+			return nil, fmt.Errorf("train %s: stopped at step %d: %w", t.s.Label, step, err)
 		}
 		epoch, k := step/per, step%per
 		if epoch != epochOf {
@@ -349,6 +360,9 @@ func (t *trainer) run(ctx context.Context) (*Outcome, error) {
 			t.out.Skipped++
 		}
 		done := step + 1
+		if t.s.Progress != nil && vals != nil {
+			t.s.Progress(t.s.Label, done, t.total, vals["loss"])
+		}
 		if vals != nil && (done%max(1, t.s.Loop.LogEvery) == 0 || done == t.total) {
 			vals["epoch"] = float64(step)/float64(per) + 1/float64(per)
 			vals["tokens_per_second"] = vals["tokens"] / time.Since(began).Seconds()
@@ -602,7 +616,7 @@ func (t *trainer) save(done int, why string) (string, error) {
 // step to continue from.
 func (t *trainer) resume() (int, error) {
 	root := filepath.Join(t.s.Dir, "checkpoints")
-	c, skipped, err := checkpoint.LoadLatest(root, false)
+	c, skipped, err := checkpoint.LoadLatest(root, t.s.ResumeFallback)
 	for _, e := range skipped {
 		t.logf("skipped checkpoint: %v\n", e)
 	}

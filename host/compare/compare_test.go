@@ -1,0 +1,150 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/prefopt/prefopt/host/config"
+	"github.com/prefopt/prefopt/host/objective"
+	"github.com/prefopt/prefopt/host/summary"
+)
+
+func TestMain(m *testing.M) {
+	objective.ServeIfAsked() // built-ins re-execute this test binary as their plugin
+	os.Exit(m.Run())
+}
+
+// tiny is a comparison small enough for a unit test: 2 symbols, 8
+// completions per prompt, two objectives.
+const tiny = `
+[run]
+name = "tiny"
+seed = 7
+[task]
+alphabet = 2
+prompt_len = 2
+completion_len = 3
+train_prompts = 3
+eval_prompts = 1
+samples_per_prompt = 8
+demonstrations = 64
+sft_steps = 10
+sft_batch = 16
+sft_lr = 1e-2
+frontier_betas = [2.0, 0.5, 0.1]
+[model]
+context = 5
+width = 8
+heads = 2
+layers = 1
+mlp_mult = 2
+[data]
+max_length = 5
+max_prompt_length = 2
+[optimizer]
+lr = 1e-2
+[train]
+epochs = 1
+batch_size = 8
+schedule = "constant"
+log_every = 1
+eval_every = 1
+checkpoint_every = 0
+[[objective]]
+name = "dpo"
+[objective.params]
+beta = 0.5
+[[objective]]
+name = "kto"
+[objective.params]
+beta = 0.5
+`
+
+func runTiny(t *testing.T, jobs int) (*summary.Summary, []byte) {
+	t.Helper()
+	exp, err := config.Parse([]byte(tiny), "tiny.toml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	s, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: jobs})
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	require.NoError(t, err)
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<svg")
+	for _, o := range s.Objectives {
+		_, err := os.Stat(filepath.Join(dir, o.Label, "metrics.jsonl"))
+		assert.NoError(t, err, "metrics.jsonl of %s", o.Label)
+		assert.NotEmpty(t, o.Checkpoint, "final checkpoint of %s", o.Label)
+	}
+	return s, raw
+}
+
+// stripTimes removes the wall-clock fields, the only ones allowed to
+// differ between runs.
+func stripTimes(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var s summary.Summary
+	require.NoError(t, json.Unmarshal(raw, &s))
+	s.WallSeconds = 0
+	for i := range s.Objectives {
+		s.Objectives[i].WallSeconds = 0
+		s.Objectives[i].Checkpoint = filepath.Base(s.Objectives[i].Checkpoint)
+		for _, p := range s.Objectives[i].Train {
+			delete(p.Values, "tokens_per_second")
+		}
+	}
+	out, err := json.Marshal(&s)
+	require.NoError(t, err)
+	return out
+}
+
+func TestSameSeedSameSummary(t *testing.T) {
+	s1, raw1 := runTiny(t, 1)
+	_, raw2 := runTiny(t, 2)
+	assert.True(t, bytes.Equal(stripTimes(t, raw1), stripTimes(t, raw2)),
+		"summary.json differs between runs with the same seed (jobs 1 vs 2)")
+
+	require.Len(t, s1.Objectives, 2)
+	for _, key := range []string{"expected_reward", "kl_to_reference", "kl_to_optimal", "free_energy_gap", "entropy", "eval_rewards/accuracies"} {
+		assert.Contains(t, s1.Reference, key)
+		for _, o := range s1.Objectives {
+			assert.Contains(t, o.Final, key, "%s final", o.Label)
+		}
+	}
+	// π_ref is its own reference: KL 0, and its gap is β·KL(π_ref‖π*).
+	assert.InDelta(t, 0, s1.Reference["kl_to_reference"], 1e-12)
+	assert.InDelta(t, s1.Beta*s1.Reference["kl_to_optimal"], s1.Reference["free_energy_gap"], 1e-9)
+	assert.InDelta(t, 0, s1.Optimal["kl_to_optimal"], 1e-9)
+	for _, o := range s1.Objectives {
+		assert.Equal(t, 0, o.History[0].Step)
+		assert.InDelta(t, s1.Reference["kl_to_optimal"], o.History[0].Values["kl_to_optimal"], 1e-9,
+			"%s starts from the reference", o.Label)
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	s := &summary.Summary{
+		Beta:      0.5,
+		Reference: map[string]float64{"expected_reward": 1, "kl_to_optimal": 2},
+		Optimal:   map[string]float64{"expected_reward": 3, "kl_to_optimal": 0},
+		Objectives: []summary.Objective{
+			{Label: "far", Steps: 4, Final: map[string]float64{"kl_to_optimal": 0.9}},
+			{Label: "near", Steps: 4, Final: map[string]float64{"kl_to_optimal": 0.1}},
+		},
+	}
+	var b bytes.Buffer
+	PrintTable(&b, s)
+	out := b.String()
+	assert.Less(t, strings.Index(out, "near"), strings.Index(out, "far"), "sorted by KL to the optimum:\n%s", out)
+	assert.Contains(t, out, "optimum π*(β=0.5)")
+	assert.Contains(t, out, "0.900")
+}
