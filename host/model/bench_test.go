@@ -137,3 +137,127 @@ func BenchmarkStepExtraForward(b *testing.B) {
 	}
 	report(b, cpu0)
 }
+
+// Exact-evaluation shape: vocab 4, context 9, width 64, 4 heads, 2 layers;
+// 16 prompts of 4 tokens × 4⁵ completions of 5 tokens = 16384 rows of 9
+// tokens scored in float64 by ScoreAll.
+var evalCfg = Config{Vocab: 4, Context: 9, Width: 64, Heads: 4, Layers: 2, MLPMult: 4}
+
+const (
+	evalPrompts    = 16
+	evalPromptLen  = 4
+	evalComplLen   = 5
+	evalCompletion = 1024 // 4^evalComplLen
+)
+
+func evalSeqs() []Seq {
+	rng := rand.New(rand.NewPCG(2, 2))
+	var seqs []Seq
+	for range evalPrompts {
+		prompt := make([]int, evalPromptLen)
+		for j := range prompt {
+			prompt[j] = rng.IntN(evalCfg.Vocab)
+		}
+		for c := range evalCompletion {
+			toks := append([]int(nil), prompt...)
+			for k := evalComplLen - 1; k >= 0; k-- { // first completion token varies slowest
+				x := c
+				for range k {
+					x /= evalCfg.Vocab
+				}
+				toks = append(toks, x%evalCfg.Vocab)
+			}
+			seqs = append(seqs, Seq{Tokens: toks, From: evalPromptLen, To: len(toks)})
+		}
+	}
+	return seqs
+}
+
+// BenchmarkEvalScoreAll is one exact evaluation: 16 ScoreAll calls of the
+// 1024 completions of a prompt, in float64, with the given rows per call.
+func BenchmarkEvalScoreAll(b *testing.B) {
+	for _, chunk := range []int{16, 64, 256, 1024} {
+		b.Run("chunk="+itoa(chunk), func(b *testing.B) {
+			w, err := New(evalCfg, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewScorer(w, chunk, chunk, WithFloat64())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			seqs := evalSeqs()
+			b.ReportAllocs()
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				for p := range evalPrompts {
+					if _, err := s.ScoreAll(seqs[p*evalCompletion : (p+1)*evalCompletion]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(len(seqs))*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(cpuTime(b)-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
+
+// BenchmarkEvalStep is a small training step on the evaluation shape: 64
+// rows of 9 tokens (32 pairs), completions scored from token 4.
+func BenchmarkEvalStep(b *testing.B) {
+	w, err := New(evalCfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const rows = 64
+	r, err := NewRunner(w, rows, rows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	seqs := evalSeqs()
+	batch := &Batch{}
+	g := make([]float64, rows)
+	for i := range rows {
+		q := seqs[i*97%len(seqs)]
+		batch.Rows = append(batch.Rows, q.Tokens)
+		batch.Spans = append(batch.Spans, Span{Out: i, Row: i, From: q.From, To: q.To})
+		g[i] = 0.05 * float64(1-2*(i%2))
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		if _, err := r.Forward(batch); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Backward(g); err != nil {
+			b.Fatal(err)
+		}
+		r.ZeroGrads()
+	}
+	b.ReportMetric(float64(rows*(evalCfg.Context-1))*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+}
+
+// BenchmarkGemm is the float32 matrix product of the model's projections
+// at the bench shape (2016 positions, D=128): qkv, MLP down, head.
+func BenchmarkGemm(b *testing.B) {
+	for _, sh := range [][3]int{{2016, 384, 128}, {2016, 128, 512}, {2016, 64, 128}} {
+		m, n, k := sh[0], sh[1], sh[2]
+		rng := rand.New(rand.NewPCG(4, 4))
+		x, w, y := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		for i := range w {
+			w[i] = float32(rng.NormFloat64())
+		}
+		b.Run(itoa(m)+"x"+itoa(k)+"·"+itoa(k)+"x"+itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				gemm(false, false, m, n, k, 1, x, k, w, n, 0, y, n)
+			}
+			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -20,18 +20,30 @@
 // Linear weights are stored [in, out] (the transpose of PyTorch's
 // nn.Linear.weight), so a layer computes y = x·W + b.
 //
-// The gorgonia ops used are restricted to those whose gradients this
-// package's tests check against finite differences; softmax and
-// log-softmax are built from Max, Sub, Exp, Sum and Log, because gorgonia's
-// SoftMax forward overflows on rows far from the tensor's first element.
+// The training graph is gorgonia's, built from matrix products, adds,
+// sums and embedding lookups (ops whose gradients this package's tests
+// check against finite differences) and from fused ops written here for
+// LayerNorm, GELU, bias add, causal attention and the target log-probs,
+// each with a hand-derived backward op also checked against finite
+// differences. Softmax and log-softmax are formed from the row maximum,
+// because gorgonia's SoftMax overflows on rows far from the tensor's first
+// element.
 //
 // Three types do the work. [Weights] holds the parameters as named float32
 // tensors. [Scorer] runs the forward pass only (reference model,
-// evaluation, [Scorer.ScoreAll] for any number of sequences). [Runner]
+// evaluation, [Scorer.ScoreAll] for any number of sequences) without a
+// graph, computing each distinct token prefix of a call once. [Runner]
 // runs a training step in two calls: [Runner.Forward] returns the selected
 // log-prob sums and pauses the machine; [Runner.Backward] takes
 // g = ∂L/∂out from the objective and resumes the same run through the
 // backward pass, so the forward pass is computed once per step.
+//
+// Matrix products run on packed AVX2+FMA kernels on amd64 CPUs that have
+// them (gonum's pure-Go BLAS elsewhere). The package installs them as
+// gorgonia's BLAS at init (gorgonia.Use), which is process-wide: every
+// gorgonia graph in the process then uses them for Sgemm and Dgemm.
+// Results are reproducible bit for bit on one machine; they differ from
+// gonum's in the last bits.
 //
 // Outputs are defined by a [Batch]: rows of token ids and spans that add
 // the log-probs of runs of tokens into outputs, e.g. completion sums of the

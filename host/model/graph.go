@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -10,10 +9,6 @@ import (
 
 // lnEps is the LayerNorm variance epsilon (PyTorch nn.LayerNorm default).
 const lnEps = 1e-5
-
-// maskValue is added to attention scores of future positions. Its softmax
-// weight exp(maskValue − max) is exactly 0 in float32 and float64.
-const maskValue = -1e9
 
 // net is a model graph for a fixed (rows, length, outputs, dtype).
 type net struct {
@@ -96,63 +91,31 @@ func (b *b) linear(x, w, bias *G.Node) *G.Node {
 	if bias == nil {
 		return y
 	}
-	return b.bAdd(y, bias, 0)
+	return b.do(func() (*G.Node, error) { return biasNode(y, bias) }, "bias add")
 }
 
 // layerNorm normalises each row of x [N, D] to zero mean and unit biased
 // variance, then applies gain and bias [D]:
 // (x−μ)·(σ²+ε)^(−1/2)·gain + bias.
 func (b *b) layerNorm(x, gain, bias *G.Node) *G.Node {
-	mu := b.reduce(G.Mean, x, 1, "layernorm mean")
-	xc := b.bSub(x, mu, 1)
-	v := b.reduce(G.Mean, b.hadamard(xc, xc), 1, "layernorm variance")
-	rstd := b.do(func() (*G.Node, error) { return G.Pow(b.add(v, b.scalar(lnEps)), b.scalar(-0.5)) }, "layernorm pow")
-	y := b.bMul(xc, rstd, 1)
-	return b.bAdd(b.bMul(y, gain, 0), bias, 0)
+	return b.do(func() (*G.Node, error) { return layerNormNode(x, gain, bias) }, "layernorm")
 }
 
 // gelu is the tanh approximation 0.5·x·(1+tanh(√(2/π)(x+0.044715x³))),
 // evaluated as x·σ(2√(2/π)(x+0.044715x³)), which is the same function.
 func (b *b) gelu(x *G.Node) *G.Node {
-	c := 2 * math.Sqrt(2/math.Pi)
-	u := b.add(b.mul(x, b.scalar(c)), b.mul(b.unary(G.Cube, x, "cube"), b.scalar(c*0.044715)))
-	return b.hadamard(x, b.unary(G.Sigmoid, u, "sigmoid"))
+	return b.do(func() (*G.Node, error) { return geluNode(x) }, "gelu")
 }
 
-// softmaxLast is a stable softmax over the last axis of s [M, T, T]:
-// exp(s − max) / Σ exp(s − max).
-func (b *b) softmaxLast(s *G.Node) *G.Node {
-	m := b.reduce(G.Max, s, 2, "softmax max")
-	e := b.unary(G.Exp, b.bSub(s, m, 2), "softmax exp")
-	z := b.reduce(G.Sum, e, 2, "softmax sum")
-	return b.bDiv(e, z, 2)
+// attention is causal multi-head self-attention over rows of t positions,
+// given the fused projection qkv [B·t, 3D].
+func (b *b) attention(qkv *G.Node, t, heads int) *G.Node {
+	return b.do(func() (*G.Node, error) { return attentionNode(qkv, t, heads) }, "attention")
 }
 
-// logSoftmaxRows is a stable log-softmax over the rows of x [N, V]:
-// (x − max) − log Σ exp(x − max).
-func (b *b) logSoftmaxRows(x *G.Node) *G.Node {
-	m := b.reduce(G.Max, x, 1, "log-softmax max")
-	z := b.bSub(x, m, 1)
-	lse := b.unary(G.Log, b.reduce(G.Sum, b.unary(G.Exp, z, "log-softmax exp"), 1, "log-softmax sum"), "log-softmax log")
-	return b.bSub(z, lse, 1)
-}
-
-// attention is causal multi-head self-attention of x [B·T, D] given the fused
-// projection qkv [B·T, 3D] and the additive mask [T, T].
-func (b *b) attention(qkv, mask *G.Node, bsz, t, d, heads int) *G.Node {
-	hd := d / heads
-	split := func(i int) *G.Node {
-		s := b.do(func() (*G.Node, error) { return G.Slice(qkv, nil, G.S(i*d, (i+1)*d)) }, "qkv slice")
-		s = b.transpose(b.reshape(s, bsz, t, heads, hd), 0, 2, 1, 3) // [B, H, T, hd]
-		return b.reshape(s, bsz*heads, t, hd)
-	}
-	q := b.mul(split(0), b.scalar(1/math.Sqrt(float64(hd))))
-	k, v := split(1), split(2)
-	scores := b.do(func() (*G.Node, error) { return G.BatchedMatMul(q, k, false, true) }, "scores") // [BH, T, T]
-	att := b.softmaxLast(b.bAdd(scores, mask, 0))
-	y := b.do(func() (*G.Node, error) { return G.BatchedMatMul(att, v) }, "attend") // [BH, T, hd]
-	y = b.transpose(b.reshape(y, bsz, heads, t, hd), 0, 2, 1, 3)                    // [B, T, H, hd]
-	return b.reshape(y, bsz*t, d)
+// tokenLogp is Σ_v onehot_iv·log softmax(logits_i)_v for each row i.
+func (b *b) tokenLogp(logits, onehot *G.Node) *G.Node {
+	return b.do(func() (*G.Node, error) { return tokenLogpNode(logits, onehot) }, "target log-probs")
 }
 
 // buildNet builds the graph. Parameters get values from w (float32 backing
@@ -179,7 +142,7 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 		p[name] = n
 	}
 	n := rows * length
-	d, vocab := cfg.Width, cfg.Vocab
+	vocab := cfg.Vocab
 	nt.ids = G.NewVector(g, tensor.Int, G.WithShape(n), G.WithName("ids"), G.WithValue(tensor.New(tensor.WithBacking(make([]int, n)))))
 	posIdx := make([]int, n)
 	for i := range posIdx {
@@ -188,18 +151,6 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 	posIDs := G.NewVector(g, tensor.Int, G.WithShape(n), G.WithName("positions"), G.WithValue(tensor.New(tensor.WithBacking(posIdx))))
 	nt.onehot = G.NewMatrix(g, dt, G.WithShape(n, vocab), G.WithName("onehot"), G.WithValue(tensor.New(tensor.Of(dt), tensor.WithShape(n, vocab))))
 	nt.sel = G.NewMatrix(g, dt, G.WithShape(outputs, n), G.WithName("select"), G.WithValue(tensor.New(tensor.Of(dt), tensor.WithShape(outputs, n))))
-	maskT := tensor.New(tensor.Of(dt), tensor.WithShape(length, length))
-	for i := range length {
-		for j := i + 1; j < length; j++ {
-			if dt == tensor.Float32 {
-				_ = maskT.SetAt(float32(maskValue), i, j)
-			} else {
-				_ = maskT.SetAt(float64(maskValue), i, j)
-			}
-		}
-	}
-	mask := G.NewMatrix(g, dt, G.WithShape(length, length), G.WithName("mask"), G.WithValue(maskT))
-
 	x := bd.add(
 		bd.do(func() (*G.Node, error) { return G.ByIndices(p["tok.weight"], nt.ids, 0) }, "token embedding"),
 		bd.do(func() (*G.Node, error) { return G.ByIndices(p["pos.weight"], posIDs, 0) }, "position embedding"))
@@ -207,16 +158,15 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 		pre := fmt.Sprintf("blocks.%d.", l)
 		h := bd.layerNorm(x, p[pre+"ln1.gain"], p[pre+"ln1.bias"])
 		qkv := bd.linear(h, p[pre+"attn.qkv.weight"], p[pre+"attn.qkv.bias"])
-		a := bd.attention(qkv, mask, rows, length, d, cfg.Heads)
+		a := bd.attention(qkv, length, cfg.Heads)
 		x = bd.add(x, bd.linear(a, p[pre+"attn.proj.weight"], p[pre+"attn.proj.bias"]))
 		h = bd.layerNorm(x, p[pre+"ln2.gain"], p[pre+"ln2.bias"])
 		h = bd.gelu(bd.linear(h, p[pre+"mlp.fc.weight"], p[pre+"mlp.fc.bias"]))
 		x = bd.add(x, bd.linear(h, p[pre+"mlp.proj.weight"], p[pre+"mlp.proj.bias"]))
 	}
 	x = bd.layerNorm(x, p["lnf.gain"], p["lnf.bias"])
-	logp := bd.logSoftmaxRows(bd.linear(x, p["head.weight"], nil))               // [N, V]
-	tok := bd.reduce(G.Sum, bd.hadamard(logp, nt.onehot), 1, "target log-probs") // [N]
-	nt.out = bd.mul(nt.sel, tok)                                                 // [R]
+	tok := bd.tokenLogp(bd.linear(x, p["head.weight"], nil), nt.onehot) // [N]
+	nt.out = bd.mul(nt.sel, tok)                                        // [R]
 	if bd.err != nil {
 		return nil, bd.err
 	}

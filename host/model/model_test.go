@@ -363,3 +363,57 @@ func TestScoreAllChunks(t *testing.T) {
 	_, err = s.ScoreAll(seqs)
 	assert.ErrorContains(t, err, "sequences 3..5")
 }
+
+// TestScoreAllSharedPrefixes scores every completion of two prompts, as
+// exact evaluation does, so rows share prompts and completion starts within
+// and across the scorer's groups; each sequence must equal the reference
+// forward of that sequence alone. Duplicated rows and a batch whose rows
+// are prefixes of one another go through Score.
+func TestScoreAllSharedPrefixes(t *testing.T) {
+	const (
+		// f64Tol: float64 on both sides, different summation orders.
+		f64Tol = 1e-10
+		// f32RelTol: float32 through two blocks, as in TestOutputsMatchReference.
+		f32RelTol = 1e-5
+	)
+	w, err := New(tinyCfg, 13)
+	require.NoError(t, err)
+	randomizeWeights(w, 13, 0.5)
+	var seqs []Seq
+	for _, prompt := range [][]int{{4, 0}, {2, 2, 5}} {
+		for c := range 7 * 7 {
+			toks := append(append([]int(nil), prompt...), c/7, c%7)
+			seqs = append(seqs, Seq{Tokens: toks, From: len(prompt), To: len(toks)})
+		}
+	}
+	seqs = append(seqs, seqs[3], Seq{Tokens: []int{4}, From: 1, To: 1}) // a repeat, a row without positions
+	for _, c := range []struct {
+		name string
+		opts []Option
+		tol  func(float64) float64
+	}{
+		{"float64", []Option{WithFloat64()}, func(float64) float64 { return f64Tol }},
+		{"float32", nil, func(v float64) float64 { return f32RelTol * math.Max(1, math.Abs(v)) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := NewScorer(w, 5, 5, c.opts...) // groups of ≤ 5·6 prefixes: many groups
+			require.NoError(t, err)
+			got, err := s.ScoreAll(seqs)
+			require.NoError(t, err)
+			require.Len(t, got, len(seqs))
+			for i, q := range seqs {
+				want := refOutputs(w, &Batch{Rows: [][]int{q.Tokens}, Spans: []Span{{0, 0, q.From, q.To}}}, 1)[0]
+				require.True(t, isFinite(got[i]), "sequence %d", i)
+				assert.InDelta(t, want, got[i], c.tol(want), "sequence %d", i)
+			}
+			nested := &Batch{Rows: [][]int{{1, 2, 3, 4}, {1, 2}, {1, 2, 3, 4}, {1, 2, 3}},
+				Spans: []Span{{0, 0, 1, 4}, {1, 1, 1, 2}, {2, 2, 2, 4}, {3, 3, 1, 3}}}
+			want := refOutputs(w, nested, 4)
+			out, err := s.Score(nested)
+			require.NoError(t, err)
+			for i := range want {
+				assert.InDelta(t, want[i], out[i], c.tol(want[i]), "nested output %d", i)
+			}
+		})
+	}
+}

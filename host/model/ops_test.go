@@ -47,98 +47,49 @@ const (
 )
 
 func opCases() []opCase {
+	onehot := func(bd *b) *G.Node {
+		w := make([]float64, oN*oV)
+		for i := range oN {
+			w[i*oV+(3*i+1)%oV] = 1
+		}
+		w[oV+2] = 2 // a weight of 2 (a token scored by two spans) and a zero row
+		clear(w[4*oV : 5*oV])
+		return G.NewMatrix(bd.g, tensor.Float64, G.WithShape(oN, oV), G.WithName("onehot"),
+			G.WithValue(tensor.New(tensor.WithShape(oN, oV), tensor.WithBacking(w))))
+	}
 	return []opCase{
+		// gorgonia ops.
 		{"matmul [N,D]·[D,3D]", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, 3 * oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], x[1]) }},
-		{"bias add (N,E)+(E) axis 0", []opInput{{shape: []int{oN, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bAdd(x[0], x[1], 0) }},
 		{"residual add", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN, oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.add(x[0], x[1]) }},
-		{"mean axis 1", []opInput{{shape: []int{oN, oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Mean, x[0], 1, "mean") }},
-		{"sub (N,D)−(N) axis 1", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 1) }},
-		{"hadamard (N,D)", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN, oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.hadamard(x[0], x[1]) }},
-		{"pow(v+eps, −0.5)", []opInput{{shape: []int{oN}, positive: true}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.do(func() (*G.Node, error) { return G.Pow(bd.add(x[0], bd.scalar(lnEps)), bd.scalar(-0.5)) }, "pow")
-			}},
-		{"mul (N,D)·(N) axis 1", []opInput{{shape: []int{oN, oD}}, {shape: []int{oN}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bMul(x[0], x[1], 1) }},
-		{"mul (N,D)·(D) axis 0", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bMul(x[0], x[1], 0) }},
-		{"cube", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Cube, x[0], "cube") }},
-		{"mul by scalar", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], bd.scalar(0.7)) }},
-		{"sigmoid", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Sigmoid, x[0], "sigmoid") }},
-		{"slice columns [D,2D)", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.do(func() (*G.Node, error) { return G.Slice(x[0], nil, G.S(oD, 2*oD)) }, "slice")
-			}},
-		{"reshape [N,D]→[B,T,H,hd], transpose 0,2,1,3, reshape [BH,T,hd]", []opInput{{shape: []int{oN, oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.reshape(bd.transpose(bd.reshape(x[0], oB, oT, oH, oHD), 0, 2, 1, 3), oB*oH, oT, oHD)
-			}},
-		{"reshape [BH,T,hd]→[B,H,T,hd], transpose 0,2,1,3, reshape [N,D]", []opInput{{shape: []int{oB * oH, oT, oHD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.reshape(bd.transpose(bd.reshape(x[0], oB, oH, oT, oHD), 0, 2, 1, 3), oN, oD)
-			}},
-		{"batched matmul q·kᵀ", []opInput{{shape: []int{oB * oH, oT, oHD}}, {shape: []int{oB * oH, oT, oHD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.do(func() (*G.Node, error) { return G.BatchedMatMul(x[0], x[1], false, true) }, "bmm")
-			}},
-		{"batched matmul att·v", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT, oHD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				return bd.do(func() (*G.Node, error) { return G.BatchedMatMul(x[0], x[1]) }, "bmm")
-			}},
-		{"mask add (BH,T,T)+(T,T) axis 0", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oT, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bAdd(x[0], x[1], 0) }},
-		{"max (BH,T,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Max, x[0], 2, "max") }},
-		{"sub (BH,T,T)−(BH,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 2) }},
-		{"exp (BH,T,T)", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Exp, x[0], "exp") }},
-		{"sum (BH,T,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Sum, x[0], 2, "sum") }},
-		{"div (BH,T,T)/(BH,T) axis 2", []opInput{{shape: []int{oB * oH, oT, oT}}, {shape: []int{oB * oH, oT}, positive: true}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bDiv(x[0], x[1], 2) }},
-		{"max (N,V) axis 1", []opInput{{shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Max, x[0], 1, "max") }},
-		{"sub (N,V)−(N) axis 1", []opInput{{shape: []int{oN, oV}}, {shape: []int{oN}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.bSub(x[0], x[1], 1) }},
-		{"exp (N,V)", []opInput{{shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Exp, x[0], "exp") }},
-		{"sum (N,V) axis 1", []opInput{{shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Sum, x[0], 1, "sum") }},
-		{"log (N)", []opInput{{shape: []int{oN}, positive: true}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.unary(G.Log, x[0], "log") }},
-		{"one-hot hadamard (N,V)", []opInput{{shape: []int{oN, oV}}, {shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.hadamard(x[0], x[1]) }},
+		{"sum axis 0", []opInput{{shape: []int{oN, oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.reduce(G.Sum, x[0], 0, "sum") }},
 		{"selection mat-vec [R,N]·[N]", []opInput{{shape: []int{oR, oN}}, {shape: []int{oN}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.mul(x[0], x[1]) }},
 		{"gather rows axis 0, repeated ids", []opInput{{shape: []int{oV, oD}}}, [][]int{{3, 1, 3, 0, 4, 3}},
 			func(bd *b, x, ix []*G.Node) *G.Node {
 				return bd.do(func() (*G.Node, error) { return G.ByIndices(x[0], ix[0], 0) }, "gather")
 			}},
-		// Composites as the model calls them.
+		// Fused ops as the model calls them.
+		{"bias add", []opInput{{shape: []int{oN, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], bd.scalar(1), x[1]) }},
+		{"linear", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], x[1], x[2]) }},
 		{"layerNorm", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD}}, {shape: []int{oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.layerNorm(x[0], x[1], x[2]) }},
 		{"gelu", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.gelu(x[0]) }},
-		{"softmaxLast", []opInput{{shape: []int{oB * oH, oT, oT}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.softmaxLast(x[0]) }},
-		{"logSoftmaxRows", []opInput{{shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.logSoftmaxRows(x[0]) }},
 		{"attention", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node {
-				mask := G.NewMatrix(bd.g, tensor.Float64, G.WithShape(oT, oT), G.WithName("mask"),
-					G.WithValue(tensor.New(tensor.WithShape(oT, oT), tensor.WithBacking([]float64{0, maskValue, maskValue, 0, 0, maskValue, 0, 0, 0}))))
-				return bd.attention(x[0], mask, oB, oT, oD, oH)
-			}},
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.attention(x[0], oT, oH) }},
+		{"attention one head", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.attention(x[0], oT, 1) }},
+		// 24 positions, head width 8: t·t·hd ≥ gemmMinWork, so the
+		// attention products run on the packed gemm kernels.
+		{"attention long rows", []opInput{{shape: []int{24, 3 * 16}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.attention(x[0], 24, 2) }},
+		{"target log-probs", []opInput{{shape: []int{oN, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.tokenLogp(x[0], onehot(bd)) }},
 	}
 }
 

@@ -1,0 +1,325 @@
+package model
+
+import (
+	"math"
+	"runtime"
+	"strconv"
+	"sync"
+)
+
+// prefixTrie holds the distinct token prefixes of a set of rows. Node c is
+// the prefix row[:depth(c)+1]; its value lp[c] is log p(tok[c] | prefix of
+// parent[c]) and is computed from the forward pass of its parent. Because
+// attention is causal, the hidden states of a position depend only on its
+// prefix, so rows sharing a prefix (a prompt, a common completion start)
+// share that work: every distinct prefix is computed once.
+type prefixTrie struct {
+	vocab  int
+	tok    []int
+	parent []int // −1 for depth-0 nodes
+	depth  []int
+	inner  []int // index among the nodes with children (computed), or −1
+	nInner int
+	child  map[int64]int // (parent+1)·vocab + tok → node
+	lp     []float64
+}
+
+func newPrefixTrie(vocab int) *prefixTrie {
+	return &prefixTrie{vocab: vocab, child: map[int64]int{}}
+}
+
+func (tr *prefixTrie) reset() {
+	tr.tok, tr.parent, tr.depth, tr.inner = tr.tok[:0], tr.parent[:0], tr.depth[:0], tr.inner[:0]
+	tr.nInner = 0
+	clear(tr.child)
+}
+
+// insert adds every prefix of row and writes node(row[:j+1]) into ids[j].
+func (tr *prefixTrie) insert(row []int, ids []int) {
+	p := -1
+	for j, t := range row {
+		key := int64(p+1)*int64(tr.vocab) + int64(t)
+		c, ok := tr.child[key]
+		if !ok {
+			c = len(tr.tok)
+			tr.child[key] = c
+			tr.tok = append(tr.tok, t)
+			tr.parent = append(tr.parent, p)
+			tr.depth = append(tr.depth, j)
+			tr.inner = append(tr.inner, -1)
+		}
+		if p >= 0 && tr.inner[p] < 0 {
+			tr.inner[p] = tr.nInner
+			tr.nInner++
+		}
+		ids[j] = c
+		p = c
+	}
+}
+
+// fwdWeights are the parameters in the compute type F, indexed like
+// Weights.data.
+type fwdWeights[F float32 | float64] [][]F
+
+func weightsAs[F float32 | float64](w *Weights, buf fwdWeights[F]) fwdWeights[F] {
+	if f, ok := any(w.data).([][]F); ok {
+		return f
+	}
+	if len(buf) != len(w.data) {
+		buf = make(fwdWeights[F], len(w.data))
+		for i, d := range w.data {
+			buf[i] = make([]F, len(d))
+		}
+	}
+	for i, d := range w.data {
+		for j, x := range d {
+			buf[i][j] = F(x)
+		}
+	}
+	return buf
+}
+
+// trieForward runs the model over the inner (computed) nodes of tr, all
+// nodes a layer at a time, and fills tr.lp for every node of depth ≥ 1.
+// Depth-0 nodes get lp 0 (the first token of a row has no prediction).
+// Arithmetic is in F; the log-softmax normaliser and lp are formed in
+// float64.
+func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTrie, buf *fwdBuffers[F]) {
+	cfg := w.cfg
+	d, hid, vocab := cfg.Width, cfg.Hidden(), cfg.Vocab
+	n, m := len(tr.tok), tr.nInner
+	tr.lp = append(tr.lp[:0], make([]float64, n)...)
+	if m == 0 {
+		return
+	}
+	// node[i] is the trie node of inner index i; paths[pathAt[i]:pathAt[i+1]]
+	// are the inner indices of its prefix positions 0..depth.
+	node := buf.ints(&buf.node, m)
+	pathAt := buf.ints(&buf.pathAt, m+1)
+	for c, i := range tr.inner {
+		if i >= 0 {
+			node[i] = c
+		}
+	}
+	pathAt[0] = 0
+	for i, c := range node {
+		pathAt[i+1] = pathAt[i] + tr.depth[c] + 1
+	}
+	paths := buf.ints(&buf.paths, pathAt[m])
+	for i, c := range node {
+		for a, k := c, pathAt[i+1]-1; k >= pathAt[i]; a, k = tr.parent[a], k-1 {
+			paths[k] = tr.inner[a]
+		}
+	}
+
+	idx := func(name string) []F { return p[w.index[name]] }
+	x := grow(&buf.x, m*d)
+	h := grow(&buf.h, m*d)
+	qkv := grow(&buf.qkv, m*3*d)
+	att := grow(&buf.att, m*d)
+	u := grow(&buf.u, m*hid)
+	logits := grow(&buf.logits, m*vocab)
+	tokW, posW := idx("tok.weight"), idx("pos.weight")
+	for i, c := range node {
+		xr, te, pe := x[i*d:(i+1)*d], tokW[tr.tok[c]*d:], posW[tr.depth[c]*d:]
+		for k := range xr {
+			xr[k] = te[k] + pe[k]
+		}
+	}
+	for l := range cfg.Layers {
+		pre := "blocks." + strconv.Itoa(l) + "."
+		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
+		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
+		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads)
+		linearAdd(x, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
+		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
+		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
+		geluInPlace(u)
+		linearAdd(x, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
+	}
+	layerNormRows(h, x, idx("lnf.gain"), idx("lnf.bias"), m, d)
+	linear(logits, h, idx("head.weight"), nil, m, d, vocab)
+	lse := make([]float64, m)
+	parallelFor(m, 3*vocab, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			lse[i] = logSumExp(logits[i*vocab : (i+1)*vocab])
+		}
+	})
+	for c, par := range tr.parent {
+		if par >= 0 {
+			i := tr.inner[par]
+			tr.lp[c] = float64(logits[i*vocab+tr.tok[c]]) - lse[i]
+		}
+	}
+}
+
+// fwdBuffers are the reusable work arrays of trieForward.
+type fwdBuffers[F float32 | float64] struct {
+	node, pathAt, paths       []int
+	x, h, qkv, att, u, logits []F
+}
+
+func (b *fwdBuffers[F]) ints(s *[]int, n int) []int {
+	if cap(*s) < n {
+		*s = make([]int, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
+
+func grow[F float32 | float64](s *[]F, n int) []F {
+	if cap(*s) < n {
+		*s = make([]F, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
+
+// attendPaths writes causal multi-head attention into att [m, D]: the
+// query of inner node i attends to the keys and values of the inner nodes
+// paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last), scores
+// scaled by 1/√(D/heads). qkv [m, 3D] holds q | k | v of every inner node.
+func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int) {
+	hd := d / heads
+	scale := 1 / math.Sqrt(float64(hd))
+	m := len(pathAt) - 1
+	parallelFor(m, 2*d*(pathAt[m]/m+1), func(lo, hi int) {
+		var sc []float64
+		for i := lo; i < hi; i++ {
+			path := paths[pathAt[i]:pathAt[i+1]]
+			if cap(sc) < len(path) {
+				sc = make([]float64, len(path))
+			}
+			sc = sc[:len(path)]
+			q := qkv[i*3*d : i*3*d+d]
+			out := att[i*d : (i+1)*d]
+			for hh := range heads {
+				qh := q[hh*hd : (hh+1)*hd]
+				mx := math.Inf(-1)
+				for t, a := range path {
+					kh := qkv[a*3*d+d+hh*hd : a*3*d+d+(hh+1)*hd]
+					var s F
+					for e, qv := range qh {
+						s += qv * kh[e]
+					}
+					sc[t] = float64(s) * scale
+					mx = math.Max(mx, sc[t])
+				}
+				z := 0.0
+				for t := range sc {
+					sc[t] = math.Exp(sc[t] - mx)
+					z += sc[t]
+				}
+				oh := out[hh*hd : (hh+1)*hd]
+				clear(oh)
+				for t, a := range path {
+					wt := F(sc[t] / z)
+					vh := qkv[a*3*d+2*d+hh*hd : a*3*d+2*d+(hh+1)*hd]
+					for e, vv := range vh {
+						oh[e] += wt * vv
+					}
+				}
+			}
+		}
+	})
+}
+
+// layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
+func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
+	parallelFor(m, 4*d, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
+			mu := 0.0
+			for _, v := range xr {
+				mu += float64(v)
+			}
+			mu /= float64(d)
+			va := 0.0
+			for _, v := range xr {
+				dv := float64(v) - mu
+				va += dv * dv
+			}
+			va /= float64(d)
+			rstd := 1 / math.Sqrt(va+lnEps)
+			for k, v := range xr {
+				yr[k] = F((float64(v)-mu)*rstd)*gain[k] + bias[k]
+			}
+		}
+	})
+}
+
+// geluInPlace applies x·σ(2√(2/π)(x+0.044715x³)).
+func geluInPlace[F float32 | float64](x []F) {
+	c := 2 * math.Sqrt(2/math.Pi)
+	parallelFor(len(x), 30, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x[i])
+			x[i] = F(v / (1 + math.Exp(-c*(v+0.044715*v*v*v))))
+		}
+	})
+}
+
+func logSumExp[F float32 | float64](x []F) float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	return mx + math.Log(s)
+}
+
+// linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil.
+func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
+	y = y[:m*n]
+	if bias == nil {
+		clear(y)
+	} else {
+		for i := range m {
+			copy(y[i*n:(i+1)*n], bias)
+		}
+	}
+	gemmAcc(y, x, w, m, k, n)
+}
+
+// linearAdd adds x·w + bias into y.
+func linearAdd[F float32 | float64](y, x, w, bias []F, m, k, n int) {
+	y = y[:m*n]
+	for i := range m {
+		yr := y[i*n : (i+1)*n]
+		for j, b := range bias {
+			yr[j] += b
+		}
+	}
+	gemmAcc(y, x, w, m, k, n)
+}
+
+// gemmAcc computes y += x·w for row-major x [m, k], w [k, n], y [m, n].
+func gemmAcc[F float32 | float64](y, x, w []F, m, k, n int) {
+	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 1, y[:m*n], n)
+}
+
+// parallelFor splits [0, n) into contiguous ranges over the available
+// cores when n·cost is large enough to pay for the goroutines. Each index
+// is handled by exactly one call of f, so results do not depend on the
+// split.
+func parallelFor(n, cost int, f func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || n < 2 || n*cost < 1<<15 {
+		f(0, n)
+		return
+	}
+	workers = min(workers, n)
+	var wg sync.WaitGroup
+	for wi := range workers {
+		lo, hi := n*wi/workers, n*(wi+1)/workers
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,427 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// fusedOp is a graph op whose value is computed by one Go function of its
+// inputs' values; the model uses it for the blocks (LayerNorm, GELU, bias
+// add, attention, target log-probs) whose gorgonia compositions spend most
+// of a step in broadcasting, transposes and per-op allocation. Its
+// gradient is given symbolically by sym, in terms of other fused ops and
+// gorgonia ops. The output array is owned by the op and reused by every
+// run: a value must be copied to outlive the run.
+type fusedOp struct {
+	name   string
+	params []int        // shape parameters, part of the op's identity
+	inDims []int        // dims of each input
+	dt     tensor.Dtype // dtype of every input and of the output
+	shape  func(in []tensor.Shape) tensor.Shape
+	diff   []bool // inputs the op is differentiable with respect to
+	sym    func(in G.Nodes, out, grad *G.Node) (G.Nodes, error)
+	f32    func(out []float32, in [][]float32)
+	f64    func(out []float64, in [][]float64)
+	buf32  []float32
+	buf64  []float64
+}
+
+func (op *fusedOp) Arity() int { return len(op.inDims) }
+
+func (op *fusedOp) Type() hm.Type {
+	ts := make([]hm.Type, 0, len(op.inDims)+1)
+	for _, d := range op.inDims {
+		ts = append(ts, G.TensorType{Dims: d, Of: op.dt})
+	}
+	ts = append(ts, G.TensorType{Dims: op.outDims(), Of: op.dt})
+	return hm.NewFnType(ts...)
+}
+
+func (op *fusedOp) outDims() int {
+	in := make([]tensor.Shape, len(op.inDims))
+	for i, d := range op.inDims {
+		in[i] = make(tensor.Shape, d)
+		for j := range in[i] {
+			in[i][j] = 1
+		}
+	}
+	return len(op.shape(in))
+}
+
+func (op *fusedOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	shapes := make([]tensor.Shape, len(in))
+	for i, d := range in {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, fmt.Errorf("model: %s: input %d shape is %T", op.name, i, d)
+		}
+		shapes[i] = s
+	}
+	return op.shape(shapes), nil
+}
+
+func (op *fusedOp) Do(in ...G.Value) (G.Value, error) {
+	var shapes []tensor.Shape
+	for _, v := range in {
+		shapes = append(shapes, v.Shape())
+	}
+	s := op.shape(shapes)
+	n := s.TotalSize()
+	switch op.dt {
+	case tensor.Float32:
+		args := make([][]float32, len(in))
+		for i, v := range in {
+			args[i] = v.Data().([]float32)
+		}
+		grow(&op.buf32, n)
+		op.f32(op.buf32, args)
+		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(op.buf32)), nil
+	case tensor.Float64:
+		args := make([][]float64, len(in))
+		for i, v := range in {
+			args[i] = v.Data().([]float64)
+		}
+		grow(&op.buf64, n)
+		op.f64(op.buf64, args)
+		return tensor.New(tensor.WithShape(s...), tensor.WithBacking(op.buf64)), nil
+	}
+	return nil, fmt.Errorf("model: %s: unsupported dtype %v", op.name, op.dt)
+}
+
+func (op *fusedOp) ReturnsPtr() bool     { return false }
+func (op *fusedOp) CallsExtern() bool    { return false }
+func (op *fusedOp) OverwritesInput() int { return -1 }
+func (op *fusedOp) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "%s%v%v%v", op.name, op.params, op.inDims, op.dt)
+}
+func (op *fusedOp) String() string { return op.name }
+func (op *fusedOp) Hashcode() uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+func (op *fusedOp) DiffWRT(n int) []bool {
+	if op.diff == nil {
+		return make([]bool, n)
+	}
+	return op.diff
+}
+
+func (op *fusedOp) SymDiff(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+	if op.sym == nil {
+		return nil, fmt.Errorf("model: %s is not differentiable", op.name)
+	}
+	return op.sym(in, out, grad)
+}
+
+var errDtype = errors.New("model: fused ops need float32 or float64 inputs")
+
+// apply adds op to the graph on the inputs, taking the dtype from the first.
+func apply(op *fusedOp, in ...*G.Node) (*G.Node, error) {
+	op.dt = in[0].Dtype()
+	if op.dt != tensor.Float32 && op.dt != tensor.Float64 {
+		return nil, errDtype
+	}
+	return G.ApplyOp(op, in...)
+}
+
+func sameShape(in []tensor.Shape) tensor.Shape { return in[0].Clone() }
+
+// geluNode is x·σ(2√(2/π)(x+0.044715x³)) elementwise.
+func geluNode(x *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "gelu", inDims: []int{x.Dims()}, shape: sameShape, diff: []bool{true},
+		f32: func(o []float32, in [][]float32) { geluFwd(o, in[0]) },
+		f64: func(o []float64, in [][]float64) { geluFwd(o, in[0]) },
+		sym: func(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+			dx, err := apply(&fusedOp{name: "geluGrad", inDims: []int{in[0].Dims(), out.Dims(), grad.Dims()}, shape: sameShape,
+				f32: func(o []float32, in [][]float32) { geluBwd(o, in[0], in[1], in[2]) },
+				f64: func(o []float64, in [][]float64) { geluBwd(o, in[0], in[1], in[2]) },
+			}, in[0], out, grad)
+			return G.Nodes{dx}, err
+		}}, x)
+}
+
+const (
+	geluC = 1.5957691216057308 // 2·√(2/π)
+	geluA = 0.044715
+)
+
+func geluFwd[F float32 | float64](o, x []F) {
+	parallelFor(len(x), 30, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x[i])
+			o[i] = F(v / (1 + math.Exp(-geluC*(v+geluA*v*v*v))))
+		}
+	})
+}
+
+// geluBwd writes dy·gelu'(x) given y = gelu(x): with s = σ(u),
+// u = c(x+ax³), gelu'(x) = s + x·s(1−s)·c(1+3ax²). s is recovered as y/x
+// (relative error one rounding of y) except for |x| < 1e-3, where it is
+// recomputed.
+func geluBwd[F float32 | float64](o, x, y, dy []F) {
+	parallelFor(len(x), 40, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x[i])
+			var s float64
+			if math.Abs(v) >= 1e-3 {
+				s = float64(y[i]) / v
+			} else {
+				s = 1 / (1 + math.Exp(-geluC*(v+geluA*v*v*v)))
+			}
+			o[i] = F(float64(dy[i]) * (s + v*s*(1-s)*geluC*(1+3*geluA*v*v)))
+		}
+	})
+}
+
+// biasNode is y + bias for y [N, n], bias [n].
+func biasNode(y, bias *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "addBias", inDims: []int{2, 1}, shape: sameShape, diff: []bool{true, true},
+		f32: func(o []float32, in [][]float32) { addBias(o, in[0], in[1]) },
+		f64: func(o []float64, in [][]float64) { addBias(o, in[0], in[1]) },
+		sym: func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			db, err := G.Sum(grad, 0)
+			return G.Nodes{grad, db}, err
+		}}, y, bias)
+}
+
+func addBias[F float32 | float64](o, y, bias []F) {
+	n := len(bias)
+	for i := 0; i < len(y); i += n {
+		or, yr := o[i:i+n], y[i:i+n]
+		for j, b := range bias {
+			or[j] = yr[j] + b
+		}
+	}
+}
+
+// layerNormNode is LayerNorm of the rows of x [N, D] with gain and bias
+// [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64.
+func layerNormNode(x, gain, bias *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "layerNorm", inDims: []int{2, 1, 1}, shape: sameShape, diff: []bool{true, true, true},
+		f32: func(o []float32, in [][]float32) { lnFwd(o, in[0], in[1], in[2]) },
+		f64: func(o []float64, in [][]float64) { lnFwd(o, in[0], in[1], in[2]) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			dx, err := apply(&fusedOp{name: "layerNormGradX", inDims: []int{2, 1, 2}, shape: sameShape,
+				f32: func(o []float32, in [][]float32) { lnBwdX(o, in[0], in[1], in[2]) },
+				f64: func(o []float64, in [][]float64) { lnBwdX(o, in[0], in[1], in[2]) },
+			}, in[0], in[1], grad)
+			if err != nil {
+				return nil, err
+			}
+			dg, err := apply(&fusedOp{name: "layerNormGradGain", inDims: []int{2, 2},
+				shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
+				f32:   func(o []float32, in [][]float32) { lnBwdGain(o, in[0], in[1]) },
+				f64:   func(o []float64, in [][]float64) { lnBwdGain(o, in[0], in[1]) },
+			}, in[0], grad)
+			if err != nil {
+				return nil, err
+			}
+			db, err := G.Sum(grad, 0)
+			return G.Nodes{dx, dg, db}, err
+		}}, x, gain, bias)
+}
+
+// rowStats returns the mean and (σ²+ε)^(−1/2) of a row.
+func rowStats[F float32 | float64](x []F) (mu, rstd float64) {
+	for _, v := range x {
+		mu += float64(v)
+	}
+	mu /= float64(len(x))
+	va := 0.0
+	for _, v := range x {
+		dv := float64(v) - mu
+		va += dv * dv
+	}
+	va /= float64(len(x))
+	return mu, 1 / math.Sqrt(va+lnEps)
+}
+
+func lnFwd[F float32 | float64](o, x, gain, bias []F) {
+	layerNormRows(o, x, gain, bias, len(x)/len(gain), len(gain))
+}
+
+// lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
+// x̂ = (x−μ)·r and ĝ = dy·gain.
+func lnBwdX[F float32 | float64](o, x, gain, dy []F) {
+	d := len(gain)
+	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr, gr, or := x[i*d:(i+1)*d], dy[i*d:(i+1)*d], o[i*d:(i+1)*d]
+			mu, r := rowStats(xr)
+			mg, mgx := 0.0, 0.0
+			for k, v := range xr {
+				g := float64(gr[k]) * float64(gain[k])
+				mg += g
+				mgx += g * (float64(v) - mu) * r
+			}
+			mg /= float64(d)
+			mgx /= float64(d)
+			for k, v := range xr {
+				g := float64(gr[k]) * float64(gain[k])
+				or[k] = F(r * (g - mg - (float64(v)-mu)*r*mgx))
+			}
+		}
+	})
+}
+
+// lnBwdGain writes Σ_rows dy·x̂.
+func lnBwdGain[F float32 | float64](o, x, dy []F) {
+	d := len(o)
+	acc := make([]float64, d)
+	for i := 0; i < len(x); i += d {
+		xr, gr := x[i:i+d], dy[i:i+d]
+		mu, r := rowStats(xr)
+		for k, v := range xr {
+			acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+		}
+	}
+	for k, v := range acc {
+		o[k] = F(v)
+	}
+}
+
+// attentionNode is causal multi-head self-attention over rows of t
+// positions: qkv [B·t, 3D] (q | k | v, head h at columns h·hd within each)
+// gives y [B·t, D] with y_s = Σ_{u≤s} softmax_u(q_s·k_u/√hd)·v_u per head.
+func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
+	d := qkv.Shape()[1] / 3
+	return apply(&fusedOp{name: "attention", params: []int{t, heads}, inDims: []int{2}, diff: []bool{true},
+		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[0][1] / 3} },
+		f32:   func(o []float32, in [][]float32) { attnFwd(o, in[0], d, t, heads) },
+		f64:   func(o []float64, in [][]float64) { attnFwd(o, in[0], d, t, heads) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			dq, err := apply(&fusedOp{name: "attentionGrad", params: []int{t, heads}, inDims: []int{2, 2}, shape: func(in []tensor.Shape) tensor.Shape { return in[0].Clone() },
+				f32: func(o []float32, in [][]float32) { attnBwd(o, in[0], in[1], d, t, heads) },
+				f64: func(o []float64, in [][]float64) { attnBwd(o, in[0], in[1], d, t, heads) },
+			}, in[0], grad)
+			return G.Nodes{dq}, err
+		}}, qkv)
+}
+
+// attnProbs writes the causal softmax P [t, t] of head h of row block b
+// (entries above the diagonal 0).
+func attnProbs[F float32 | float64](p, qkv []F, b, h, t, d, hd int) {
+	e := 3 * d
+	base := b * t * e
+	gemm(false, true, t, t, hd, F(1/math.Sqrt(float64(hd))), qkv[base+h*hd:], e, qkv[base+d+h*hd:], e, 0, p, t)
+	for s := range t {
+		row := p[s*t : (s+1)*t]
+		mx := math.Inf(-1)
+		for _, v := range row[:s+1] {
+			mx = math.Max(mx, float64(v))
+		}
+		z := 0.0
+		for u := range s + 1 {
+			ev := math.Exp(float64(row[u]) - mx)
+			row[u] = F(ev)
+			z += ev
+		}
+		for u := range s + 1 {
+			row[u] = F(float64(row[u]) / z)
+		}
+		clear(row[s+1:])
+	}
+}
+
+func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
+	hd := d / heads
+	bsz := len(o) / (t * d)
+	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
+		p := make([]F, t*t)
+		for job := lo; job < hi; job++ {
+			b, h := job/heads, job%heads
+			attnProbs(p, qkv, b, h, t, d, hd)
+			gemm(false, false, t, hd, t, 1, p, t, qkv[b*t*3*d+2*d+h*hd:], 3*d, 0, o[b*t*d+h*hd:], d)
+		}
+	})
+}
+
+// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities:
+// dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
+// dV = Pᵀ·dY.
+func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
+	hd := d / heads
+	bsz := len(dy) / (t * d)
+	scale := F(1 / math.Sqrt(float64(hd)))
+	parallelFor(bsz*heads, t*t*hd*10, func(lo, hi int) {
+		p := make([]F, t*t)
+		ds := make([]F, t*t)
+		for job := lo; job < hi; job++ {
+			b, h := job/heads, job%heads
+			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
+			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
+			attnProbs(p, qkv, b, h, t, d, hd)
+			gemm(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
+			for s := range t {
+				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
+				dot := 0.0
+				for u, pv := range pr {
+					dot += float64(pv) * float64(dr[u])
+				}
+				for u, pv := range pr {
+					dr[u] = F(float64(pv) * (float64(dr[u]) - dot))
+				}
+				clear(dr[s+1:])
+			}
+			gemm(false, false, t, hd, t, scale, ds, t, k, 3*d, 0, o[base+h*hd:], 3*d)
+			gemm(true, false, t, hd, t, scale, ds, t, q, 3*d, 0, o[base+d+h*hd:], 3*d)
+			gemm(true, false, t, hd, t, 1, p, t, dyb, d, 0, o[base+2*d+h*hd:], 3*d)
+		}
+	})
+}
+
+// tokenLogpNode is out_i = Σ_v w_iv·log softmax(x_i)_v for logits x [N, V]
+// and weights w [N, V] (the next-token one-hot); w is treated as constant.
+func tokenLogpNode(x, w *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "tokenLogp", inDims: []int{2, 2}, diff: []bool{true, false},
+		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0]} },
+		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1]) },
+		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1]) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			dx, err := apply(&fusedOp{name: "tokenLogpGrad", inDims: []int{2, 2, 1}, shape: sameShape,
+				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2]) },
+				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2]) },
+			}, in[0], in[1], grad)
+			return G.Nodes{dx, nil}, err
+		}}, x, w)
+}
+
+func tokFwd[F float32 | float64](o, x, w []F) {
+	v := len(x) / len(o)
+	for i := range o {
+		xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
+		lse := logSumExp(xr)
+		s := 0.0
+		for j, wv := range wr {
+			if wv != 0 {
+				s += float64(wv) * (float64(xr[j]) - lse)
+			}
+		}
+		o[i] = F(s)
+	}
+}
+
+// tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv).
+func tokBwd[F float32 | float64](o, x, w, g []F) {
+	v := len(x) / len(g)
+	for i, gi := range g {
+		xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
+		lse := logSumExp(xr)
+		sw := 0.0
+		for _, wv := range wr {
+			sw += float64(wv)
+		}
+		for j, xv := range xr {
+			or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse)*sw))
+		}
+	}
+}

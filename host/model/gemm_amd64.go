@@ -1,0 +1,15 @@
+package model
+
+import "golang.org/x/sys/cpu"
+
+// haveGemmKernels reports whether the AVX2+FMA micro-kernels can run.
+var haveGemmKernels = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, acc bool)
+
+//go:noescape
+func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool)
+
+//go:noescape
+func sgemmKernel6x16A(k int, a, b, c *float32, ldc int, acc bool, lda int)

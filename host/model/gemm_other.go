@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package model
+
+const haveGemmKernels = false
+
+func sgemmKernel6x16(k int, a, b, c *float32, ldc int, acc bool) {
+	panic("model: no gemm kernel on this architecture")
+}
+func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool) {
+	panic("model: no gemm kernel on this architecture")
+}
+
+func sgemmKernel6x16A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+	panic("model: no gemm kernel on this architecture")
+}

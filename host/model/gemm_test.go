@@ -1,0 +1,124 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// naiveGemm is C = alpha·op(A)·op(B) + beta·C by the definition, in float64.
+func naiveGemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) []float64 {
+	out := make([]float64, len(c))
+	copy(out, c)
+	for i := range m {
+		for j := range n {
+			s := 0.0
+			for p := range k {
+				var av, bv float64
+				if tA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if tB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			if beta == 0 {
+				out[i*ldc+j] = alpha * s
+			} else {
+				out[i*ldc+j] = alpha*s + beta*c[i*ldc+j]
+			}
+		}
+	}
+	return out
+}
+
+func TestGemm(t *testing.T) {
+	const (
+		// tol64: sums of ≤ 600 products of O(1) values in another order.
+		tol64 = 1e-12
+		// tol32: float32 has 6e-8 relative precision; 600-term sums of
+		// O(1) terms of both signs stay well below 1e-4.
+		tol32 = 1e-4
+	)
+	cases := []struct {
+		name        string
+		m, n, k     int
+		tA, tB      bool
+		alpha, beta float64
+	}{
+		{"tiny uses fallback", 3, 4, 5, false, false, 1, 0},
+		{"edges NN", 37, 29, 41, false, false, 1, 0},
+		{"edges TN", 37, 29, 41, true, false, 0.5, 1},
+		{"edges NT", 37, 29, 41, false, true, -1, 2},
+		{"edges TT", 13, 50, 7, true, true, 2, 0.25},
+		{"k blocks", 20, 18, 600, false, false, 1, 1},
+		{"n blocks", 20, 300, 30, true, false, 1, 0},
+		{"parallel", 130, 70, 300, false, true, 1, 0},
+	}
+	for ci, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 7))
+			lda, ldb, ldc := c.k+3, c.n+1, c.n+2
+			if c.tA {
+				lda = c.m + 3
+			}
+			if c.tB {
+				ldb = c.k + 1
+			}
+			rowsA, rowsB := c.m, c.k
+			if c.tA {
+				rowsA = c.k
+			}
+			if c.tB {
+				rowsB = c.n
+			}
+			a := make([]float64, rowsA*lda)
+			b := make([]float64, rowsB*ldb)
+			cm := make([]float64, c.m*ldc)
+			for _, s := range [][]float64{a, b, cm} {
+				for i := range s {
+					s[i] = rng.NormFloat64()
+				}
+			}
+			if c.beta == 0 {
+				for i := range cm {
+					cm[i] = math.NaN() // beta = 0 must ignore C
+				}
+			}
+			want := naiveGemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, c.beta, cm, ldc)
+
+			c64 := append([]float64(nil), cm...)
+			gemm(c.tA, c.tB, c.m, c.n, c.k, c.alpha, a, lda, b, ldb, c.beta, c64, ldc)
+			a32, b32, c32 := f32(a), f32(b), f32(cm)
+			gemm(c.tA, c.tB, c.m, c.n, c.k, float32(c.alpha), a32, lda, b32, ldb, float32(c.beta), c32, ldc)
+			for i := range c.m {
+				for j := range ldc {
+					at := i*ldc + j
+					if j >= c.n { // outside op(A)·op(B): untouched
+						assert.Equal(t, math.Float64bits(cm[at]), math.Float64bits(c64[at]), "c[%d][%d] padding", i, j)
+						continue
+					}
+					require.True(t, isFinite(c64[at]) && isFinite(float64(c32[at])), "c[%d][%d]: %v %v", i, j, c64[at], c32[at])
+					assert.InDelta(t, want[at], c64[at], tol64, "float64 c[%d][%d]", i, j)
+					assert.InDelta(t, want[at], float64(c32[at]), tol32*math.Max(1, math.Abs(want[at])), "float32 c[%d][%d]", i, j)
+				}
+			}
+		})
+	}
+}
+
+func f32(x []float64) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = float32(v)
+	}
+	return y
+}
