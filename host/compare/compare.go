@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -212,6 +213,15 @@ var tableColumns = []struct{ key, head, format string }{
 	{"implicit_reward_accuracy", "implicit acc", "%.3f"},
 }
 
+// noNegativeZero turns "-0.000" (a tiny negative rounding error) into
+// "0.000".
+func noNegativeZero(s string) string {
+	if strings.HasPrefix(s, "-") && strings.Trim(s[1:], "0.") == "" {
+		return s[1:]
+	}
+	return s
+}
+
 // PrintTable writes the final metrics of every objective, sorted by
 // KL(π‖π*) when known, with the reference and optimum first.
 func PrintTable(w io.Writer, s *summary.Summary) {
@@ -225,7 +235,7 @@ func PrintTable(w io.Writer, s *summary.Summary) {
 		fmt.Fprintf(tw, "%s\t", name)
 		for _, c := range tableColumns {
 			if v, ok := vals[c.key]; ok {
-				fmt.Fprintf(tw, c.format+"\t", v)
+				fmt.Fprintf(tw, "%s\t", noNegativeZero(fmt.Sprintf(c.format, v)))
 			} else {
 				fmt.Fprint(tw, "-\t")
 			}
