@@ -25,6 +25,7 @@ import (
 	"github.com/prefopt/prefopt/core"
 	pb "github.com/prefopt/prefopt/core/internal/objectivev1"
 	"github.com/prefopt/prefopt/internal/faultobjective"
+	"github.com/prefopt/prefopt/objectives/dpo"
 )
 
 // serveEnv makes the test binary serve a plugin instead of running tests
@@ -37,6 +38,8 @@ func TestMain(m *testing.M) {
 		os.Exit(m.Run())
 	case "fault":
 		Serve(faultobjective.Definition())
+	case "dpo":
+		Serve(dpo.Definition())
 	case "noisy":
 		fmt.Println("hello from a chatty plugin")
 		Serve(faultobjective.Definition())
@@ -277,18 +280,23 @@ func TestStartErrorsSayWhatToFix(t *testing.T) {
 	})
 }
 
+// BenchmarkRoundTrip measures one DPO Compute through a plugin process
+// (gRPC, AutoMTLS) and in-process, for batches of 16, 64 and 1024 pairs.
 func BenchmarkRoundTrip(b *testing.B) {
 	exe, err := os.Executable()
 	require.NoError(b, err)
-	c, err := Launch(context.Background(), Config{Path: exe, Env: []string{serveEnv + "=fault"}, Label: "fault", AutoMTLS: true})
+	c, err := Launch(context.Background(), Config{Path: exe, Env: []string{serveEnv + "=dpo"}, Label: "dpo", AutoMTLS: true})
 	require.NoError(b, err)
 	defer c.Close()
 	remoteObj, _, err := c.Configure(context.Background(), nil)
 	require.NoError(b, err)
-	localObj, _, err := core.Local(faultobjective.Definition()).Configure(context.Background(), nil)
+	localObj, _, err := core.Local(dpo.Definition()).Configure(context.Background(), nil)
 	require.NoError(b, err)
 	for _, n := range []int{16, 64, 1024} {
-		batch := randomBatch(rand.New(rand.NewPCG(1, uint64(n))), n)
+		rng := rand.New(rand.NewPCG(1, uint64(n)))
+		batch := randomBatch(rng, n)
+		ref := randomBatch(rng, n)
+		batch.ReferenceChosenLogps, batch.ReferenceRejectedLogps = ref.PolicyChosenLogps, ref.PolicyRejectedLogps
 		for _, path := range []struct {
 			name string
 			obj  core.Objective
