@@ -22,29 +22,42 @@ latest checkpoint in DIR; the model shape must not have changed. A damaged
 latest checkpoint is an error unless --fallback is given, which resumes from
 the newest good one instead.`
 
-func runTrain(e *env, args []string) error {
-	fs := newFlags(e, "train", trainUsage)
+// runArgs parses the arguments of train and sft: one experiment file and
+// the run-directory flags.
+func runArgs(e *env, name, usage string, args []string) (*config.Experiment, experiment.Options, error) {
+	fs := newFlags(e, name, usage)
 	out := fs.String("out", "", "run directory (default <run.output_dir>/<run.name>)")
 	resume := fs.Bool("resume", false, "continue from the latest checkpoints in the run directory")
 	fallback := fs.Bool("fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
 	if err := parseFlags(fs, reorder(args)); err != nil {
-		return err
+		return nil, experiment.Options{}, err
 	}
 	if fs.NArg() != 1 {
-		return usagef("train: want one experiment file, got %d arguments", fs.NArg())
+		return nil, experiment.Options{}, usagef("%s: want one experiment file, got %d arguments", name, fs.NArg())
 	}
-	exp, err := config.Load(fs.Arg(0))
+	load := config.Load
+	if name == "sft" {
+		load = config.LoadSFT
+	}
+	exp, err := load(fs.Arg(0))
 	if err != nil {
-		return err
+		return nil, experiment.Options{}, err
 	}
 	dir := *out
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)
 	}
-	ctx := e.ctx
 	bar := newProgress(e.stderr)
-	opts := experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: bar.logWriter(e.stderr),
-		PluginStderr: bar.logWriter(e.stderr), Progress: bar.hook()}
+	return exp, experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: bar.logWriter(e.stderr),
+		PluginStderr: bar.logWriter(e.stderr), Progress: bar.hook()}, nil
+}
+
+func runTrain(e *env, args []string) error {
+	exp, opts, err := runArgs(e, "train", trainUsage, args)
+	if err != nil {
+		return err
+	}
+	ctx := e.ctx
 	if err := experiment.CheckObjectives(ctx, exp, opts); err != nil {
 		return err
 	}
@@ -85,25 +98,11 @@ result can serve as model.init or reference.checkpoint. The [[objective]]
 entries, if any, are ignored.`
 
 func runSFT(e *env, args []string) error {
-	fs := newFlags(e, "sft", sftUsage)
-	out := fs.String("out", "", "run directory (default <run.output_dir>/<run.name>)")
-	resume := fs.Bool("resume", false, "continue from the latest checkpoint in the run directory")
-	fallback := fs.Bool("fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
-	if err := parseFlags(fs, reorder(args)); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("sft: want one experiment file, got %d arguments", fs.NArg())
-	}
-	exp, err := config.Load(fs.Arg(0))
+	exp, opts, err := runArgs(e, "sft", sftUsage, args)
 	if err != nil {
 		return err
 	}
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)
-	}
-	r, err := experiment.SFT(e.ctx, exp, experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: e.stderr})
+	r, err := experiment.SFT(e.ctx, exp, opts)
 	if err != nil {
 		return err
 	}

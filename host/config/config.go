@@ -48,6 +48,7 @@ type Experiment struct {
 	Sweep *Sweep `toml:"sweep"`
 
 	name string
+	sft  bool // objectives are optional
 	md   toml.MetaData
 }
 
@@ -211,11 +212,23 @@ func Load(path string) (*Experiment, error) {
 	return Parse(data, path)
 }
 
+// LoadSFT is Load for supervised fine-tuning: [[objective]] entries are
+// optional (and unused).
+func LoadSFT(path string) (*Experiment, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(data, path, true)
+}
+
 // Parse decodes an experiment file, fills defaults, expands the sweep and
 // validates the result. name labels error messages (usually the path).
-func Parse(data []byte, name string) (*Experiment, error) {
+func Parse(data []byte, name string) (*Experiment, error) { return parse(data, name, false) }
+
+func parse(data []byte, name string, sft bool) (*Experiment, error) {
 	e := Defaults()
-	e.name = name
+	e.name, e.sft = name, sft
 	doc := document{
 		Run: &e.Run, Model: &e.Model, Tokenizer: &e.Tokenizer, Data: &e.Data,
 		Reference: &e.Reference, Optimizer: &e.Optimizer, Train: &e.Train,

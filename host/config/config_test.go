@@ -457,17 +457,32 @@ func TestWarmupFor(t *testing.T) {
 	}
 }
 
+func TestLoadSFTMakesObjectivesOptional(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sft.toml")
+	require.NoError(t, os.WriteFile(path, []byte("[data]\ntrain = \"x.jsonl\"\n"), 0o644))
+	_, err := Load(path)
+	assert.ErrorContains(t, err, "at least one [[objective]] must be given")
+	e, err := LoadSFT(path)
+	require.NoError(t, err)
+	assert.Empty(t, e.Objectives)
+}
+
 func TestExamples(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.toml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, paths)
 	for _, p := range paths {
 		t.Run(filepath.Base(p), func(t *testing.T) {
-			e, err := Load(p)
+			sft := filepath.Base(p) == "sft.toml" // an sft run has no objectives
+			load := Load
+			if sft {
+				load = LoadSFT
+			}
+			e, err := load(p)
 			require.NoError(t, err)
 			text, err := e.Resolved()
 			require.NoError(t, err)
-			_, err = Parse(text, p+" (resolved)")
+			_, err = parse(text, p+" (resolved)", sft)
 			require.NoError(t, err)
 			// Every key in an example carries a comment.
 			b, err := os.ReadFile(p)

@@ -168,7 +168,7 @@ func (v *validator) train() {
 }
 
 func (v *validator) objectives() {
-	if len(v.e.Objectives) == 0 {
+	if len(v.e.Objectives) == 0 && !v.e.sft {
 		v.add("at least one [[objective]] must be given")
 	}
 	seen := map[string]int{}
