@@ -138,6 +138,12 @@ func summarise(r experiment.Run, m *experiment.Material) (summary.Objective, err
 			o.Final[k] = v
 		}
 	}
+	for i := len(o.Train) - 1; i >= 0; i-- {
+		if v, ok := o.Train[i].Values["loss"]; ok {
+			o.Final["train_loss"] = v // the last logged training loss
+			break
+		}
+	}
 	if m.Testbed != nil {
 		acc, err := implicitAccuracy(m.Testbed, r.Outcome.Policy, m.Reference)
 		if err != nil {
@@ -209,8 +215,10 @@ var tableColumns = []struct{ key, head, format string }{
 	{"kl_to_optimal", "KL(π‖π*)", "%.3f"},
 	{"free_energy_gap", "gap", "%.3f"},
 	{"entropy", "H(π)", "%.3f"},
+	{"eval_loss", "eval loss", "%.4f"},
 	{"eval_rewards/accuracies", "eval acc", "%.3f"},
 	{"implicit_reward_accuracy", "implicit acc", "%.3f"},
+	{"train_loss", "train loss", "%.4f"},
 }
 
 // noNegativeZero turns "-0.000" (a tiny negative rounding error) into
@@ -226,14 +234,25 @@ func noNegativeZero(s string) string {
 // KL(π‖π*) when known, with the reference and optimum first.
 func PrintTable(w io.Writer, s *summary.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
+	var cols []struct{ key, head, format string }
+	for _, c := range tableColumns { // only the columns some row has
+		has := s.Reference[c.key] != 0 || s.Optimal[c.key] != 0
+		for _, o := range s.Objectives {
+			_, ok := o.Final[c.key]
+			has = has || ok
+		}
+		if has {
+			cols = append(cols, c)
+		}
+	}
 	fmt.Fprint(tw, "policy\t")
-	for _, c := range tableColumns {
+	for _, c := range cols {
 		fmt.Fprintf(tw, "%s\t", c.head)
 	}
 	fmt.Fprintln(tw, "steps\tseconds\t")
 	row := func(name string, vals map[string]float64, steps string, secs string) {
 		fmt.Fprintf(tw, "%s\t", name)
-		for _, c := range tableColumns {
+		for _, c := range cols {
 			if v, ok := vals[c.key]; ok {
 				fmt.Fprintf(tw, "%s\t", noNegativeZero(fmt.Sprintf(c.format, v)))
 			} else {
