@@ -79,13 +79,11 @@ func (o *ipo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 	n := len(pc)
 	lc, lr := ones(n), ones(n)
 	if o.normalize {
-		for _, name := range []string{core.ChosenLengths, core.RejectedLengths} {
-			if err := b.RequirePositive(name); err != nil {
-				return nil, err
-			}
+		var err error
+		if pc, pr, err = trl.PairedAverages(b); err != nil {
+			return nil, err
 		}
 		lc, lr = b.ChosenLengths, b.RejectedLengths
-		pc, pr = trl.Averages(pc, lc), trl.Averages(pr, lr)
 		rc, rr = trl.Averages(rc, lc), trl.Averages(rr, lr)
 	}
 	target := 1 / (2 * o.beta)

@@ -72,13 +72,10 @@ func (o *orpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 	if err := b.Check(inputs); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{core.ChosenLengths, core.RejectedLengths} {
-		if err := b.RequirePositive(name); err != nil {
-			return nil, err
-		}
+	ac, ar, err := trl.PairedAverages(b)
+	if err != nil {
+		return nil, err
 	}
-	ac := trl.Averages(b.PolicyChosenLogps, b.ChosenLengths)
-	ar := trl.Averages(b.PolicyRejectedLogps, b.RejectedLengths)
 	if err := negative(core.PolicyChosenLogps, ac); err != nil {
 		return nil, err
 	}

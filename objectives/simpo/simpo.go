@@ -91,13 +91,10 @@ func (o *simpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) 
 	if err := b.Check(inputs); err != nil {
 		return nil, err
 	}
-	for _, name := range []string{core.ChosenLengths, core.RejectedLengths} {
-		if err := b.RequirePositive(name); err != nil {
-			return nil, err
-		}
+	ac, ar, err := trl.PairedAverages(b)
+	if err != nil {
+		return nil, err
 	}
-	ac := trl.Averages(b.PolicyChosenLogps, b.ChosenLengths)
-	ar := trl.Averages(b.PolicyRejectedLogps, b.RejectedLengths)
 	n := len(ac)
 	fn := float64(n)
 	var tokens, logps float64

@@ -145,3 +145,15 @@ func allFinite(xs []float64) bool {
 	}
 	return true
 }
+
+// PairedAverages returns the per-token averages of the chosen and rejected
+// policy log-probs, after checking that every completion length is
+// positive (a *core.InputError naming the length field and index if not).
+func PairedAverages(b *core.Batch) (chosen, rejected []float64, err error) {
+	for _, name := range []string{core.ChosenLengths, core.RejectedLengths} {
+		if err := b.RequirePositive(name); err != nil {
+			return nil, nil, err
+		}
+	}
+	return Averages(b.PolicyChosenLogps, b.ChosenLengths), Averages(b.PolicyRejectedLogps, b.RejectedLengths), nil
+}
