@@ -456,8 +456,9 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 		caption += " The summary holds no exact frontier to draw."
 	}
 	if hasOpt {
-		caption += fmt.Sprintf(" The asterisk is π*_β for this comparison's β = %g: the policy every "+
-			"objective aims at, and the best trade-off between reward and KL at that β.", s.Beta)
+		caption += fmt.Sprintf(" The asterisk is π*_β for this comparison's β = %g: the best trade-off "+
+			"between reward and KL at that β, and the population optimum of DPO trained at that β on "+
+			"Bradley–Terry labels; other objectives optimise other functions and need not reach it.", s.Beta)
 	}
 	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
