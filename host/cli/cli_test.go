@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -158,4 +159,25 @@ func TestParseValue(t *testing.T) {
 	}
 	_, err := parseValue("[1, 2]")
 	assert.ErrorContains(t, err, "must be a number, boolean or string")
+}
+
+// TestThirdPartyPlugin builds the example plugin as its own binary and
+// evaluates it through the CLI, as a plugin author would.
+func TestThirdPartyPlugin(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "offsetdpo")
+	out, err := exec.Command("go", "build", "-o", bin, "../../examples/plugin/offsetdpo").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	code, stdout, stderr := run(t, "", "objective", "list", "--plugin", bin)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "offsetdpo 0.1.0")
+	assert.Contains(t, stdout, "needs: paired data, reference model")
+
+	code, stdout, stderr = run(t, pairedBatch, "objective", "eval", "--plugin", bin, "--param", "delta=1.5")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, `"rewards/margins"`)
+
+	code, _, stderr = run(t, pairedBatch, "objective", "eval", "--plugin", bin, "--sha256", strings.Repeat("ab", 32))
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "does not match the pinned")
 }
