@@ -101,43 +101,6 @@ func BenchmarkStep(b *testing.B) {
 	report(b, cpu0)
 }
 
-// BenchmarkStepExtraForward is the step of a design that runs a
-// forward-only pass to get the outputs and then the full forward+backward
-// machine: the cost BenchmarkStep avoids.
-func BenchmarkStepExtraForward(b *testing.B) {
-	w, err := New(benchCfg, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := NewScorer(w, benchRows, benchRows, WithLength(benchLength))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	r, err := NewRunner(w, benchRows, benchRows, WithLength(benchLength))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	batch := benchBatch()
-	g := make([]float64, benchRows)
-	b.ReportAllocs()
-	cpu0 := cpuTime(b)
-	for b.Loop() {
-		if _, err := s.Score(batch); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := r.Forward(batch); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.Backward(g); err != nil {
-			b.Fatal(err)
-		}
-		r.ZeroGrads()
-	}
-	report(b, cpu0)
-}
-
 // Exact-evaluation shape: vocab 4, context 9, width 64, 4 heads, 2 layers;
 // 16 prompts of 4 tokens × 4⁵ completions of 5 tokens = 16384 rows of 9
 // tokens scored in float64 by ScoreAll.
