@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prefopt/prefopt/core"
+	"github.com/prefopt/prefopt/host/data"
 	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/host/objective"
-	"github.com/prefopt/prefopt/host/optim"
+	"github.com/prefopt/prefopt/host/train"
 )
 
 // Shape of the bench model and batch.
@@ -57,36 +57,13 @@ type Result struct {
 	Objective        string  `json:"objective_path"`
 }
 
-// Run measures opts.Steps training steps.
+// Run measures opts.Steps training steps of the trainer's own step.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Steps < 1 {
 		return nil, fmt.Errorf("bench: steps must be >= 1, got %d", opts.Steps)
 	}
 	cfg := model.Config{Vocab: Vocab, Context: SeqLen, Width: Width, Heads: Heads, Layers: Layers, MLPMult: MLPMult}
 	w, err := model.New(cfg, opts.Seed)
-	if err != nil {
-		return nil, err
-	}
-	rng := rand.New(rand.NewPCG(opts.Seed, 1))
-	b := &model.Batch{}
-	for r := range 2 * Pairs {
-		row := make([]int, SeqLen)
-		for j := range row {
-			row[j] = rng.IntN(Vocab)
-		}
-		if r >= Pairs { // a pair shares its prompt
-			copy(row, b.Rows[r-Pairs][:PromptLen])
-		}
-		b.Rows = append(b.Rows, row)
-		b.Spans = append(b.Spans, model.Span{Out: r, Row: r, From: PromptLen, To: SeqLen})
-	}
-	// Reference log-probs are precomputed (as the trainer caches them).
-	sc, err := model.NewScorer(w, 2*Pairs, 2*Pairs)
-	if err != nil {
-		return nil, err
-	}
-	ref, err := sc.Score(b)
-	sc.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -99,55 +76,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := model.NewRunner(w, 2*Pairs, 2*Pairs)
+	// The reference log-probs are scored once by New, as a run caches them.
+	tr, err := train.New(train.Spec{
+		Label: "bench", Objective: obj, Init: w, Train: train.Set{Paired: pairs(opts.Seed)},
+		Optimizer: train.Optimizer{LR: LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
+		Loop:      train.Loop{Steps: warmupRuns + opts.Steps, BatchSize: Pairs, Schedule: "constant"},
+		Seed:      opts.Seed,
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
-	opt, err := optim.NewAdamW(optim.Hyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01})
-	if err != nil {
-		return nil, err
-	}
+	defer tr.Close()
 	var fwd, call, bwd, upd, total []float64
 	for i := range warmupRuns + opts.Steps {
-		t0 := time.Now()
-		out, err := r.Forward(b)
+		st, err := tr.Step(ctx)
 		if err != nil {
 			return nil, err
 		}
-		t1 := time.Now()
-		batch := &core.Batch{PolicyChosenLogps: out[:Pairs], PolicyRejectedLogps: out[Pairs:],
-			ReferenceChosenLogps: ref[:Pairs], ReferenceRejectedLogps: ref[Pairs:]}
-		res, err := obj.Compute(ctx, batch)
-		if err != nil {
-			return nil, err
-		}
-		if err := core.CheckResult(batch, obj.Inputs(), res); err != nil {
-			return nil, err
-		}
-		t2 := time.Now()
-		g := append(slices.Clone(res.Grads[core.PolicyChosenLogps]), res.Grads[core.PolicyRejectedLogps]...)
-		r.ZeroGrads()
-		if err := r.Backward(g); err != nil {
-			return nil, err
-		}
-		t3 := time.Now()
-		grads := r.Grads()
-		ps := make([]optim.Param, 0, len(grads))
-		for _, name := range w.Names() {
-			ps = append(ps, optim.Param{Name: name, Data: w.Data(name), Grad: grads[name]})
-		}
-		optim.ClipGradNorm(ps, 1)
-		opt.Step(ps, LR)
-		t4 := time.Now()
 		if i >= warmupRuns {
-			fwd = append(fwd, t1.Sub(t0).Seconds())
-			call = append(call, t2.Sub(t1).Seconds())
-			bwd = append(bwd, t3.Sub(t2).Seconds())
-			upd = append(upd, t4.Sub(t3).Seconds())
-			total = append(total, t4.Sub(t0).Seconds())
+			fwd = append(fwd, st.Times.Forward.Seconds())
+			call = append(call, st.Times.Objective.Seconds())
+			bwd = append(bwd, st.Times.Backward.Seconds())
+			upd = append(upd, st.Times.Optimizer.Seconds())
+			total = append(total, st.Times.Total().Seconds())
 		}
 	}
+	// Tokens with a prediction, as the PyTorch yardstick counts them.
 	tokens := 2 * Pairs * (SeqLen - 1)
 	res := &Result{
 		StepSeconds: median(total), ForwardSeconds: median(fwd), ObjectiveSeconds: median(call),
@@ -160,6 +114,32 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	res.TokensPerSecond = float64(tokens) / res.StepSeconds
 	return res, nil
+}
+
+// pairs draws the bench batch: Pairs pairs of SeqLen random tokens whose
+// chosen and rejected rows share a PromptLen-token prompt.
+func pairs(seed uint64) *data.PairedSet {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	s := &data.PairedSet{}
+	row := func(prompt []int) []int {
+		r := make([]int, SeqLen)
+		for j := range r {
+			r[j] = rng.IntN(Vocab)
+		}
+		if prompt != nil {
+			copy(r, prompt)
+		}
+		return r
+	}
+	for i := range Pairs {
+		c := row(nil)
+		s.Chosen = append(s.Chosen, data.Row{Tokens: c, PromptLen: PromptLen})
+		s.Source = append(s.Source, data.Source{File: "bench", Line: i + 1})
+	}
+	for i := range Pairs {
+		s.Rejected = append(s.Rejected, data.Row{Tokens: row(s.Chosen[i].Tokens[:PromptLen]), PromptLen: PromptLen})
+	}
+	return s
 }
 
 func median(xs []float64) float64 {

@@ -8,7 +8,7 @@
 //   - optimizer.safetensors: AdamW's moments as float64 (F64) tensors
 //     "<param>.exp_avg" and "<param>.exp_avg_sq", with the update count in
 //     the metadata key "step" (absent when there is no optimizer state);
-//   - state.json: step, epoch, position in the epoch, RNG state, the
+//   - state.json: step, epoch, position in the epoch, the
 //     resolved configuration, the tokenizer spec, free-form extras, and the
 //     size and SHA-256 of every other file, the whole protected by its own
 //     SHA-256.
@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -69,8 +70,6 @@ type Checkpoint struct {
 	Weights []Tensor
 	// Optim is the optimizer state; nil when none is saved.
 	Optim *optim.State
-	// RNG is the serialised state of the run's random generators.
-	RNG []byte
 	// Config is the resolved experiment TOML.
 	Config []byte
 	// Tokenizer is the tokenizer's JSON spec, stored compacted.
@@ -92,7 +91,7 @@ type stateDoc struct {
 	Step      int64              `json:"step"`
 	Epoch     int                `json:"epoch"`
 	Position  int                `json:"position"`
-	RNG       []byte             `json:"rng"`
+	RNG       []byte             `json:"rng,omitempty"` // written by older versions; ignored
 	Config    string             `json:"config"`
 	Tokenizer json.RawMessage    `json:"tokenizer"`
 	Extra     map[string]string  `json:"extra,omitempty"`
@@ -132,6 +131,11 @@ func Save(root string, c *Checkpoint) (dir string, err error) {
 	if err := c.check(); err != nil {
 		return "", err
 	}
+	return c.write(root)
+}
+
+// write saves c as Save does, without checking it.
+func (c *Checkpoint) write(root string) (dir string, err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -174,7 +178,7 @@ func Save(root string, c *Checkpoint) (dir string, err error) {
 	}
 	state, err := json.Marshal(stateDoc{
 		Version: formatVersion, Step: c.Step, Epoch: c.Epoch, Position: c.Position,
-		RNG: c.RNG, Config: string(c.Config), Tokenizer: tok, Extra: c.Extra, Files: files,
+		Config: string(c.Config), Tokenizer: tok, Extra: c.Extra, Files: files,
 	})
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: encoding %s: %w", StateFile, err)
@@ -222,6 +226,9 @@ func (c *Checkpoint) check() error {
 		if n != len(t.Data) {
 			return fmt.Errorf("checkpoint: weights %s: shape %v holds %d values, data has %d", t.Name, t.Shape, n, len(t.Data))
 		}
+		if err := checkFinite(t); err != nil {
+			return fmt.Errorf("checkpoint: %w: not saved", err)
+		}
 	}
 	if c.Optim != nil {
 		seen := map[string]bool{}
@@ -233,10 +240,25 @@ func (c *Checkpoint) check() error {
 			if len(p.M) != len(p.V) {
 				return fmt.Errorf("checkpoint: optimizer state %s: %d first and %d second moments", p.Name, len(p.M), len(p.V))
 			}
+			for i := range p.M {
+				if m, v := p.M[i], p.V[i]; math.IsNaN(m) || math.IsInf(m, 0) || math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("checkpoint: optimizer state %s[%d] is not finite (m %v, v %v): not saved", p.Name, i, m, v)
+				}
+			}
 		}
 	}
 	if c.Tokenizer != nil && !json.Valid(c.Tokenizer) {
 		return errors.New("checkpoint: tokenizer spec is not valid JSON")
+	}
+	return nil
+}
+
+// checkFinite returns an error naming the first non-finite value of t.
+func checkFinite(t Tensor) error {
+	for i, v := range t.Data {
+		if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("weight %s[%d] is not finite (%v)", t.Name, i, v)
+		}
 	}
 	return nil
 }
@@ -331,7 +353,7 @@ func Load(dir string) (*Checkpoint, error) {
 		return nil, fmt.Errorf("checkpoint: %s: does not list %s", filepath.Join(dir, StateFile), ModelFile)
 	}
 	c := &Checkpoint{
-		Step: st.Step, Epoch: st.Epoch, Position: st.Position, RNG: st.RNG,
+		Step: st.Step, Epoch: st.Epoch, Position: st.Position,
 		Config: []byte(st.Config), Tokenizer: st.Tokenizer, Extra: st.Extra, Dir: dir,
 	}
 	if string(c.Tokenizer) == "null" {
@@ -339,6 +361,11 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if c.Weights, err = decodeWeights(data[ModelFile]); err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", filepath.Join(dir, ModelFile), err)
+	}
+	for _, t := range c.Weights {
+		if err := checkFinite(t); err != nil {
+			return nil, fmt.Errorf("checkpoint: %s: %w", filepath.Join(dir, ModelFile), err)
+		}
 	}
 	if b := data[OptimizerFile]; b != nil {
 		if c.Optim, err = decodeOptim(b); err != nil {

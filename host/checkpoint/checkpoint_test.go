@@ -19,8 +19,8 @@ import (
 	"github.com/prefopt/prefopt/host/optim"
 )
 
-// sample returns a checkpoint with awkward float bits (NaN payload, −0,
-// subnormal, ±Inf) and random values drawn from seed.
+// sample returns a checkpoint with awkward float bits (−0, the smallest
+// subnormal, the largest finite value) and random values drawn from seed.
 func sample(step int64, seed uint64) *Checkpoint {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	rnd := func(n int) []float32 {
@@ -31,10 +31,10 @@ func sample(step int64, seed uint64) *Checkpoint {
 		return xs
 	}
 	emb := rnd(6 * 4)
-	emb[0] = math.Float32frombits(0x7fc00123) // NaN with a payload
+	emb[0] = -math.MaxFloat32
 	emb[1] = float32(math.Copysign(0, -1))
 	emb[2] = math.Float32frombits(1) // smallest subnormal
-	emb[3] = float32(math.Inf(-1))
+	emb[3] = math.MaxFloat32
 	m, v := make([]float64, 24), make([]float64, 24)
 	for i := range m {
 		m[i], v[i] = rng.NormFloat64(), rng.Float64()
@@ -51,7 +51,6 @@ func sample(step int64, seed uint64) *Checkpoint {
 			{Name: "ln_f.bias", M: m[:4], V: v[:4]},
 			{Name: "wte", M: m, V: v},
 		}},
-		RNG:       []byte{0, 1, 2, 255, 254},
 		Config:    []byte("[run]\nname = \"x\" # <&>\n"),
 		Tokenizer: json.RawMessage(`{"kind":"byte","add_eos":true}`),
 		Extra:     map[string]string{"git": "abc"},
@@ -92,7 +91,6 @@ func TestRoundTripBitIdentical(t *testing.T) {
 	assert.Equal(t, c.Step, got.Step)
 	assert.Equal(t, c.Epoch, got.Epoch)
 	assert.Equal(t, c.Position, got.Position)
-	assert.Equal(t, c.RNG, got.RNG)
 	assert.Equal(t, c.Config, got.Config)
 	assert.JSONEq(t, string(c.Tokenizer), string(got.Tokenizer))
 	assert.Equal(t, c.Extra, got.Extra)
@@ -343,5 +341,43 @@ func TestPrune(t *testing.T) {
 		_, err := Prune(root, 0)
 		require.NoError(t, err)
 		assert.Len(t, names(t, root), 5)
+	})
+}
+
+// TestNonFiniteRefused checks that a checkpoint holding a non-finite weight
+// or moment is never written, and that one written anyway (checksums valid)
+// is refused on load with the file, tensor and index named.
+func TestNonFiniteRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(*Checkpoint)
+		want string
+	}{
+		{"NaN weight", func(c *Checkpoint) { c.Weights[0].Data[5] = float32(math.NaN()) }, "weight wte[5] is not finite (NaN): not saved"},
+		{"Inf weight", func(c *Checkpoint) { c.Weights[1].Data[2] = float32(math.Inf(1)) }, "weight ln_f.bias[2] is not finite (+Inf): not saved"},
+		{"NaN moment", func(c *Checkpoint) { c.Optim.Params[1].V[10] = math.NaN() }, "optimizer state wte[10] is not finite"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			ck := sample(3, 1)
+			c.edit(ck)
+			_, err := Save(root, ck)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+			entries, err := os.ReadDir(root)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing written")
+		})
+	}
+	t.Run("load", func(t *testing.T) {
+		root := t.TempDir()
+		ck := sample(3, 1)
+		ck.Weights[0].Data[7] = float32(math.NaN())
+		dir, err := ck.write(root)
+		require.NoError(t, err)
+		require.NoError(t, Verify(dir), "checksums are valid")
+		_, err = Load(dir)
+		require.Error(t, err)
+		assert.Equal(t, "checkpoint: "+filepath.Join(dir, ModelFile)+": weight wte[7] is not finite (NaN)", err.Error())
 	})
 }

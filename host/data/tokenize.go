@@ -155,10 +155,16 @@ func encodeErr(src Source, field string, err error) error {
 }
 
 // PairedSet is tokenized paired preference data. Chosen[i] and Rejected[i]
-// share their prompt tokens; Source[i] is where pair i came from.
+// share their prompt tokens; Source[i] is where pair i came from. A set made
+// by [NewPairedSet] also keeps the untruncated tokens, so that
+// [PairedSet.Unpaired] can truncate each example on its own; a set built as
+// a literal is taken to be untruncated.
 type PairedSet struct {
 	Chosen, Rejected []Row
 	Source           []Source
+	Truncation       Truncation
+
+	prompts, chosen, rejected [][]int // untruncated, BOS and EOS included
 }
 
 // Len returns the number of pairs.
@@ -167,13 +173,63 @@ func (s *PairedSet) Len() int { return len(s.Chosen) }
 // Subset returns the pairs at idx, in that order, sharing token memory
 // with s. It panics if an index is out of range.
 func (s *PairedSet) Subset(idx []int) *PairedSet {
-	out := &PairedSet{}
+	out := &PairedSet{Truncation: s.Truncation}
 	for _, i := range idx {
 		out.Chosen = append(out.Chosen, s.Chosen[i])
 		out.Rejected = append(out.Rejected, s.Rejected[i])
 		out.Source = append(out.Source, s.Source[i])
+		if s.prompts != nil {
+			out.prompts = append(out.prompts, s.prompts[i])
+			out.chosen = append(out.chosen, s.chosen[i])
+			out.rejected = append(out.rejected, s.rejected[i])
+		}
 	}
 	return out
+}
+
+// untruncated returns the prompt and completions of pair i before
+// truncation.
+func (s *PairedSet) untruncated(i int) (prompt, chosen, rejected []int) {
+	if s.prompts != nil {
+		return s.prompts[i], s.chosen[i], s.rejected[i]
+	}
+	c, r := s.Chosen[i], s.Rejected[i]
+	return c.Tokens[:c.PromptLen], c.Tokens[c.PromptLen:], r.Tokens[r.PromptLen:]
+}
+
+// Unpaired returns the pairs as labelled examples in the order of [Unpair]
+// (TRL's unpair_preference_dataset), each example truncated on its own with
+// s.Truncation from the untruncated tokens, as TRL tokenizes an unpaired
+// dataset. A completion left with no tokens is a *LineError.
+func (s *PairedSet) Unpaired() (*UnpairedSet, error) {
+	n := s.Len()
+	u := &UnpairedSet{Truncation: s.Truncation, Rows: make([]Row, 0, 2*n), Labels: make([]bool, 0, 2*n),
+		Source: make([]Source, 0, 2*n), prompts: make([][]int, 0, 2*n), completions: make([][]int, 0, 2*n)}
+	var err error
+	unpairOrder(n, func(i int, chosen bool) {
+		if err != nil {
+			return
+		}
+		prompt, c, r := s.untruncated(i)
+		comp, name := r, "rejected"
+		if chosen {
+			comp, name = c, "chosen"
+		}
+		p, cs := s.Truncation.Truncate(prompt, comp)
+		if len(cs[0]) == 0 {
+			err = &LineError{File: s.Source[i].File, Line: s.Source[i].Line, Msg: s.Truncation.emptyMsg(name)}
+			return
+		}
+		u.Rows = append(u.Rows, newRow(p, cs[0]))
+		u.Labels = append(u.Labels, chosen)
+		u.Source = append(u.Source, s.Source[i])
+		u.prompts = append(u.prompts, prompt)
+		u.completions = append(u.completions, comp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 // NewPairedSet tokenizes pairs (see the package documentation) and
@@ -188,9 +244,13 @@ func NewPairedSet(pairs []Pair, tok tokenizer.Tokenizer, tr Truncation) (*Paired
 		return nil, fmt.Errorf("data: no pairs")
 	}
 	s := &PairedSet{
-		Chosen:   make([]Row, 0, len(pairs)),
-		Rejected: make([]Row, 0, len(pairs)),
-		Source:   make([]Source, 0, len(pairs)),
+		Chosen:     make([]Row, 0, len(pairs)),
+		Rejected:   make([]Row, 0, len(pairs)),
+		Source:     make([]Source, 0, len(pairs)),
+		Truncation: tr,
+		prompts:    make([][]int, 0, len(pairs)),
+		chosen:     make([][]int, 0, len(pairs)),
+		rejected:   make([][]int, 0, len(pairs)),
 	}
 	for _, p := range pairs {
 		prompt, err := encodePrompt(tok, p.Prompt)
@@ -205,15 +265,18 @@ func NewPairedSet(pairs []Pair, tok tokenizer.Tokenizer, tr Truncation) (*Paired
 		if err != nil {
 			return nil, encodeErr(p.Source, "rejected", err)
 		}
-		prompt, cs := tr.Truncate(prompt, chosen, rejected)
+		kept, cs := tr.Truncate(prompt, chosen, rejected)
 		for i, name := range []string{"chosen", "rejected"} {
 			if len(cs[i]) == 0 {
 				return nil, &LineError{File: p.Source.File, Line: p.Source.Line, Msg: tr.emptyMsg(name)}
 			}
 		}
-		s.Chosen = append(s.Chosen, newRow(prompt, cs[0]))
-		s.Rejected = append(s.Rejected, newRow(prompt, cs[1]))
+		s.Chosen = append(s.Chosen, newRow(kept, cs[0]))
+		s.Rejected = append(s.Rejected, newRow(kept, cs[1]))
 		s.Source = append(s.Source, p.Source)
+		s.prompts = append(s.prompts, prompt)
+		s.chosen = append(s.chosen, chosen)
+		s.rejected = append(s.rejected, rejected)
 	}
 	return s, nil
 }
@@ -229,16 +292,27 @@ const unpairChunk = 1000
 // come first, in pair order, then all rejected ones.
 func Unpair(pairs []Pair) []Labeled {
 	out := make([]Labeled, 0, 2*len(pairs))
-	for lo := 0; lo < len(pairs); lo += unpairChunk {
-		chunk := pairs[lo:min(lo+unpairChunk, len(pairs))]
-		for _, p := range chunk {
-			out = append(out, Labeled{Prompt: p.Prompt, Completion: p.Chosen, Label: true, Source: p.Source})
+	unpairOrder(len(pairs), func(i int, chosen bool) {
+		p := pairs[i]
+		c := p.Rejected
+		if chosen {
+			c = p.Chosen
 		}
-		for _, p := range chunk {
-			out = append(out, Labeled{Prompt: p.Prompt, Completion: p.Rejected, Label: false, Source: p.Source})
+		out = append(out, Labeled{Prompt: p.Prompt, Completion: c, Label: chosen, Source: p.Source})
+	})
+	return out
+}
+
+// unpairOrder calls f for the examples of n pairs in [Unpair]'s order.
+func unpairOrder(n int, f func(pair int, chosen bool)) {
+	for lo := 0; lo < n; lo += unpairChunk {
+		hi := min(lo+unpairChunk, n)
+		for _, chosen := range []bool{true, false} {
+			for i := lo; i < hi; i++ {
+				f(i, chosen)
+			}
 		}
 	}
-	return out
 }
 
 // UnpairedSet is tokenized unpaired (KTO) data: Rows[i] with label
@@ -264,8 +338,10 @@ func (s *UnpairedSet) Subset(idx []int) *UnpairedSet {
 		out.Rows = append(out.Rows, s.Rows[i])
 		out.Labels = append(out.Labels, s.Labels[i])
 		out.Source = append(out.Source, s.Source[i])
-		out.prompts = append(out.prompts, s.prompts[i])
-		out.completions = append(out.completions, s.completions[i])
+		if s.prompts != nil {
+			out.prompts = append(out.prompts, s.prompts[i])
+			out.completions = append(out.completions, s.completions[i])
+		}
 	}
 	return out
 }
@@ -314,15 +390,21 @@ func NewUnpairedSet(examples []Labeled, tok tokenizer.Tokenizer, tr Truncation) 
 // consecutive dataset chunks before shuffling; here the shift is within the
 // training batch, so the mismatched completions are the batch's own, as
 // TRL's docstring recommends. A row left without completion tokens is an
-// error naming both sources. s must come from NewUnpairedSet or Subset.
+// error naming both sources. A set built as a literal is taken to be
+// untruncated.
 func (s *UnpairedSet) KLRows(batch []int) ([]Row, error) {
 	prompts := make([][]int, len(batch))
 	completions := make([][]int, len(batch))
 	for i, j := range batch {
-		if j < 0 || j >= len(s.prompts) {
-			return nil, fmt.Errorf("data: KL batch index %d at position %d out of range [0, %d)", j, i, len(s.prompts))
+		if j < 0 || j >= len(s.Rows) {
+			return nil, fmt.Errorf("data: KL batch index %d at position %d out of range [0, %d)", j, i, len(s.Rows))
 		}
-		prompts[i], completions[i] = s.prompts[j], s.completions[j]
+		if s.prompts != nil {
+			prompts[i], completions[i] = s.prompts[j], s.completions[j]
+		} else {
+			r := s.Rows[j]
+			prompts[i], completions[i] = r.Tokens[:r.PromptLen], r.Tokens[r.PromptLen:]
+		}
 	}
 	rows, bad, err := klRows(prompts, completions, s.Truncation)
 	if err != nil && bad >= 0 {

@@ -280,8 +280,8 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 	}
 	spec := train.Spec{
 		Label: o.Label, Objective: obj, Init: m.Init, Reference: m.Reference,
-		Train: m.Train, Eval: m.Eval, Optimizer: exp.Optimizer, Loop: exp.Train,
-		Seed: uint64(exp.Run.Seed), Truncation: m.Truncation, Dir: dir, CacheDir: cache,
+		Train: m.Train, Eval: m.Eval, Optimizer: optimizerOf(exp.Optimizer), Loop: loopOf(exp.Train),
+		Seed: uint64(exp.Run.Seed), Dir: dir, CacheDir: cache,
 		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume, ResumeFallback: opts.ResumeFallback, Log: opts.Log,
 		Progress: opts.Progress, Retry: train.Retry{OnBadReply: o.OnBadReply, Attempts: o.MaxAttempts},
 	}

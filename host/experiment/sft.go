@@ -56,7 +56,7 @@ func SFT(ctx context.Context, exp *config.Experiment, opts Options) (Run, error)
 	}
 	out, err := train.Run(ctx, train.Spec{
 		Label: "sft", Objective: train.NLL{}, Init: init, Train: trainSet, Eval: evalSet,
-		Optimizer: exp.Optimizer, Loop: exp.Train, Seed: uint64(exp.Run.Seed), Dir: dir,
+		Optimizer: optimizerOf(exp.Optimizer), Loop: loopOf(exp.Train), Seed: uint64(exp.Run.Seed), Dir: dir,
 		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume, ResumeFallback: opts.ResumeFallback, Log: opts.Log,
 	})
 	if err != nil {

@@ -286,8 +286,8 @@ func sftReference(ctx context.Context, task *testbed.Task, tc TaskConfig, init *
 	}
 	out, err := train.Run(ctx, train.Spec{
 		Label: "reference-sft", Objective: train.NLL{}, Init: init, Train: train.Set{Unpaired: set},
-		Optimizer: config.Optimizer{Name: "adamw", LR: tc.SFTLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
-		Loop:      config.Train{Steps: tc.SFTSteps, BatchSize: tc.SFTBatch, Schedule: "constant", LogEvery: tc.SFTSteps},
+		Optimizer: train.Optimizer{LR: tc.SFTLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
+		Loop:      train.Loop{Steps: tc.SFTSteps, BatchSize: tc.SFTBatch, Schedule: "constant", LogEvery: tc.SFTSteps},
 		Seed:      seed,
 	})
 	if err != nil {

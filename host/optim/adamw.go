@@ -74,13 +74,26 @@ func NewAdamW(h Hyper) (*AdamW, error) {
 // Steps returns the number of updates made (PyTorch's state["step"]).
 func (o *AdamW) Steps() int64 { return o.step }
 
+// NonFiniteError reports an update that would make a parameter non-finite.
+type NonFiniteError struct {
+	Param string
+	Index int
+	Value float64 // the value the parameter would have taken
+}
+
+func (e *NonFiniteError) Error() string {
+	return fmt.Sprintf("optim: update of %s[%d] is not finite (%v)", e.Param, e.Index, e.Value)
+}
+
 // Step applies one update with learning rate lr to every param with a
-// gradient. It panics if a Grad's length differs from its Data's, or if two
-// params share a name, or a param's length differs from its state's: these
-// are programmer errors.
-func (o *AdamW) Step(params []Param, lr float64) {
-	o.step++
-	t := float64(o.step)
+// gradient. If any updated value would be non-finite in float32 (a
+// non-finite gradient, or a value beyond float32's range), it returns a
+// *NonFiniteError and changes nothing: neither the params nor the state. It
+// panics if a Grad's length differs from its Data's, or if two params share
+// a name, or a param's length differs from its state's: these are
+// programmer errors.
+func (o *AdamW) Step(params []Param, lr float64) error {
+	t := float64(o.step + 1)
 	bc1 := 1 - math.Pow(o.Beta1, t)
 	bc2Sqrt := math.Sqrt(1 - math.Pow(o.Beta2, t))
 	stepSize := lr / bc1
@@ -96,28 +109,52 @@ func (o *AdamW) Step(params []Param, lr float64) {
 		if len(p.Grad) != len(p.Data) {
 			panic(fmt.Sprintf("optim: AdamW.Step: param %s has %d values and %d gradients", p.Name, len(p.Data), len(p.Grad)))
 		}
-		s := o.state[p.Name]
-		if s == nil {
-			s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
-			o.state[p.Name] = s
-		}
-		if len(s.m) != len(p.Data) {
+		if s := o.state[p.Name]; s != nil && len(s.m) != len(p.Data) {
 			panic(fmt.Sprintf("optim: AdamW.Step: param %s has %d values but its state has %d", p.Name, len(p.Data), len(s.m)))
 		}
-		decay := 1.0
-		if !p.NoDecay {
-			decay = 1 - lr*o.WeightDecay
-		}
-		for i, g32 := range p.Grad {
-			g := float64(g32)
-			x := float64(p.Data[i]) * decay
-			m := o.Beta1*s.m[i] + (1-o.Beta1)*g
-			v := o.Beta2*s.v[i] + (1-o.Beta2)*g*g
-			s.m[i], s.v[i] = m, v
-			x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + o.Eps)
-			p.Data[i] = float32(x)
+	}
+	// The first pass only checks, so that a bad update is never half applied.
+	for _, apply := range []bool{false, true} {
+		for _, p := range params {
+			if p.Grad == nil {
+				continue
+			}
+			s := o.state[p.Name]
+			if s == nil {
+				if !apply {
+					s = &moments{}
+				} else {
+					s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
+					o.state[p.Name] = s
+				}
+			}
+			decay := 1.0
+			if !p.NoDecay {
+				decay = 1 - lr*o.WeightDecay
+			}
+			for i, g32 := range p.Grad {
+				g := float64(g32)
+				var m0, v0 float64
+				if s.m != nil {
+					m0, v0 = s.m[i], s.v[i]
+				}
+				x := float64(p.Data[i]) * decay
+				m := o.Beta1*m0 + (1-o.Beta1)*g
+				v := o.Beta2*v0 + (1-o.Beta2)*g*g
+				x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + o.Eps)
+				if !apply {
+					if x32 := float64(float32(x)); math.IsNaN(x32) || math.IsInf(x32, 0) || math.IsNaN(m) || math.IsInf(v, 0) {
+						return &NonFiniteError{Param: p.Name, Index: i, Value: x}
+					}
+					continue
+				}
+				s.m[i], s.v[i] = m, v
+				p.Data[i] = float32(x)
+			}
 		}
 	}
+	o.step++
+	return nil
 }
 
 // State is AdamW's state, for checkpoints.

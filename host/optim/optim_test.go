@@ -338,3 +338,38 @@ func TestNewScheduleRejects(t *testing.T) {
 		})
 	}
 }
+
+// TestAdamWNonFinite checks that an update that would leave a non-finite
+// parameter is refused whole: no parameter, moment or step count changes.
+func TestAdamWNonFinite(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		g    float32
+		lr   float64
+		want string
+	}{
+		{"infinite gradient", float32(math.Inf(1)), 1e-3, "optim: update of b[1] is not finite"},
+		{"NaN gradient", float32(math.NaN()), 1e-3, "optim: update of b[1] is not finite"},
+		{"beyond float32", 1, 1e39, "optim: update of a[0] is not finite"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := NewAdamW(Hyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01})
+			require.NoError(t, err)
+			ps := []Param{
+				{Name: "a", Data: []float32{1, 2}, Grad: []float32{0.5, -0.5}},
+				{Name: "b", Data: []float32{3, 4}, Grad: []float32{0.25, 0.25}},
+			}
+			require.NoError(t, o.Step(ps, 1e-3))
+			before := o.State()
+			data := [][]float32{slices.Clone(ps[0].Data), slices.Clone(ps[1].Data)}
+			ps[1].Grad[1] = c.g
+			err = o.Step(ps, c.lr)
+			var nf *NonFiniteError
+			require.ErrorAs(t, err, &nf)
+			assert.Contains(t, err.Error(), c.want)
+			assert.Equal(t, before, o.State(), "state unchanged")
+			assert.Equal(t, data[0], ps[0].Data, "params unchanged")
+			assert.Equal(t, data[1], ps[1].Data, "params unchanged")
+		})
+	}
+}

@@ -63,6 +63,7 @@ func TestLayoutOfRejects(t *testing.T) {
 		{"unknown input", []string{core.PolicyLogps, "policy_token_logps"}, `"policy_token_logps"`},
 		{"paired and unpaired", []string{core.PolicyChosenLogps, core.PolicyLogps}, "both paired and unpaired"},
 		{"no inputs", nil, "no per-example inputs"},
+		{"no policy input", []string{core.ReferenceChosenLogps, core.ChosenLengths}, "reads no policy input"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -164,12 +165,18 @@ func TestPairedAssembly(t *testing.T) {
 			l, err := layoutOf(c.inputs)
 			require.NoError(t, err)
 			n := set.Len()
-			mb, seqs := pairedStep(set, l)
+			v := &view{l: l, paired: set, ref: map[string][]float64{}}
+			if l.reference {
+				v.ref[core.ReferenceChosenLogps], v.ref[core.ReferenceRejectedLogps] = refC, refR
+			}
+			p, err := v.plan([]int{0, 1, 2})
+			require.NoError(t, err)
+			mb := p.model
 			require.Len(t, mb.Rows, 2*n, "one row per chosen and rejected sequence")
 			require.Len(t, mb.Spans, l.outputs(n))
 			out, err := fakeForward(l.outputs(n))(mb)
 			require.NoError(t, err)
-			b := pairedBatch(l, n, seqs, out, refC, refR)
+			b := p.batch(out)
 			require.NoError(t, b.Check(c.inputs), "the batch has every input the objective reads")
 
 			for i := range n {
@@ -195,7 +202,7 @@ func TestPairedAssembly(t *testing.T) {
 			if !l.prompt {
 				assert.Nil(t, b.PolicyChosenPromptLogps)
 			}
-			checkGradLayout(t, l, b, out)
+			checkGradLayout(t, l, b, out, func(r *core.Result) []float64 { return p.gradient(r, len(out)) })
 		})
 	}
 }
@@ -217,17 +224,22 @@ func TestUnpairedAssembly(t *testing.T) {
 			l, err := layoutOf(c.inputs)
 			require.NoError(t, err)
 			n := len(rows)
-			var kl []data.Row
-			if l.kl {
-				kl, err = klRows(rows, data.Truncation{})
-				require.NoError(t, err)
-				require.Len(t, kl, n)
+			set := &data.UnpairedSet{Rows: rows, Labels: labels, Source: make([]data.Source, n)}
+			v := &view{l: l, unpaired: set, ref: map[string][]float64{},
+				refKL: func(seqs []model.Seq) ([]float64, error) {
+					require.Len(t, seqs, n, "KL rows scored under the reference")
+					return refKL, nil
+				}}
+			if l.reference {
+				v.ref[core.ReferenceLogps] = ref
 			}
-			mb, seqs := unpairedStep(rows, kl)
+			p, err := v.plan([]int{0, 1, 2, 3})
+			require.NoError(t, err)
+			mb := p.model
 			require.Len(t, mb.Spans, l.outputs(n))
 			out, err := fakeForward(l.outputs(n))(mb)
 			require.NoError(t, err)
-			b := unpairedBatch(l, seqs, out, labels, ref, refKL)
+			b := p.batch(out)
 			require.NoError(t, b.Check(c.inputs))
 			for i, r := range rows {
 				from := max(1, r.PromptLen)
@@ -249,16 +261,16 @@ func TestUnpairedAssembly(t *testing.T) {
 				assert.Nil(t, b.PolicyKLLogps)
 				assert.Nil(t, b.ReferenceLogps)
 			}
-			checkGradLayout(t, l, b, out)
+			checkGradLayout(t, l, b, out, func(r *core.Result) []float64 { return p.gradient(r, len(out)) })
 		})
 	}
 }
 
 // checkGradLayout gives every policy input a distinct gradient and checks
-// that gradVector sends each to the model output the input was read from:
+// that the plan's gradient sends each to the model output the input was read from:
 // the surrogate Σ_r g_r·out_r must equal Σ_inputs Σ_i G[name][i]·b[name][i],
 // and output by output g must carry the input's value.
-func checkGradLayout(t *testing.T, l layout, b *core.Batch, out []float64) {
+func checkGradLayout(t *testing.T, l layout, b *core.Batch, out []float64, gradient func(*core.Result) []float64) {
 	t.Helper()
 	res := &core.Result{Grads: map[string][]float64{}}
 	var want float64
@@ -274,7 +286,7 @@ func checkGradLayout(t *testing.T, l layout, b *core.Batch, out []float64) {
 		}
 		res.Grads[name] = g
 	}
-	g := gradVector(l, b, res, len(out))
+	g := gradient(res)
 	require.Len(t, g, len(out))
 	var got float64
 	for r := range out {

@@ -61,14 +61,14 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 					s.Init.Data(name)[i] = 20 * v
 				}
 			}
-			tr, err := newTrainer(s)
+			tr, err := New(s)
 			require.NoError(t, err)
-			defer tr.close()
+			defer tr.Close()
 
 			outs := tr.l.outputs(tr.batch)
-			rows := tr.runner.Rows()
-			require.NoError(t, tr.runner.Close())
-			tr.runner, err = model.NewRunner(tr.policy, rows, outs, model.WithFloat64())
+			rows := tr.l.rowsPer(tr.batch)
+			require.NoError(t, tr.model.Close())
+			tr.model, err = model.NewTrainable(tr.policy, rows, outs, model.WithFloat64())
 			require.NoError(t, err)
 			sc, err := model.NewScorer(tr.policy, rows, outs, model.WithFloat64())
 			require.NoError(t, err)
@@ -78,16 +78,23 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 			if !tr.l.paired {
 				idx = []int{3, 8, 1, 10} // unpaired view: 12 examples
 			}
-			res, _, err := tr.gradients(ctx, 0, idx)
+			p, err := tr.train.plan(idx)
 			require.NoError(t, err)
-			require.NotNil(t, res)
-			grads := tr.runner.Grads()
+			out, err := tr.model.Forward(p.model)
+			require.NoError(t, err)
+			res, err := tr.call(ctx, p.batch(out))
+			require.NoError(t, err)
+			require.NoError(t, tr.model.Backward(p.gradient(res, len(out))))
+			grads := map[string][]float32{}
+			for _, q := range tr.model.Params() {
+				grads[q.Name] = q.Grad
+			}
 
 			var kl []float64
 			fwd := sc.Score
 			if c.freezeKL {
 				n := len(idx)
-				out, err := sc.Score(mustBatch(t, tr, idx))
+				out, err := sc.Score(p.model)
 				require.NoError(t, err)
 				kl = append([]float64(nil), out[n:2*n]...)
 				fwd = func(b *model.Batch) ([]float64, error) {
@@ -99,9 +106,11 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 				}
 			}
 			loss := func() float64 {
-				_, b, _, err := tr.assemble(idx, fwd)
+				p, err := tr.train.plan(idx)
 				require.NoError(t, err)
-				r, err := tr.s.Objective.Compute(ctx, b)
+				out, err := fwd(p.model)
+				require.NoError(t, err)
+				r, err := tr.s.Objective.Compute(ctx, p.batch(out))
 				require.NoError(t, err)
 				return r.Loss
 			}
@@ -125,18 +134,6 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mustBatch is the model batch the trainer builds for idx.
-func mustBatch(t *testing.T, tr *trainer, idx []int) *model.Batch {
-	t.Helper()
-	var mb *model.Batch
-	_, _, _, err := tr.assemble(idx, func(b *model.Batch) ([]float64, error) {
-		mb = b
-		return make([]float64, tr.l.outputs(tr.batch)), nil
-	})
-	require.NoError(t, err)
-	return mb
 }
 
 func argmaxAbs(xs []float32) int {

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prefopt/prefopt/core"
-	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/data"
 	"github.com/prefopt/prefopt/host/model"
 )
@@ -58,8 +57,8 @@ func testSpec(obj core.Objective, init *model.Weights, set *data.PairedSet, step
 		Objective: obj,
 		Init:      init,
 		Train:     Set{Paired: set},
-		Optimizer: config.Optimizer{Name: "adamw", LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
-		Loop:      config.Train{Steps: steps, BatchSize: 4, Schedule: "cosine", WarmupSteps: 2, LogEvery: 1},
+		Optimizer: Optimizer{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
+		Loop:      Loop{Steps: steps, BatchSize: 4, Schedule: "cosine", WarmupSteps: 2, LogEvery: 1},
 		Seed:      7,
 	}
 }

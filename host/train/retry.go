@@ -25,18 +25,24 @@ type Retry struct {
 
 // call sends b to the objective and validates the reply before anything
 // uses it. A transport failure is retried with the same request after a
-// restart, up to Retry.Attempts calls; an error the objective reported
-// (typed: bad parameters, bad input, an internal error) is not retried.
-func (t *trainer) call(ctx context.Context, b *core.Batch) (*core.Result, error) {
+// restart, up to Retry.Attempts calls in all; a restart that fails uses up
+// an attempt too. An error the objective reported (typed: bad parameters,
+// bad input, an internal error) is not retried, and nothing is retried once
+// ctx is done.
+func (t *Trainer) call(ctx context.Context, b *core.Batch) (*core.Result, error) {
 	r := t.s.Retry
 	wait := r.Backoff
+	var err error
 	for attempt := 1; ; attempt++ {
-		res, err := t.s.Objective.Compute(ctx, b)
-		if err == nil {
-			if err := core.CheckResult(b, t.l.inputs, res); err != nil {
-				return nil, fmt.Errorf("objective %s: %w", t.s.Label, err)
+		if attempt == 1 || err == nil {
+			var res *core.Result
+			res, err = t.s.Objective.Compute(ctx, b)
+			if err == nil {
+				if err := core.CheckResult(b, t.l.inputs, res); err != nil {
+					return nil, fmt.Errorf("objective %s: %w", t.s.Label, err)
+				}
+				return res, nil
 			}
-			return res, nil
 		}
 		if core.CodeOf(err) != core.CodeUnspecified || r.Restart == nil || attempt >= r.Attempts || ctx.Err() != nil {
 			if attempt > 1 {
@@ -48,11 +54,14 @@ func (t *trainer) call(ctx context.Context, b *core.Batch) (*core.Result, error)
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, errors.Join(err, ctx.Err())
 		}
 		wait *= 2
 		if rerr := r.Restart(ctx); rerr != nil {
-			return nil, errors.Join(err, fmt.Errorf("restart: %w", rerr))
+			// The next attempt restarts again instead of calling.
+			err = fmt.Errorf("restart: %w", rerr)
+			continue
 		}
+		err = nil
 	}
 }

@@ -2,6 +2,13 @@
 // validation of the reply before any weight changes, backward through the
 // model with the objective's gradient, clipping and an AdamW step; with
 // logging, evaluation and checkpoints.
+//
+// One step is one function ([Trainer.Step]), used by training and by the
+// benchmark alike; evaluation runs the same plans through the model's
+// forward-only scorer. Nothing non-finite is ever applied to the weights or
+// written to a checkpoint: a bad reply, a gradient beyond float32 range, a
+// non-finite gradient norm or update skip the step (on_bad_reply = "skip")
+// or stop the run with a checkpoint of the last good state ("fail").
 package train
 
 import (
@@ -14,22 +21,54 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/prefopt/prefopt/core"
 	"github.com/prefopt/prefopt/host/checkpoint"
-	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/data"
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/host/optim"
 )
 
 // Set is training or evaluation data: paired, unpaired, or both. An
 // objective that reads unpaired inputs uses Unpaired if set, else the pairs
-// unpaired (chosen desirable, rejected undesirable).
+// unpaired with [data.PairedSet.Unpaired].
 type Set struct {
 	Paired   *data.PairedSet
 	Unpaired *data.UnpairedSet
+}
+
+// Optimizer configures AdamW and gradient clipping.
+type Optimizer struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float64
+	// MaxGradNorm clips the global gradient norm; 0 turns clipping off.
+	MaxGradNorm float64
+}
+
+// Loop configures the length of a run, its schedule and what it records.
+type Loop struct {
+	// Steps > 0 fixes the number of optimizer steps; otherwise Epochs passes
+	// over the training data are made.
+	Steps, Epochs int
+	BatchSize     int
+	// DropLast drops the last batch of an epoch when it is smaller than
+	// BatchSize (TRL's dataloader_drop_last).
+	DropLast bool
+	// WarmupSteps > 0 wins over WarmupRatio (of the total steps, rounded up).
+	WarmupSteps int
+	WarmupRatio float64
+	Schedule    string // constant, linear or cosine
+	MinLRRatio  float64
+	// LogEvery, EvalEvery and CheckpointEvery are in steps; 0 means only
+	// at the end. KeepCheckpoints > 0 prunes all but the newest.
+	LogEvery, EvalEvery, CheckpointEvery, KeepCheckpoints int
+}
+
+func (l Loop) warmup(total int) int {
+	if l.WarmupSteps > 0 {
+		return l.WarmupSteps
+	}
+	return int(math.Ceil(float64(total) * l.WarmupRatio))
 }
 
 // Spec is one training run of one objective.
@@ -41,11 +80,9 @@ type Spec struct {
 	// Reference is the frozen reference model; nil means a copy of Init.
 	Reference   *model.Weights
 	Train, Eval Set
-	Optimizer   config.Optimizer
-	Loop        config.Train
+	Optimizer   Optimizer
+	Loop        Loop
 	Seed        uint64
-	// Truncation applies to the KL rows built for unpaired objectives.
-	Truncation data.Truncation
 	// Dir receives metrics.jsonl and checkpoints/; "" writes nothing.
 	Dir string
 	// CacheDir holds reference log-probs; "" disables the disk cache.
@@ -54,14 +91,18 @@ type Spec struct {
 	Config []byte
 	// Tokenizer is the tokenizer's spec, saved in every checkpoint.
 	Tokenizer json.RawMessage
-	// Resume continues from the latest checkpoint in Dir, if any.
+	// Resume continues from the latest checkpoint in Dir; it is an error
+	// when there is none.
 	Resume bool
 	// ResumeFallback lets Resume skip a damaged latest checkpoint (reported
 	// in the log) for the newest good one; without it a damaged latest
 	// checkpoint is an error.
 	ResumeFallback bool
 	// OnEval, if set, adds metrics at every evaluation (step 0 included).
-	OnEval func(step int, policy *model.Weights) (map[string]float64, error)
+	// OnEvalMetrics names them: an objective metric with such a name is
+	// renamed like a host metric.
+	OnEval        func(step int, policy *model.Weights) (map[string]float64, error)
+	OnEvalMetrics []string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 	// Progress, if set, is called after every optimizer step.
@@ -82,7 +123,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	for k, v := range r.Values {
 		m[k] = v
 	}
-	m["step"] = r.Step
+	m[keyStep] = r.Step
 	return json.Marshal(m)
 }
 
@@ -91,182 +132,170 @@ type Outcome struct {
 	Policy  *model.Weights
 	Steps   int
 	History []Record // evaluations, in step order
-	Train   []Record // training log lines
-	Skipped int      // steps skipped on bad replies
+	// Train holds the training log lines, thinned evenly to at most 2048
+	// in a long run; metrics.jsonl has every one.
+	Train   []Record
+	Skipped int // steps skipped on bad replies or non-finite values
 }
 
-type trainer struct {
-	s       Spec
-	l       layout
-	policy  *model.Weights
-	ref     *model.Weights
-	runner  *model.Runner
-	scorer  *model.Scorer // policy, forward only, for evaluation
-	refSc   *model.Scorer // reference, forward only, for KL rows
-	opt     *optim.AdamW
-	sched   optim.Schedule
-	batch   int
-	total   int
-	trainN  int
-	refC    []float64 // reference scores of train examples (paired: chosen)
-	refR    []float64 // paired: rejected
-	evalRef [2][]float64
-	rows    []data.Row // unpaired train rows
-	labels  []bool
-	eRows   []data.Row
-	eLabels []bool
-	metrics *os.File
-	out     *Outcome
+// Trainer runs one [Spec]. It is not safe for concurrent use.
+type Trainer struct {
+	s        Spec
+	l        layout
+	policy   *model.Weights
+	ref      *model.Weights
+	model    Model
+	refSc    *model.Scorer // reference, forward only, for KL rows
+	train    *view
+	eval     *view
+	opt      *optim.AdamW
+	sched    optim.Schedule
+	batch    int
+	total    int
+	perEpoch int // batches per epoch
+	epochN   int // examples consumed per epoch
+	metrics  *metricNames
+	file     *os.File // metrics.jsonl
+	out      *Outcome
+	next     int // the step Step runs next
+	saved    int // step of the newest checkpoint written or resumed; −1 none
+
+	epochOf      int
+	epochBatches [][]int
 }
 
 // Run trains s.Objective from s.Init and returns the trained policy.
 func Run(ctx context.Context, s Spec) (*Outcome, error) {
-	t, err := newTrainer(s)
+	t, err := New(s)
 	if err != nil {
 		return nil, err
 	}
-	defer t.close()
-	return t.run(ctx)
+	defer t.Close()
+	return t.Run(ctx)
 }
 
-func newTrainer(s Spec) (*trainer, error) {
+// New prepares a run: the data views, reference log-probs, the model and
+// the optimizer. It writes nothing.
+func New(s Spec) (*Trainer, error) {
 	l, err := layoutOf(s.Objective.Inputs())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
 	switch s.Retry.OnBadReply {
 	case "", "fail", "skip":
 	default:
 		return nil, fmt.Errorf("train %s: on_bad_reply must be \"fail\" or \"skip\", got %q", s.Label, s.Retry.OnBadReply)
 	}
-	t := &trainer{s: s, l: l, policy: s.Init.Clone(), batch: s.Loop.BatchSize, out: &Outcome{}}
+	if s.Loop.BatchSize < 1 {
+		return nil, fmt.Errorf("train %s: batch size must be >= 1, got %d", s.Label, s.Loop.BatchSize)
+	}
+	t := &Trainer{s: s, l: l, policy: s.Init.Clone(), batch: s.Loop.BatchSize, out: &Outcome{}, saved: -1, epochOf: -1}
+	t.metrics = newMetricNames(s.OnEvalMetrics, t.logf)
 	t.ref = s.Reference
 	if t.ref == nil {
 		t.ref = s.Init
 	}
-	if err := t.prepareData(); err != nil {
-		return nil, err
+	cache := ScoreCache{Dir: s.CacheDir, Rows: 2 * t.batch}
+	score := func(rows []data.Row) ([]float64, error) { return t.scoreRows(cache, rows) }
+	if t.train, err = newView(l, s.Train, score); err != nil {
+		return nil, fmt.Errorf("train %s: training data: %w", s.Label, err)
 	}
-	per := (t.trainN + t.batch - 1) / t.batch
+	if t.train == nil {
+		what := "unpaired examples or pairs"
+		if l.paired {
+			what = "pairs"
+		}
+		return nil, fmt.Errorf("train %s: the objective reads %s, and the training data has none", s.Label, what)
+	}
+	if t.eval, err = newView(l, s.Eval, score); err != nil {
+		return nil, fmt.Errorf("train %s: evaluation data: %w", s.Label, err)
+	}
+	n := t.train.len()
+	t.perEpoch, t.epochN = (n+t.batch-1)/t.batch, n
+	if s.Loop.DropLast {
+		t.perEpoch = n / t.batch
+		t.epochN = t.perEpoch * t.batch
+		if t.perEpoch == 0 {
+			return nil, fmt.Errorf("train %s: %d training examples make no full batch of %d and drop_last is set", s.Label, n, t.batch)
+		}
+	}
 	t.total = s.Loop.Steps
 	if t.total <= 0 {
-		t.total = s.Loop.Epochs * per
+		t.total = s.Loop.Epochs * t.perEpoch
 	}
 	if t.total <= 0 {
-		return nil, fmt.Errorf("train %s: no steps to run (train.steps %d, train.epochs %d)", s.Label, s.Loop.Steps, s.Loop.Epochs)
+		return nil, fmt.Errorf("train %s: no steps to run (steps %d, epochs %d)", s.Label, s.Loop.Steps, s.Loop.Epochs)
 	}
-	t.sched, err = optim.NewSchedule(s.Loop.Schedule, s.Optimizer.LR, s.Loop.WarmupFor(t.total), t.total, s.Loop.MinLRRatio)
-	if err != nil {
+	if t.sched, err = optim.NewSchedule(s.Loop.Schedule, s.Optimizer.LR, s.Loop.warmup(t.total), t.total, s.Loop.MinLRRatio); err != nil {
 		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
-	t.opt, err = optim.NewAdamW(optim.Hyper{Beta1: s.Optimizer.Beta1, Beta2: s.Optimizer.Beta2, Eps: s.Optimizer.Eps, WeightDecay: s.Optimizer.WeightDecay})
-	if err != nil {
+	o := s.Optimizer
+	if t.opt, err = optim.NewAdamW(optim.Hyper{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}); err != nil {
 		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
-	outs := l.outputs(t.batch)
-	rows := 2 * t.batch
-	if !l.paired && !l.kl {
-		rows = t.batch
-	}
-	if t.runner, err = model.NewRunner(t.policy, rows, outs); err != nil {
-		return nil, err
-	}
-	if t.scorer, err = model.NewScorer(t.policy, rows, outs); err != nil {
-		return nil, err
+	rows, outs := l.rowsPer(t.batch), l.outputs(t.batch)
+	if t.model, err = model.NewTrainable(t.policy, rows, outs); err != nil {
+		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
 	if !l.paired && l.kl && l.reference {
 		if t.refSc, err = model.NewScorer(t.ref, t.batch, t.batch); err != nil {
-			return nil, err
+			t.model.Close()
+			return nil, fmt.Errorf("train %s: %w", s.Label, err)
+		}
+		for _, v := range []*view{t.train, t.eval} {
+			if v != nil {
+				v.refKL = t.refSc.ScoreAll
+			}
 		}
 	}
 	return t, nil
 }
 
-func (t *trainer) close() {
-	if t.runner != nil {
-		t.runner.Close()
-	}
-	if t.scorer != nil {
-		t.scorer.Close()
+// Close releases the model and closes metrics.jsonl.
+func (t *Trainer) Close() error {
+	var errs []error
+	if t.model != nil {
+		errs = append(errs, t.model.Close())
 	}
 	if t.refSc != nil {
-		t.refSc.Close()
+		errs = append(errs, t.refSc.Close())
 	}
-	if t.metrics != nil {
-		t.metrics.Close()
+	if t.file != nil {
+		errs = append(errs, t.file.Close())
+		t.file = nil
 	}
+	return errors.Join(errs...)
 }
 
-// prepareData picks the view of the data the objective reads and scores
-// the reference once.
-func (t *trainer) prepareData() error {
-	s := t.s
-	cache := ScoreCache{Dir: s.CacheDir, Rows: 2 * t.batch}
-	if t.l.paired {
-		if s.Train.Paired == nil || s.Train.Paired.Len() == 0 {
-			return fmt.Errorf("train %s: the objective needs paired data, and the training data has no pairs", s.Label)
-		}
-		t.trainN = s.Train.Paired.Len()
-		if t.l.reference {
-			var err error
-			if t.refC, t.refR, err = t.pairedRef(cache, s.Train.Paired); err != nil {
-				return err
-			}
-			if s.Eval.Paired != nil && s.Eval.Paired.Len() > 0 {
-				if t.evalRef[0], t.evalRef[1], err = t.pairedRef(cache, s.Eval.Paired); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	t.rows, t.labels = unpairedView(s.Train)
-	t.eRows, t.eLabels = unpairedView(s.Eval)
-	t.trainN = len(t.rows)
-	if t.trainN == 0 {
-		return fmt.Errorf("train %s: no training examples", s.Label)
-	}
-	if t.l.reference {
-		var err error
-		if t.refC, err = t.scoreRows(cache, t.rows); err != nil {
-			return err
-		}
-		if len(t.eRows) > 0 {
-			if t.evalRef[0], err = t.scoreRows(cache, t.eRows); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// Policy returns the live policy weights.
+func (t *Trainer) Policy() *model.Weights { return t.policy }
 
-func unpairedView(s Set) ([]data.Row, []bool) {
-	if s.Unpaired != nil {
-		return s.Unpaired.Rows, s.Unpaired.Labels
-	}
-	if s.Paired != nil {
-		return unpair(s.Paired)
-	}
-	return nil, nil
-}
+// Steps returns the number of steps of the run.
+func (t *Trainer) Steps() int { return t.total }
 
-func (t *trainer) pairedRef(cache ScoreCache, set *data.PairedSet) (c, r []float64, err error) {
-	rows := append(slices.Clone(set.Chosen), set.Rejected...)
-	scores, err := t.scoreRows(cache, rows)
+// Step runs the next step of the run's data order (from the first, or from
+// where a resumed run stands) and advances. It writes nothing.
+func (t *Trainer) Step(ctx context.Context) (StepResult, error) {
+	p, err := t.planAt(t.next)
 	if err != nil {
-		return nil, nil, err
+		return StepResult{}, err
 	}
-	return scores[:set.Len()], scores[set.Len():], nil
+	st, err := t.step(ctx, p, t.next)
+	if err != nil {
+		return st, err
+	}
+	t.next++
+	return st, nil
 }
 
-func (t *trainer) scoreRows(cache ScoreCache, rows []data.Row) ([]float64, error) {
+func (t *Trainer) scoreRows(cache ScoreCache, rows []data.Row) ([]float64, error) {
 	seqs := make([]model.Seq, len(rows))
 	for i, r := range rows {
 		seqs[i] = completionSeq(r)
 	}
 	scores, hit, err := cache.Score(t.ref, seqs)
 	if err != nil {
-		return nil, fmt.Errorf("train %s: reference log-probs: %w", t.s.Label, err)
+		return nil, fmt.Errorf("reference log-probs: %w", err)
 	}
 	if hit {
 		t.logf("reference log-probs of %d sequences read from the cache\n", len(seqs))
@@ -274,110 +303,81 @@ func (t *trainer) scoreRows(cache ScoreCache, rows []data.Row) ([]float64, error
 	return scores, nil
 }
 
-func (t *trainer) logf(format string, a ...any) {
+func (t *Trainer) logf(format string, a ...any) {
 	if t.s.Log != nil {
-		fmt.Fprintf(t.s.Log, "[%s] "+format, append([]any{t.s.Label}, a...)...)
+		fmt.Fprintf(t.s.Log, "["+t.s.Label+"] "+format, a...)
 	}
 }
 
-// params pairs the live weights with gradients for the optimizer.
-func (t *trainer) params(grads map[string][]float32) []optim.Param {
-	names := t.policy.Names()
-	ps := make([]optim.Param, len(names))
-	for i, name := range names {
-		shape := t.policy.Shape(name)
-		ps[i] = optim.Param{Name: name, Data: t.policy.Data(name), Grad: grads[name],
-			// Biases, LayerNorm parameters (1-D) and embeddings are not decayed,
-			// as in transformers' Trainer and nanoGPT.
-			NoDecay: len(shape) < 2 || isEmbedding(name)}
+// planAt lays out the batch of step (0-based) in the run's data order.
+func (t *Trainer) planAt(step int) (*plan, error) {
+	epoch, k := step/t.perEpoch, step%t.perEpoch
+	if epoch != t.epochOf {
+		b, err := batchesOf(t.train.len(), epoch, t.batch, t.s.Seed, false, t.s.Loop.DropLast)
+		if err != nil {
+			return nil, err
+		}
+		t.epochBatches, t.epochOf = b, epoch
 	}
-	return ps
+	return t.train.plan(t.epochBatches[k])
 }
 
-func isEmbedding(name string) bool { return name == "tok.weight" || name == "pos.weight" }
+func batchesOf(n, epoch, size int, seed uint64, sequential, dropLast bool) ([][]int, error) {
+	return data.Batches(n, epoch, data.BatchOptions{Size: size, Seed: seed, Sequential: sequential, DropLast: dropLast})
+}
 
-func (t *trainer) run(ctx context.Context) (*Outcome, error) {
-	start := 0
-	if t.s.Dir != "" {
-		if err := os.MkdirAll(t.s.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("train %s: %w", t.s.Label, err)
-		}
-		if t.s.Resume {
-			var err error
-			if start, err = t.resume(); err != nil {
-				return nil, err
-			}
-		}
-		flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-		if start > 0 {
-			flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-		}
-		f, err := os.OpenFile(filepath.Join(t.s.Dir, "metrics.jsonl"), flags, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("train %s: %w", t.s.Label, err)
-		}
-		t.metrics = f
+// examplesSeen returns the training examples consumed by done steps.
+func (t *Trainer) examplesSeen(done int) int {
+	return done/t.perEpoch*t.epochN + min(done%t.perEpoch*t.batch, t.epochN)
+}
+
+// Run trains to the end, logging, evaluating and saving checkpoints as the
+// loop asks. An interrupt (ctx cancelled) ends the run with a checkpoint and
+// an error wrapping ctx's error that says at which step it stopped.
+func (t *Trainer) Run(ctx context.Context) (*Outcome, error) {
+	start, pendingEval, err := t.open()
+	if err != nil {
+		return nil, err
 	}
-	t.logf("%d steps of %d examples (%d train examples, %.2f epochs), objective inputs %v\n",
-		t.total, t.batch, t.trainN, float64(t.total*t.batch)/float64(t.trainN), t.l.inputs)
-	if start == 0 {
-		if err := t.evaluate(ctx, 0); err != nil {
-			return nil, err
+	t.next = start
+	t.logf("%d steps of %d examples (%d training examples, %.2f epochs), objective inputs %v\n",
+		t.total, t.batch, t.train.len(), float64(t.total)/float64(t.perEpoch), t.l.inputs)
+	if start == 0 || pendingEval {
+		if err := t.evaluateAt(ctx, start); err != nil {
+			return nil, t.stop(ctx, start, true, err)
 		}
 	}
-	per := (t.trainN + t.batch - 1) / t.batch
-	var epochBatches [][]int
-	epochOf := -1
-	for step := start; step < t.total; step++ {
-		if err := ctx.Err(); err != nil {
-			if t.s.Dir != "" && step > start {
-				if _, cerr := t.save(step, "interrupted"); cerr != nil {
-					err = errors.Join(err, cerr)
-				}
-			}
-			return nil, fmt.Errorf("train %s: stopped at step %d: %w", t.s.Label, step, err)
+	var w window
+	for t.next < t.total {
+		step := t.next
+		if ctx.Err() != nil {
+			return nil, t.stop(ctx, step, false, ctx.Err())
 		}
-		epoch, k := step/per, step%per
-		if epoch != epochOf {
-			var err error
-			epochBatches, err = data.Batches(t.trainN, epoch, data.BatchOptions{Size: t.batch, Seed: t.s.Seed})
-			if err != nil {
-				return nil, err
-			}
-			epochOf = epoch
-		}
-		began := time.Now()
-		vals, err := t.step(ctx, step, epochBatches[k])
+		st, err := t.Step(ctx)
 		if err != nil {
-			if t.s.Dir != "" {
-				if _, cerr := t.save(step, "after error"); cerr != nil {
-					err = errors.Join(err, cerr)
-				}
-			}
-			return nil, err
-		}
-		if vals == nil {
-			t.out.Skipped++
+			return nil, t.stop(ctx, step, false, fmt.Errorf("step %d: %w", step+1, err))
 		}
 		done := step + 1
-		if t.s.Progress != nil && vals != nil {
-			t.s.Progress(t.s.Label, done, t.total, vals["loss"])
+		if st.Skipped {
+			t.out.Skipped++
+			t.logf("step %d skipped: %v\n", done, st.Reason)
+		} else if t.s.Progress != nil {
+			t.s.Progress(t.s.Label, done, t.total, st.Loss)
 		}
-		if vals != nil && (done%max(1, t.s.Loop.LogEvery) == 0 || done == t.total) {
-			vals["epoch"] = float64(step)/float64(per) + 1/float64(per)
-			vals["tokens_per_second"] = vals["tokens"] / time.Since(began).Seconds()
-			delete(vals, "tokens")
-			t.record(done, vals)
-			t.logf("step %d/%d loss %.4f grad_norm %.3f lr %.2e\n", done, t.total, vals["loss"], vals["grad_norm"], vals["learning_rate"])
-		}
-		if (t.s.Loop.EvalEvery > 0 && done%t.s.Loop.EvalEvery == 0) || done == t.total {
-			if err := t.evaluate(ctx, done); err != nil {
-				return nil, err
+		w.add(st)
+		if every(done, t.s.Loop.LogEvery) || done == t.total {
+			if err := t.logWindow(done, &w); err != nil {
+				return nil, t.stop(ctx, done, false, err)
 			}
 		}
-		if t.s.Dir != "" && ((t.s.Loop.CheckpointEvery > 0 && done%t.s.Loop.CheckpointEvery == 0) || done == t.total) {
-			if _, err := t.save(done, ""); err != nil {
-				return nil, err
+		if every(done, t.s.Loop.EvalEvery) || done == t.total {
+			if err := t.evaluateAt(ctx, done); err != nil {
+				return nil, t.stop(ctx, done, true, err)
+			}
+		}
+		if t.s.Dir != "" && (every(done, t.s.Loop.CheckpointEvery) || done == t.total) {
+			if err := t.save(done, nil); err != nil {
+				return nil, fmt.Errorf("train %s: %w", t.s.Label, err)
 			}
 		}
 	}
@@ -385,184 +385,91 @@ func (t *trainer) run(ctx context.Context) (*Outcome, error) {
 	return t.out, nil
 }
 
-// step runs one optimizer step on the examples idx. It returns nil values
-// when the step was skipped on a bad reply (policy "skip").
-func (t *trainer) step(ctx context.Context, step int, idx []int) (map[string]float64, error) {
-	res, tokens, err := t.gradients(ctx, step, idx)
-	if err != nil || res == nil {
-		return nil, err
-	}
-	ps := t.params(t.runner.Grads())
-	var norm float64
-	if t.s.Optimizer.MaxGradNorm > 0 {
-		norm = optim.ClipGradNorm(ps, t.s.Optimizer.MaxGradNorm)
+func every(done, n int) bool { return n > 0 && done%n == 0 }
+
+// stop ends a run that cannot go on after done steps: it saves a checkpoint
+// of the state after done steps (the last good one: nothing bad is ever
+// applied), marked so that a resumed run repeats an unfinished evaluation,
+// and returns the error. When ctx was cancelled the error says where the
+// run stopped and wraps ctx's error, whatever failed on the way.
+func (t *Trainer) stop(ctx context.Context, done int, inEval bool, cause error) error {
+	interrupted := ctx.Err() != nil
+	var err error
+	if interrupted {
+		err = fmt.Errorf("train %s: stopped at step %d: %w", t.s.Label, done, ctx.Err())
 	} else {
-		norm = optim.GradNorm(ps)
+		err = fmt.Errorf("train %s: %w", t.s.Label, cause)
 	}
-	lr := t.sched.LR(step)
-	t.opt.Step(ps, lr)
-	vals := map[string]float64{"loss": res.Loss, "grad_norm": norm, "learning_rate": lr, "tokens": float64(tokens)}
-	for k, v := range res.Metrics {
-		vals[k] = v
+	if t.s.Dir == "" || done == t.saved && !inEval {
+		return err
 	}
-	return vals, nil
+	extra := map[string]string{"reason": "after error"}
+	if interrupted {
+		extra["reason"] = "interrupted"
+	}
+	if inEval {
+		extra["pending"] = "eval"
+	}
+	if serr := t.save(done, extra); serr != nil {
+		return errors.Join(err, fmt.Errorf("train %s: %w", t.s.Label, serr))
+	}
+	return err
 }
 
-// gradients runs the policy forward on the examples idx, one objective
-// call whose reply is validated, and the backward pass with the reply's
-// gradient, leaving Σ_i g_i·∂logp_i/∂θ in the runner's gradients. The
-// weights are not touched. It returns a nil result when the reply was bad
-// and the policy is "skip"; tokens counts the model batch's tokens.
-func (t *trainer) gradients(ctx context.Context, step int, idx []int) (res *core.Result, tokens int, err error) {
-	_, b, tokens, err := t.assemble(idx, t.runner.Forward)
+// logWindow writes the training record of the window ending at done.
+func (t *Trainer) logWindow(done int, w *window) error {
+	defer w.reset()
+	vals := w.values()
+	if vals == nil {
+		if w.skipped == 0 {
+			return nil
+		}
+		vals = map[string]float64{keySkipped: float64(w.skipped)}
+	}
+	vals[keyEpoch] = float64(done) / float64(t.perEpoch)
+	vals[metric.ExamplesSeen] = float64(t.examplesSeen(done))
+	r := Record{Step: done, Values: vals}
+	t.out.Train = keepThinned(t.out.Train, r)
+	if loss, ok := vals[keyLoss]; ok {
+		t.logf("step %d/%d loss %.4f grad_norm %.3f lr %.2e\n", done, t.total, loss, vals[keyGradNorm], vals[keyLR])
+	}
+	return t.write(r)
+}
+
+// write appends r to metrics.jsonl.
+func (t *Trainer) write(r Record) error {
+	if t.file == nil {
+		return nil
+	}
+	line, err := recordLine(r)
+	if err == nil {
+		_, err = t.file.Write(line)
+	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("train %s: step %d: %w", t.s.Label, step+1, err)
+		return fmt.Errorf("metrics.jsonl: %w", err)
 	}
-	res, err = t.call(ctx, b)
-	if err != nil {
-		var re *core.ReplyError
-		if errors.As(err, &re) && t.s.Retry.OnBadReply == "skip" {
-			t.logf("step %d skipped: %v\n", step+1, err)
-			return nil, 0, nil
-		}
-		return nil, 0, fmt.Errorf("train %s: step %d: %w", t.s.Label, step+1, err)
-	}
-	g := gradVector(t.l, b, res, t.l.outputs(t.batch))
-	t.runner.ZeroGrads()
-	if err := t.runner.Backward(g); err != nil {
-		return nil, 0, fmt.Errorf("train %s: step %d: %w", t.s.Label, step+1, err)
-	}
-	return res, tokens, nil
+	return nil
 }
 
-// assemble builds the model batch for the examples idx, runs fwd on it, and
-// builds the objective's batch from the outputs.
-func (t *trainer) assemble(idx []int, fwd func(*model.Batch) ([]float64, error)) (*model.Batch, *core.Batch, int, error) {
-	return t.assembleFrom(idx, false, fwd)
-}
-
-func (t *trainer) assembleFrom(idx []int, eval bool, fwd func(*model.Batch) ([]float64, error)) (*model.Batch, *core.Batch, int, error) {
-	n := len(idx)
-	if t.l.paired {
-		set := t.s.Train.Paired
-		refC, refR := t.refC, t.refR
-		if eval {
-			set, refC, refR = t.s.Eval.Paired, t.evalRef[0], t.evalRef[1]
-		}
-		sub := set.Subset(idx)
-		mb, seqs := pairedStep(sub, t.l)
-		out, err := fwd(mb)
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		var rc, rr []float64
-		if t.l.reference {
-			rc, rr = pick(refC, idx), pick(refR, idx)
-		}
-		return mb, pairedBatch(t.l, n, seqs, out, rc, rr), countTokens(mb), nil
-	}
-	rowsAll, labelsAll, ref := t.rows, t.labels, t.refC
-	if eval {
-		rowsAll, labelsAll, ref = t.eRows, t.eLabels, t.evalRef[0]
-	}
-	rows := make([]data.Row, n)
-	labels := make([]bool, n)
-	for i, j := range idx {
-		rows[i], labels[i] = rowsAll[j], labelsAll[j]
-	}
-	var kl []data.Row
-	var refKL []float64
-	if t.l.kl {
-		var err error
-		if kl, err = klRows(rows, t.s.Truncation); err != nil {
-			return nil, nil, 0, err
-		}
-		if t.l.reference {
-			seqs := make([]model.Seq, len(kl))
-			for i, r := range kl {
-				seqs[i] = completionSeq(r)
-			}
-			if refKL, err = t.refSc.ScoreAll(seqs); err != nil {
-				return nil, nil, 0, err
-			}
-		}
-	}
-	mb, seqs := unpairedStep(rows, kl)
-	out, err := fwd(mb)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	var r []float64
-	if t.l.reference {
-		r = pick(ref, idx)
-	}
-	return mb, unpairedBatch(t.l, seqs, out, labels, r, refKL), countTokens(mb), nil
-}
-
-func pick(xs []float64, idx []int) []float64 {
-	out := make([]float64, len(idx))
-	for i, j := range idx {
-		out[i] = xs[j]
-	}
-	return out
-}
-
-func countTokens(b *model.Batch) int {
-	n := 0
-	for _, r := range b.Rows {
-		n += len(r)
-	}
-	return n
-}
-
-func (t *trainer) record(step int, vals map[string]float64) {
-	r := Record{Step: step, Values: vals}
-	t.out.Train = append(t.out.Train, r)
-	if t.metrics != nil {
-		line, _ := json.Marshal(r)
-		t.metrics.Write(append(line, '\n'))
-	}
-}
-
-// evaluate computes the objective's loss and metrics on the evaluation set
-// (prefixed eval_) plus OnEval's metrics, and records them.
-func (t *trainer) evaluate(ctx context.Context, step int) error {
+// evaluateAt records the evaluation after step steps: the objective's loss
+// and metrics on the evaluation data (prefixed eval_) and OnEval's metrics.
+// A metric that is not finite is an error naming it.
+func (t *Trainer) evaluateAt(ctx context.Context, step int) error {
 	vals := map[string]float64{}
-	n := 0
-	if t.l.paired && t.s.Eval.Paired != nil {
-		n = t.s.Eval.Paired.Len()
-	} else if !t.l.paired {
-		n = len(t.eRows)
-	}
-	if n > 0 {
-		batches, err := data.Batches(n, 0, data.BatchOptions{Size: t.batch, Sequential: true})
+	if t.eval != nil {
+		ev, err := t.evaluate(ctx, t.eval)
 		if err != nil {
-			return err
+			return fmt.Errorf("evaluate at step %d: %w", step, err)
 		}
-		sums := map[string]float64{}
-		for _, idx := range batches {
-			_, b, _, err := t.assembleFrom(idx, true, t.scorer.Score)
-			if err != nil {
-				return fmt.Errorf("train %s: evaluate: %w", t.s.Label, err)
-			}
-			res, err := t.call(ctx, b)
-			if err != nil {
-				return fmt.Errorf("train %s: evaluate: %w", t.s.Label, err)
-			}
-			w := float64(len(idx))
-			sums["loss"] += w * res.Loss
-			for k, v := range res.Metrics {
-				sums[k] += w * v
-			}
-		}
-		for k, v := range sums {
-			vals["eval_"+k] = v / float64(n)
+		vals = ev.values
+		if ev.skipped > 0 {
+			vals[metric.EvalSkippedBatches] = float64(ev.skipped)
 		}
 	}
 	if t.s.OnEval != nil {
 		extra, err := t.s.OnEval(step, t.policy)
 		if err != nil {
-			return fmt.Errorf("train %s: evaluate: %w", t.s.Label, err)
+			return fmt.Errorf("evaluate at step %d: %w", step, err)
 		}
 		for k, v := range extra {
 			vals[k] = v
@@ -571,90 +478,152 @@ func (t *trainer) evaluate(ctx context.Context, step int) error {
 	if len(vals) == 0 {
 		return nil
 	}
-	for k, v := range vals {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+	vals[metric.ExamplesSeen] = float64(t.examplesSeen(step))
+	for _, k := range sortedKeys(vals) {
+		if v := vals[k]; math.IsNaN(v) || math.IsInf(v, 0) {
+			t.logf("evaluation at step %d: metric %q is not finite (%v): left out of the record\n", step, k, v)
 			delete(vals, k)
 		}
 	}
-	t.out.History = append(t.out.History, Record{Step: step, Values: vals})
-	t.record(step, vals)
-	return nil
+	r := Record{Step: step, Values: vals}
+	t.out.History = append(t.out.History, r)
+	return t.write(r)
 }
 
-// save writes a checkpoint of the state after done steps.
-func (t *trainer) save(done int, why string) (string, error) {
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// open prepares the run directory: with Resume it restores the latest
+// checkpoint and cuts metrics.jsonl back to it. It returns the step to
+// continue from and whether that checkpoint's evaluation is unfinished.
+func (t *Trainer) open() (start int, pendingEval bool, err error) {
+	if t.s.Dir == "" {
+		if t.s.Resume {
+			return 0, false, fmt.Errorf("train %s: resume needs a run directory", t.s.Label)
+		}
+		return 0, false, nil
+	}
+	if err := os.MkdirAll(t.s.Dir, 0o755); err != nil {
+		return 0, false, fmt.Errorf("train %s: %w", t.s.Label, err)
+	}
+	path := filepath.Join(t.s.Dir, "metrics.jsonl")
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if t.s.Resume {
+		if start, pendingEval, err = t.resume(); err != nil {
+			return 0, false, err
+		}
+		if err := truncateRecords(path, start); err != nil {
+			return 0, false, fmt.Errorf("train %s: resume: %w", t.s.Label, err)
+		}
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	if t.file, err = os.OpenFile(path, flags, 0o644); err != nil {
+		return 0, false, fmt.Errorf("train %s: %w", t.s.Label, err)
+	}
+	return start, pendingEval, nil
+}
+
+// save writes a checkpoint of the state after done steps and prunes old
+// ones. extra is recorded in it (reason, pending evaluation).
+func (t *Trainer) save(done int, extra map[string]string) error {
 	c := &checkpoint.Checkpoint{
 		Step:      int64(done),
 		Config:    t.s.Config,
 		Tokenizer: t.s.Tokenizer,
 		Extra:     map[string]string{"objective": t.s.Label},
+		Epoch:     done / t.perEpoch,
+		Position:  done % t.perEpoch * t.batch,
 	}
-	if why != "" {
-		c.Extra["reason"] = why
+	for k, v := range extra {
+		c.Extra[k] = v
 	}
-	per := (t.trainN + t.batch - 1) / t.batch
-	c.Epoch, c.Position = done/per, (done%per)*t.batch
 	for _, name := range t.policy.Names() {
 		c.Weights = append(c.Weights, checkpoint.Tensor{Name: name, Shape: t.policy.Shape(name), Data: slices.Clone(t.policy.Data(name))})
 	}
 	st := t.opt.State()
 	c.Optim = &st
 	root := filepath.Join(t.s.Dir, "checkpoints")
-	dir, err := checkpoint.Save(root, c)
-	if err != nil {
-		return "", fmt.Errorf("train %s: checkpoint: %w", t.s.Label, err)
+	if _, err := checkpoint.Save(root, c); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
 	}
+	t.saved = done
 	if k := t.s.Loop.KeepCheckpoints; k > 0 {
 		if _, err := checkpoint.Prune(root, k); err != nil {
-			return dir, fmt.Errorf("train %s: prune checkpoints: %w", t.s.Label, err)
+			return fmt.Errorf("prune checkpoints: %w", err)
 		}
 	}
-	return dir, nil
+	return nil
 }
 
-// resume loads the latest checkpoint of this run, if any, and returns the
-// step to continue from.
-func (t *trainer) resume() (int, error) {
+// resume loads the latest checkpoint of this run and returns the step to
+// continue from. The checkpoint's objective label, epoch and position must
+// agree with this run's data and batch size.
+func (t *Trainer) resume() (int, bool, error) {
 	root := filepath.Join(t.s.Dir, "checkpoints")
 	c, skipped, err := checkpoint.LoadLatest(root, t.s.ResumeFallback)
 	for _, e := range skipped {
 		t.logf("skipped checkpoint: %v\n", e)
 	}
 	if errors.Is(err, checkpoint.ErrNotFound) {
-		return 0, nil
+		return 0, false, fmt.Errorf("train %s: resume: no checkpoint in %s to resume from", t.s.Label, root)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("train %s: resume: %w", t.s.Label, err)
+		return 0, false, fmt.Errorf("train %s: resume: %w", t.s.Label, err)
 	}
-	if err := t.loadWeights(c.Weights); err != nil {
-		return 0, fmt.Errorf("train %s: resume from %s: %w", t.s.Label, c.Dir, err)
+	fail := func(err error) (int, bool, error) {
+		return 0, false, fmt.Errorf("train %s: resume from %s: %w", t.s.Label, c.Dir, err)
 	}
-	if c.Optim != nil {
-		if err := t.opt.SetState(*c.Optim); err != nil {
-			return 0, fmt.Errorf("train %s: resume from %s: %w", t.s.Label, c.Dir, err)
-		}
+	step := int(c.Step)
+	if label := c.Extra["objective"]; label != t.s.Label {
+		return fail(fmt.Errorf("the checkpoint belongs to objective %q", label))
 	}
-	t.logf("resumed from %s (step %d)\n", c.Dir, c.Step)
-	return int(c.Step), nil
+	if step > t.total {
+		return fail(fmt.Errorf("the checkpoint is at step %d, past the run's %d steps", step, t.total))
+	}
+	if c.Epoch != step/t.perEpoch || c.Position != step%t.perEpoch*t.batch {
+		return fail(fmt.Errorf("the checkpoint stands at epoch %d, example %d; this run would be at epoch %d, example %d: the data or the batch size changed",
+			c.Epoch, c.Position, step/t.perEpoch, step%t.perEpoch*t.batch))
+	}
+	if err := loadWeights(t.policy, c.Weights); err != nil {
+		return fail(err)
+	}
+	if c.Optim == nil {
+		return fail(errors.New("the checkpoint has no optimizer state"))
+	}
+	if err := t.opt.SetState(*c.Optim); err != nil {
+		return fail(err)
+	}
+	if t.opt.Steps() != c.Step {
+		return fail(fmt.Errorf("the optimizer state has %d updates for step %d", t.opt.Steps(), c.Step))
+	}
+	t.saved = step
+	t.logf("resumed from %s (step %d)\n", c.Dir, step)
+	return step, c.Extra["pending"] == "eval", nil
 }
 
-func (t *trainer) loadWeights(ts []checkpoint.Tensor) error {
+func loadWeights(w *model.Weights, ts []checkpoint.Tensor) error {
 	byName := map[string]checkpoint.Tensor{}
 	for _, x := range ts {
 		byName[x.Name] = x
 	}
-	for _, name := range t.policy.Names() {
+	for _, name := range w.Names() {
 		x, ok := byName[name]
 		if !ok {
 			return fmt.Errorf("checkpoint lacks weight %q: the model shape changed", name)
 		}
-		if !slices.Equal(x.Shape, t.policy.Shape(name)) {
-			return fmt.Errorf("weight %q has shape %v in the checkpoint but %v in the model: the model shape changed", name, x.Shape, t.policy.Shape(name))
+		if !slices.Equal(x.Shape, w.Shape(name)) {
+			return fmt.Errorf("weight %q has shape %v in the checkpoint but %v in the model: the model shape changed", name, x.Shape, w.Shape(name))
 		}
-		copy(t.policy.Data(name), x.Data)
+		copy(w.Data(name), x.Data)
 	}
-	if len(byName) != len(t.policy.Names()) {
-		return fmt.Errorf("checkpoint has %d weights, the model %d: the model shape changed", len(byName), len(t.policy.Names()))
+	if len(byName) != len(w.Names()) {
+		return fmt.Errorf("checkpoint has %d weights, the model %d: the model shape changed", len(byName), len(w.Names()))
 	}
 	return nil
 }

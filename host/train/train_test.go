@@ -57,7 +57,7 @@ func TestTrainingReducesLoss(t *testing.T) {
 			}
 			assert.Less(t, last, c.ratio*first, "eval loss %.4f → %.4f after 30 steps", first, last)
 			assert.Equal(t, 30, out.Steps)
-			assert.Len(t, out.Train, 30+2, "30 step lines and 2 evaluation lines")
+			assert.Len(t, out.Train, 30, "one training line per step")
 			if c.name == "dpo" {
 				acc := out.History[1].Values["eval_rewards/accuracies"]
 				assert.Greater(t, acc, 0.75, "most pairs ranked right after training")
@@ -84,7 +84,7 @@ func TestEvaluationHookAndMetricsFile(t *testing.T) {
 	for _, r := range out.History {
 		evalSteps = append(evalSteps, r.Step)
 		assert.Equal(t, float64(r.Step), r.Values["probe"])
-		assert.NotContains(t, r.Values, "dropped", "non-finite values are not recorded")
+		assert.NotContains(t, r.Values, "dropped", "non-finite values are not recorded, and said so")
 		for _, k := range []string{"eval_loss", "eval_rewards/accuracies", "eval_rewards/margins"} {
 			assert.Contains(t, r.Values, k)
 		}
@@ -289,10 +289,10 @@ func TestBadReplyIsCaughtBeforeWeightsChange(t *testing.T) {
 			dir := t.TempDir()
 			s := testSpec(&faulty{Objective: dpoObjective(t), on: failOn, kind: c.kind}, newWeights(t, tinyCfg, 2), set, 6)
 			s.Label, s.Dir, s.Retry.OnBadReply = "dpo-under-test", dir, "fail"
-			tr, err := newTrainer(s)
+			tr, err := New(s)
 			require.NoError(t, err)
-			defer tr.close()
-			_, err = tr.run(ctx)
+			defer tr.Close()
+			_, err = tr.Run(ctx)
 			require.Error(t, err)
 			var re *core.ReplyError
 			require.ErrorAs(t, err, &re)
@@ -321,8 +321,14 @@ func TestBadReplyIsCaughtBeforeWeightsChange(t *testing.T) {
 			var steps []int
 			for _, r := range out.Train {
 				steps = append(steps, r.Step)
+				if r.Step == failOn {
+					assert.Equal(t, 1.0, r.Values["skipped_steps"], "the skipped step's line counts it")
+					assert.NotContains(t, r.Values, "loss", "and has no loss")
+				} else {
+					assert.NotContains(t, r.Values, "skipped_steps")
+				}
 			}
-			assert.Equal(t, []int{1, 2, 3, 5, 6}, steps, "no log line for the skipped step")
+			assert.Equal(t, []int{1, 2, 3, 4, 5, 6}, steps)
 			same, _ := sameBits(undisturbed.Policy, out.Policy)
 			assert.False(t, same, "a skipped step is an update lost")
 		})
@@ -350,7 +356,7 @@ func TestRunRejectsBadSpec(t *testing.T) {
 		want   string
 	}{
 		{"unknown bad-reply policy", func(s *Spec) { s.Retry.OnBadReply = "ignore" }, `on_bad_reply must be "fail" or "skip", got "ignore"`},
-		{"no pairs for a paired objective", func(s *Spec) { s.Train = Set{} }, "needs paired data"},
+		{"no pairs for a paired objective", func(s *Spec) { s.Train = Set{} }, "the objective reads pairs, and the training data has none"},
 		{"no steps", func(s *Spec) { s.Loop.Steps, s.Loop.Epochs = 0, 0 }, "no steps to run"},
 	}
 	for _, c := range cases {
