@@ -22,20 +22,21 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
 // Metric keys the report reads from summary points and final metrics.
 const (
-	keyLoss        = "loss"
-	keyEvalLoss    = "eval_loss"
-	keyEvalAcc     = "eval_rewards/accuracies"
-	keyImplicitAcc = "implicit_reward_accuracy"
-	keyReward      = "expected_reward"
-	keyKLRef       = "kl_to_reference"
-	keyKLOpt       = "kl_to_optimal"
-	keyGap         = "free_energy_gap"
-	keyEntropy     = "entropy"
+	keyLoss        = metric.Loss
+	keyEvalLoss    = metric.EvalLoss
+	keyEvalAcc     = metric.EvalPrefix + metric.RewardsAccuracies
+	keyImplicitAcc = metric.ImplicitRewardAccuracy
+	keyReward      = metric.ExpectedReward
+	keyKLRef       = metric.KLToReference
+	keyKLOpt       = metric.KLToOptimal
+	keyGap         = metric.FreeEnergyGap
+	keyEntropy     = metric.Entropy
 )
 
 // Write renders s and stores the page at path atomically: the page is built
