@@ -415,14 +415,6 @@ func (s *UnpairedSet) KLRows(batch []int) ([]Row, error) {
 	return rows, err
 }
 
-// KLRows is [UnpairedSet.KLRows] for token slices: row i joins prompts[i]
-// with completions[i−1] (row 0 with the last completion) and truncates with
-// tr. prompts and completions must have equal, non-zero lengths.
-func KLRows(prompts, completions [][]int, tr Truncation) ([]Row, error) {
-	rows, _, err := klRows(prompts, completions, tr)
-	return rows, err
-}
-
 func klRows(prompts, completions [][]int, tr Truncation) ([]Row, int, error) {
 	if err := tr.Validate(); err != nil {
 		return nil, -1, err

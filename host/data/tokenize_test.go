@@ -346,14 +346,44 @@ func TestKLRows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []Row{{byteIDs(bos, "ex", eos), 2}, {byteIDs(bos, "abzzz", eos), 3}}, got)
 
-	// The token-level function.
-	rows, err := KLRows([][]int{{1}, {2}}, [][]int{{10}, {20}}, Truncation{})
+	// A set built as a literal is taken as untruncated.
+	lit := &UnpairedSet{Rows: []Row{{[]int{1, 10}, 1}, {[]int{2, 20}, 1}}, Labels: []bool{true, false}, Source: make([]Source, 2)}
+	rows, err := lit.KLRows([]int{0, 1})
 	require.NoError(t, err)
 	assert.Equal(t, []Row{{[]int{1, 20}, 1}, {[]int{2, 10}, 1}}, rows)
-	_, err = KLRows([][]int{{1}}, [][]int{{10}, {20}}, Truncation{})
-	assert.EqualError(t, err, "data: KL rows need equal, non-zero numbers of prompts and completions, got 1 and 2")
-	_, err = KLRows([][]int{{1, 1}, {2}}, [][]int{{10}, {20}}, Truncation{2, 2, KeepEnd})
+	_, err = lit.KLRows([]int{0, 2})
+	assert.EqualError(t, err, "data: KL batch index 2 at position 1 out of range [0, 2)")
+	rows, _, err = klRows([][]int{{1, 1}, {2}}, [][]int{{10}, {20}}, Truncation{2, 2, KeepEnd})
+	assert.Nil(t, rows)
 	assert.EqualError(t, err, "data: KL row 0: completion has no tokens left after truncation (max_length 2, max_prompt_length 2)")
+}
+
+func TestPairedSetUnpaired(t *testing.T) {
+	tok := tokenizer.NewBytes()
+	pairs := []Pair{
+		{Prompt: "abcdef", Chosen: "x", Rejected: "yyyyyy", Source: Source{"p.jsonl", 1}},
+		{Prompt: "q", Chosen: "zz", Rejected: "w", Source: Source{"p.jsonl", 2}},
+	}
+	// max_length 9 cuts the first pair's prompt for the long rejected
+	// completion in the paired view; unpaired, each example is truncated on
+	// its own, as TRL tokenizes the unpaired dataset.
+	tr := Truncation{MaxLength: 9, MaxPromptLength: 3, Mode: KeepEnd}
+	set, err := NewPairedSet(pairs, tok, tr)
+	require.NoError(t, err)
+	assert.Equal(t, 3, set.Chosen[0].PromptLen, "paired: the prompt is cut")
+	u, err := set.Unpaired()
+	require.NoError(t, err)
+	want, err := NewUnpairedSet(Unpair(pairs), tok, tr)
+	require.NoError(t, err)
+	assert.Equal(t, want.Rows, u.Rows, "token-level unpairing equals text-level unpairing")
+	assert.Equal(t, []bool{true, true, false, false}, u.Labels, "chosen of the chunk first, as TRL")
+	assert.Equal(t, 7, u.Rows[0].PromptLen, "unpaired, chosen 1 keeps BOS and its 6 prompt bytes: 7 + 2 tokens fit in 9")
+	// The KL rows of the unpaired view re-pair untruncated tokens.
+	kl, err := u.KLRows([]int{0, 2})
+	require.NoError(t, err)
+	wantKL, err := want.KLRows([]int{0, 2})
+	require.NoError(t, err)
+	assert.Equal(t, wantKL, kl)
 }
 
 func TestNewSFTSet(t *testing.T) {
