@@ -32,7 +32,7 @@ type genOptions struct {
 // averages within a factor 0.8–1.25 of the policy's), mixed labels.
 // Per-token log-probs split each summed log-prob over its tokens with
 // weights in [0.5, 1.5], so they add up to it; WPO inputs lie in [−3, 0.5].
-// Data columns are finite: in [0, 5], except that a column "<stem>_chosen"
+// Data columns are positive and finite: in [0.1, 5], except that a column "<stem>_chosen"
 // named with "<stem>_rejected" exceeds it by [0.5, 5] (a scored pair's
 // chosen side scores higher). Inputs not named stay nil. It panics if a
 // name is not an input core knows.
@@ -137,7 +137,7 @@ func generate(rng *rand.Rand, inputs []string, n int, opt genOptions) *core.Batc
 		}
 		v := make([]float64, n)
 		for i := range v {
-			v[i] = uniform(0, 5)
+			v[i] = uniform(0.1, 5)
 		}
 		full.SetColumn(name, v)
 		if partner, ok := chosenPartner(name, inputs); ok {
@@ -218,7 +218,8 @@ func unpairedObjective(inputs []string) bool {
 // extremeBatches returns valid batches at the edges of the domain: log-ratio
 // margins of about ±3000 nats, per-token averages within 1e-7 of 0, token
 // counts of 1 and 10000, KL estimates of about ±5000 nats, and score gaps of
-// 1e-3 and 1e3 between chosen and rejected data columns.
+// 1e-3 and 1e3 between chosen and rejected data columns (other columns
+// cycle through 1e-3, 1 and 1e3).
 func extremeBatches(inputs []string) map[string]*core.Batch {
 	const long = 10000
 	// Rows: (policy, length, reference) for chosen then rejected.
@@ -288,7 +289,7 @@ func extremeBatches(inputs []string) map[string]*core.Batch {
 			}
 			v := make([]float64, n)
 			for i := range v {
-				v[i] = float64(i % 3)
+				v[i] = []float64{1e-3, 1, 1e3}[i%3]
 			}
 			b.SetColumn(name, v)
 			if partner, ok := chosenPartner(name, inputs); ok {
