@@ -377,8 +377,10 @@ func ParseParamJSON(s string) (any, error) {
 			return x, nil
 		case nil:
 			return nil, fmt.Errorf("core: param value %q: null is not a value", s)
+		case []any:
+			return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got a nested array", s)
 		}
-		return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got a nested %T", s, v)
+		return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got an object", s)
 	}
 	if arr, ok := v.([]any); ok {
 		out := make([]any, len(arr))
@@ -390,9 +392,6 @@ func ParseParamJSON(s string) (any, error) {
 			out[i] = c
 		}
 		return out, nil
-	}
-	if _, ok := v.(map[string]any); ok {
-		return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got an object", s)
 	}
 	return scalar(v)
 }

@@ -113,7 +113,7 @@ func TestParseParamJSON(t *testing.T) {
 		{`true`, true, ""},
 		{`"x"`, "x", ""},
 		{`99999999999999999999`, 1e20, ""},
-		{`[[1]]`, nil, "want a number, string, bool or an array of them, got a nested []interface {}"},
+		{`[[1]]`, nil, "want a number, string, bool or an array of them, got a nested array"},
 		{`{"a": 1}`, nil, "got an object"},
 		{`null`, nil, "null is not a value"},
 		{`[1, null]`, nil, "null is not a value"},
