@@ -1,6 +1,7 @@
 package data
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -128,4 +129,37 @@ func TestSetColumnsMustAgree(t *testing.T) {
 	_, err = NewPairedSet(pairs, tokenizer.NewBytes(), DefaultTruncation())
 	require.Error(t, err)
 	assert.Equal(t, "x.jsonl:2: has data columns but the first example has none", err.Error())
+}
+
+// FuzzReadColumns: with a column asked for, a file either fails with a
+// message naming its line, or every example holds a finite value for it.
+func FuzzReadColumns(f *testing.F) {
+	for _, s := range []string{
+		`{"chosen": "c", "rejected": "r", "score": 1}`, `{"chosen": "c", "rejected": "r", "score": -1e308}`,
+		`{"chosen": "c", "rejected": "r", "score": "1"}`, `{"prompt": "p", "completion": "c", "label": true, "score": 0}`,
+		`{"text": "t", "score": 1e999}`, `{"score": 1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		file, err := Read(strings.NewReader(in), "f", ReadOptions{Columns: []string{"score"}, MaxLineBytes: 1 << 10})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f:") && !strings.HasPrefix(err.Error(), "data:") {
+				t.Fatalf("error names neither the file nor the package: %v", err)
+			}
+			return
+		}
+		check := func(cols map[string]float64) {
+			v, ok := cols["score"]
+			if !ok || len(cols) != 1 || math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("columns %v", cols)
+			}
+		}
+		for _, p := range file.Pairs {
+			check(p.Columns)
+		}
+		for _, l := range file.Labeled {
+			check(l.Columns)
+		}
+	})
 }
