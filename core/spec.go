@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,8 +145,13 @@ func (s Spec) Validate() error {
 				s.Name, p.Name, p.MinItems, p.MaxItems)
 		}
 		if p.SameLengthAs != "" {
-			if o, ok := s.Param(p.SameLengthAs); !ok || !o.Type.IsList() || o.Name == p.Name {
+			o, ok := s.Param(p.SameLengthAs)
+			if !ok || !o.Type.IsList() || o.Name == p.Name {
 				return fmt.Errorf("spec %s: parameter %q: SameLengthAs %q is not another list parameter", s.Name, p.Name, p.SameLengthAs)
+			}
+			if p.Default != nil && o.Default != nil && reflectLen(p.Default) != reflectLen(o.Default) {
+				return fmt.Errorf("spec %s: parameter %q: default has %d elements but the default of %s has %d",
+					s.Name, p.Name, reflectLen(p.Default), o.Name, reflectLen(o.Default))
 			}
 		}
 		if p.Default != nil {
@@ -276,6 +282,14 @@ func (p ParamSpec) coerceList(v any) (any, error) {
 		return ints, nil
 	}
 	return strs, nil
+}
+
+// reflectLen returns the length of a slice value, -1 for anything else.
+func reflectLen(v any) int {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return -1
 }
 
 func toAny[T any](xs []T) []any {

@@ -86,12 +86,15 @@ func TestValidateLists(t *testing.T) {
 	}{
 		{ParamSpec{Name: "a", Type: TypeFloat, MinItems: 1}, `parameter "a": MinItems, MaxItems and SameLengthAs apply only to lists`},
 		{ParamSpec{Name: "a", Type: TypeIntList, MinItems: 3, MaxItems: 2}, `want 0 <= MinItems <= MaxItems (or MaxItems 0), got 3 and 2`},
-		{ParamSpec{Name: "a", Type: TypeIntList, SameLengthAs: "b"}, `SameLengthAs "b" is not another list parameter`},
+		{ParamSpec{Name: "a", Type: TypeIntList, SameLengthAs: "c"}, `SameLengthAs "c" is not another list parameter`},
 		{ParamSpec{Name: "a", Type: TypeIntList, SameLengthAs: "a"}, `SameLengthAs "a" is not another list parameter`},
 		{ParamSpec{Name: "a", Type: TypeStringList, Default: []string{"x"}, Enum: []string{"y"}}, `default of parameter "a": element 0 must be one of y, got "x"`},
 		{ParamSpec{Name: "a", Type: TypeStringList + 1}, "unknown type ParamType(8)"},
+		{ParamSpec{Name: "a", Type: TypeIntList, Default: []int64{1}, SameLengthAs: "b"},
+			`parameter "a": default has 1 elements but the default of b has 2`},
 	} {
-		err := Spec{Name: "s", Params: []ParamSpec{tc.p}}.Validate()
+		b := ParamSpec{Name: "b", Type: TypeIntList, Default: []int64{1, 2}}
+		err := Spec{Name: "s", Params: []ParamSpec{tc.p, b}}.Validate()
 		require.Error(t, err, "%+v", tc.p)
 		assert.Contains(t, err.Error(), tc.err)
 	}
