@@ -22,7 +22,8 @@ func layoutOf(inputs []string) (layout, error) {
 	seen := map[core.Layout]bool{}
 	for _, name := range inputs {
 		f, ok := core.LookupField(name)
-		if !ok {
+		// Per-token, WPO and data-column inputs are not computed here yet.
+		if !ok || f.Kind == core.TokenFloat || f.Column || name == core.PolicyChosenWPOLogps || name == core.PolicyRejectedWPOLogps {
 			return l, fmt.Errorf("train: objective reads input %q, which this host cannot provide", name)
 		}
 		seen[f.Layout] = true
