@@ -618,8 +618,8 @@ type batchFields Batch
 
 // MarshalJSON writes b as one object of named arrays; data columns are
 // top-level keys after the fixed-name inputs.
-func (b *Batch) MarshalJSON() ([]byte, error) {
-	out, err := json.Marshal((*batchFields)(b))
+func (b Batch) MarshalJSON() ([]byte, error) {
+	out, err := json.Marshal(batchFields(b))
 	if err != nil || len(b.Columns) == 0 {
 		return out, err
 	}

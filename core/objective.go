@@ -18,8 +18,9 @@ import (
 // bad input as *InputError. Implementations in this module are safe for
 // concurrent use; the host never relies on it.
 type Objective interface {
-	// Inputs returns the names of the batch inputs Compute reads, in the
-	// order of [Fields]. It does not change after construction.
+	// Inputs returns the names of the batch inputs Compute reads, in
+	// canonical order ([InputLess]: [Fields] order, then data columns by
+	// name). It does not change after construction.
 	Inputs() []string
 	Compute(ctx context.Context, b *Batch) (*Result, error)
 }

@@ -133,6 +133,9 @@ func TestBatchJSONTokensAndColumns(t *testing.T) {
 	out, err = json.Marshal(only)
 	require.NoError(t, err)
 	assert.Equal(t, `{"column.a":[1]}`, string(out))
+	out, err = json.Marshal(struct{ B Batch }{*only})
+	require.NoError(t, err)
+	assert.Equal(t, `{"B":{"column.a":[1]}}`, string(out), "a Batch value keeps its columns")
 
 	for _, tc := range []struct{ in, want string }{
 		{`{"policy_chosen_token_logps": [-1, -2]}`, "batch: field policy_chosen_token_logps: cannot use JSON number as []float64"},
