@@ -84,6 +84,8 @@ func FuzzDecodeBatchJSON(f *testing.F) {
 		`{"policy_chosen_logps": [-1, -2], "policy_rejected_logps": [-3, -4]}`,
 		`{"policy_logps": [-1], "labels": [true], "lengths": [3]}`,
 		`{"chosen_lengths": [1e3]}`, `{}`, `[]`, `null`, `{"labels": [null]}`,
+		`{"policy_chosen_token_logps": [[-1, -2], [], null], "column.score": [1, 2]}`,
+		`{"column.a": null, "column.b": [], "policy_token_logps": []}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -18,18 +18,22 @@ import (
 // bad input as *InputError. Implementations in this module are safe for
 // concurrent use; the host never relies on it.
 type Objective interface {
-	// Inputs returns the names of the batch inputs Compute reads, in the
-	// order of [Fields]. It does not change after construction.
+	// Inputs returns the names of the batch inputs Compute reads, in
+	// canonical order ([InputLess]: [Fields] order, then data columns by
+	// name). It does not change after construction.
 	Inputs() []string
 	Compute(ctx context.Context, b *Batch) (*Result, error)
 }
 
-// Result is what an objective returns for one batch.
+// Result is what an objective returns for one batch. Grads holds the
+// gradients of the per-example policy inputs it read; TokenGrads those of
+// the per-token policy inputs, one array per example shaped like the input.
 type Result struct {
-	Loss    float64              `json:"loss"`
-	Losses  []float64            `json:"losses"`
-	Grads   map[string][]float64 `json:"grads"`
-	Metrics map[string]float64   `json:"metrics"`
+	Loss       float64                `json:"loss"`
+	Losses     []float64              `json:"losses"`
+	Grads      map[string][]float64   `json:"grads"`
+	TokenGrads map[string][][]float64 `json:"token_grads,omitempty"`
+	Metrics    map[string]float64     `json:"metrics"`
 }
 
 // Definition is what an objective package exports: its spec and a
@@ -72,8 +76,9 @@ func (l local) Configure(_ context.Context, raw map[string]any) (Objective, Para
 
 // CheckResult validates r as the reply to b from an objective that read
 // inputs: a finite loss, one finite loss per example, a finite gradient of
-// the right length for every policy input read and for nothing else, finite
-// metrics. It returns a *ReplyError.
+// the right shape for every policy input read and for nothing else (in
+// Grads for per-example inputs, in TokenGrads for per-token ones, with
+// Index the example), finite metrics. It returns a *ReplyError.
 func CheckResult(b *Batch, inputs []string, r *Result) error {
 	if r == nil {
 		return &ReplyError{Field: "result", Index: -1, Msg: "missing"}
@@ -97,28 +102,64 @@ func CheckResult(b *Batch, inputs []string, r *Result) error {
 	}
 	want := map[string]bool{}
 	for _, name := range inputs {
-		if f, _ := LookupField(name); f.Policy {
-			want[name] = true
-			g, ok := r.Grads[name]
-			if !ok {
-				return &ReplyError{Field: "grads." + name, Index: -1, Msg: "missing gradient for a policy input"}
+		f, _ := LookupField(name)
+		if !f.Policy {
+			continue
+		}
+		want[name] = true
+		if f.Kind == TokenFloat {
+			if err := checkTokenGrad(name, *b.Tokens(name), r.TokenGrads); err != nil {
+				return err
 			}
-			if len(g) != b.Len(name) {
-				return &ReplyError{Field: "grads." + name, Index: -1, Msg: fmt.Sprintf("has %d values for %d inputs", len(g), b.Len(name))}
-			}
-			if i := firstNonFinite(g); i >= 0 {
-				return &ReplyError{Field: "grads." + name, Index: i, Value: g[i], Msg: "not finite"}
-			}
+			continue
+		}
+		g, ok := r.Grads[name]
+		if !ok {
+			return &ReplyError{Field: "grads." + name, Index: -1, Msg: "missing gradient for a policy input"}
+		}
+		if len(g) != b.Len(name) {
+			return &ReplyError{Field: "grads." + name, Index: -1, Msg: fmt.Sprintf("has %d values for %d inputs", len(g), b.Len(name))}
+		}
+		if i := firstNonFinite(g); i >= 0 {
+			return &ReplyError{Field: "grads." + name, Index: i, Value: g[i], Msg: "not finite"}
 		}
 	}
 	for _, name := range sortedKeys(r.Grads) {
-		if !want[name] {
-			return &ReplyError{Field: "grads." + name, Index: -1, Msg: "gradient for an input that is not a policy input the objective read"}
+		if f, _ := LookupField(name); !want[name] || f.Kind == TokenFloat {
+			return &ReplyError{Field: "grads." + name, Index: -1, Msg: "gradient for an input that is not a per-example policy input the objective read"}
+		}
+	}
+	for _, name := range sortedKeys(r.TokenGrads) {
+		if f, _ := LookupField(name); !want[name] || f.Kind != TokenFloat {
+			return &ReplyError{Field: "token_grads." + name, Index: -1, Msg: "gradient for an input that is not a per-token policy input the objective read"}
 		}
 	}
 	for _, name := range sortedKeys(r.Metrics) {
 		if v := r.Metrics[name]; !finite(v) {
 			return &ReplyError{Field: "metrics." + name, Index: -1, Msg: fmt.Sprintf("not finite (got %v)", v)}
+		}
+	}
+	return nil
+}
+
+// checkTokenGrad checks that grads[name] has the ragged shape of in and is
+// finite.
+func checkTokenGrad(name string, in [][]float64, grads map[string][][]float64) error {
+	field := "token_grads." + name
+	g, ok := grads[name]
+	if !ok {
+		return &ReplyError{Field: field, Index: -1, Msg: "missing gradient for a policy input"}
+	}
+	if len(g) != len(in) {
+		return &ReplyError{Field: field, Index: -1, Msg: fmt.Sprintf("has %d arrays for %d examples", len(g), len(in))}
+	}
+	for i, row := range g {
+		if len(row) != len(in[i]) {
+			return &ReplyError{Field: field, Index: i, Value: float64(len(row)),
+				Msg: fmt.Sprintf("has %d values for %d tokens", len(row), len(in[i]))}
+		}
+		if t := firstNonFinite(row); t >= 0 {
+			return &ReplyError{Field: field, Index: i, Value: row[t], Msg: fmt.Sprintf("token %d not finite", t)}
 		}
 	}
 	return nil

@@ -1,11 +1,15 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -18,6 +22,9 @@ const (
 	TypeInt
 	TypeBool
 	TypeString
+	TypeFloatList  // []float64; Min, Max bound each element
+	TypeIntList    // []int64; Min, Max bound each element
+	TypeStringList // []string; Enum constrains each element
 )
 
 func (t ParamType) String() string {
@@ -30,8 +37,30 @@ func (t ParamType) String() string {
 		return "bool"
 	case TypeString:
 		return "string"
+	case TypeFloatList:
+		return "float list"
+	case TypeIntList:
+		return "int list"
+	case TypeStringList:
+		return "string list"
 	}
 	return fmt.Sprintf("ParamType(%d)", int(t))
+}
+
+// IsList reports whether t is a list type.
+func (t ParamType) IsList() bool { return t >= TypeFloatList && t <= TypeStringList }
+
+// Elem returns the element type of a list type, and t itself otherwise.
+func (t ParamType) Elem() ParamType {
+	switch t {
+	case TypeFloatList:
+		return TypeFloat
+	case TypeIntList:
+		return TypeInt
+	case TypeStringList:
+		return TypeString
+	}
+	return t
 }
 
 // ParamSpec describes one parameter of an objective.
@@ -39,16 +68,24 @@ type ParamSpec struct {
 	Name string
 	Type ParamType
 	// Default is the value used when the user sets none: float64, int64,
-	// bool or string according to Type. Nil means the parameter is optional
-	// and absent unless set.
+	// bool, string, []float64, []int64 or []string according to Type. Nil
+	// means the parameter is optional and absent unless set.
 	Default any
 	Doc     string
-	// Min and Max bound a numeric parameter when non-nil; MinExclusive and
-	// MaxExclusive make the bound strict.
+	// Min and Max bound a numeric parameter, or each element of a numeric
+	// list, when non-nil; MinExclusive and MaxExclusive make the bound strict.
 	Min, Max                   *float64
 	MinExclusive, MaxExclusive bool
-	// Enum lists the allowed values of a string parameter; empty means any.
+	// Enum lists the allowed values of a string parameter, or of each
+	// element of a string list; empty means any.
 	Enum []string
+	// MinItems and MaxItems bound the number of elements of a list
+	// parameter; MaxItems 0 means no upper bound.
+	MinItems, MaxItems int
+	// SameLengthAs names another list parameter whose length this list's
+	// must equal whenever both have values (TRL's loss_weights and
+	// loss_type, say).
+	SameLengthAs string
 }
 
 // Bound returns a pointer to v, for ParamSpec.Min and Max.
@@ -97,8 +134,25 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("spec %s: duplicate parameter %q", s.Name, p.Name)
 		}
 		seen[p.Name] = true
-		if p.Type < TypeFloat || p.Type > TypeString {
+		if p.Type < TypeFloat || p.Type > TypeStringList {
 			return fmt.Errorf("spec %s: parameter %q: unknown type %v", s.Name, p.Name, p.Type)
+		}
+		if !p.Type.IsList() && (p.MinItems != 0 || p.MaxItems != 0 || p.SameLengthAs != "") {
+			return fmt.Errorf("spec %s: parameter %q: MinItems, MaxItems and SameLengthAs apply only to lists", s.Name, p.Name)
+		}
+		if p.MinItems < 0 || p.MaxItems < 0 || p.MaxItems != 0 && p.MaxItems < p.MinItems {
+			return fmt.Errorf("spec %s: parameter %q: want 0 <= MinItems <= MaxItems (or MaxItems 0), got %d and %d",
+				s.Name, p.Name, p.MinItems, p.MaxItems)
+		}
+		if p.SameLengthAs != "" {
+			o, ok := s.Param(p.SameLengthAs)
+			if !ok || !o.Type.IsList() || o.Name == p.Name {
+				return fmt.Errorf("spec %s: parameter %q: SameLengthAs %q is not another list parameter", s.Name, p.Name, p.SameLengthAs)
+			}
+			if p.Default != nil && o.Default != nil && reflectLen(p.Default) != reflectLen(o.Default) {
+				return fmt.Errorf("spec %s: parameter %q: default has %d elements but the default of %s has %d",
+					s.Name, p.Name, reflectLen(p.Default), o.Name, reflectLen(o.Default))
+			}
 		}
 		if p.Default != nil {
 			if _, err := p.coerce(p.Default); err != nil {
@@ -111,6 +165,9 @@ func (s Spec) Validate() error {
 
 // coerce converts v to the parameter's Go type and checks bounds and enum.
 func (p ParamSpec) coerce(v any) (any, error) {
+	if p.Type.IsList() {
+		return p.coerceList(v)
+	}
 	bad := func(format string, a ...any) error {
 		return &ParamError{Param: p.Name, Msg: fmt.Sprintf(format, a...)}
 	}
@@ -168,6 +225,81 @@ func (p ParamSpec) coerce(v any) (any, error) {
 	return nil, bad("has unknown type %v", p.Type)
 }
 
+// coerceList converts a list value ([]any as TOML and JSON decode arrays,
+// or a typed slice) to []float64, []int64 or []string, checking its length
+// and every element.
+func (p ParamSpec) coerceList(v any) (any, error) {
+	var elems []any
+	switch x := v.(type) {
+	case []any:
+		elems = x
+	case []float64:
+		elems = toAny(x)
+	case []float32:
+		elems = toAny(x)
+	case []int64:
+		elems = toAny(x)
+	case []int:
+		elems = toAny(x)
+	case []string:
+		elems = toAny(x)
+	default:
+		return nil, &ParamError{Param: p.Name, Msg: fmt.Sprintf("must be a list of %ss, got %s", p.Type.Elem(), describe(v))}
+	}
+	n := len(elems)
+	if n < p.MinItems || p.MaxItems > 0 && n > p.MaxItems {
+		want := fmt.Sprintf("at least %d", p.MinItems)
+		if p.MaxItems > 0 {
+			want = fmt.Sprintf("%d to %d", p.MinItems, p.MaxItems)
+		}
+		return nil, &ParamError{Param: p.Name, Msg: fmt.Sprintf("must have %s elements, got %d", want, n)}
+	}
+	elem := p
+	elem.Type = p.Type.Elem()
+	floats, ints, strs := make([]float64, 0, n), make([]int64, 0, n), make([]string, 0, n)
+	for i, e := range elems {
+		c, err := elem.coerce(e)
+		if err != nil {
+			var pe *ParamError
+			if errors.As(err, &pe) {
+				return nil, &ParamError{Param: p.Name, Msg: fmt.Sprintf("element %d %s", i, pe.Msg)}
+			}
+			return nil, err
+		}
+		switch c := c.(type) {
+		case float64:
+			floats = append(floats, c)
+		case int64:
+			ints = append(ints, c)
+		case string:
+			strs = append(strs, c)
+		}
+	}
+	switch p.Type {
+	case TypeFloatList:
+		return floats, nil
+	case TypeIntList:
+		return ints, nil
+	}
+	return strs, nil
+}
+
+// reflectLen returns the length of a slice value, -1 for anything else.
+func reflectLen(v any) int {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return -1
+}
+
+func toAny[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
 func (p ParamSpec) checkBounds(f float64) error {
 	if p.Min != nil && (f < *p.Min || p.MinExclusive && f == *p.Min) {
 		op := ">="
@@ -220,8 +352,62 @@ func describe(v any) string {
 		return fmt.Sprintf("integer %v", v)
 	case nil:
 		return "nothing"
+	case []any, []float64, []float32, []int64, []int, []string:
+		return fmt.Sprintf("list %v", v)
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// ParseParamJSON parses a parameter value written in JSON, as a command line
+// may give it (--param 'loss_type=["sigmoid","sft"]'): a number, a string,
+// a bool, or an array of numbers or strings. Integer literals become int64,
+// other numbers float64, arrays []any; the result is what [Spec.Resolve]
+// takes. Nested arrays, objects and null are errors.
+func ParseParamJSON(s string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("core: param value %q: invalid JSON: %w", s, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("core: param value %q: trailing data after the JSON value", s)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("core: param value %q: trailing data after the JSON value", s)
+	}
+	scalar := func(v any) (any, error) {
+		switch x := v.(type) {
+		case json.Number:
+			if n, err := strconv.ParseInt(x.String(), 10, 64); err == nil {
+				return n, nil
+			}
+			f, err := x.Float64()
+			if err != nil {
+				return nil, fmt.Errorf("core: param value %q: number %s out of range", s, x)
+			}
+			return f, nil
+		case string, bool:
+			return x, nil
+		case nil:
+			return nil, fmt.Errorf("core: param value %q: null is not a value", s)
+		case []any:
+			return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got a nested array", s)
+		}
+		return nil, fmt.Errorf("core: param value %q: want a number, string, bool or an array of them, got an object", s)
+	}
+	if arr, ok := v.([]any); ok {
+		out := make([]any, len(arr))
+		for i, e := range arr {
+			c, err := scalar(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = c
+		}
+		return out, nil
+	}
+	return scalar(v)
 }
 
 // Params holds an objective's resolved parameters: user values, converted to
@@ -264,6 +450,15 @@ func (s Spec) Resolve(raw map[string]any) (Params, error) {
 			p.values[ps.Name] = v
 		}
 	}
+	for _, ps := range s.Params {
+		if ps.SameLengthAs == "" || !p.Has(ps.Name) || !p.Has(ps.SameLengthAs) {
+			continue
+		}
+		if n, m := listLen(p.values[ps.Name]), listLen(p.values[ps.SameLengthAs]); n != m {
+			errs = append(errs, &ParamError{Param: ps.Name,
+				Msg: fmt.Sprintf("must have as many elements as %s (%d), got %d", ps.SameLengthAs, m, n)})
+		}
+	}
 	return p, errors.Join(errs...)
 }
 
@@ -286,16 +481,55 @@ func (p Params) Bool(name string) bool { return get[bool](p, name) }
 // String returns a string parameter; panics like Float.
 func (p Params) String(name string) string { return get[string](p, name) }
 
-// Values returns a copy of all values, set and default.
-func (p Params) Values() map[string]any { return maps.Clone(p.values) }
+// FloatList returns a copy of a float list parameter; panics like Float.
+func (p Params) FloatList(name string) []float64 { return slices.Clone(get[[]float64](p, name)) }
+
+// IntList returns a copy of an int list parameter; panics like Float.
+func (p Params) IntList(name string) []int64 { return slices.Clone(get[[]int64](p, name)) }
+
+// StringList returns a copy of a string list parameter; panics like Float.
+func (p Params) StringList(name string) []string { return slices.Clone(get[[]string](p, name)) }
+
+// Values returns a copy of all values, set and default; lists are copied.
+func (p Params) Values() map[string]any {
+	m := make(map[string]any, len(p.values))
+	for k, v := range p.values {
+		m[k] = cloneValue(v)
+	}
+	return m
+}
 
 // SetValues returns a copy of the values the user set.
 func (p Params) SetValues() map[string]any {
 	m := map[string]any{}
 	for k := range p.set {
-		m[k] = p.values[k]
+		m[k] = cloneValue(p.values[k])
 	}
 	return m
+}
+
+func cloneValue(v any) any {
+	switch x := v.(type) {
+	case []float64:
+		return slices.Clone(x)
+	case []int64:
+		return slices.Clone(x)
+	case []string:
+		return slices.Clone(x)
+	}
+	return v
+}
+
+func listLen(v any) int {
+	switch x := v.(type) {
+	case []float64:
+		return len(x)
+	case []int64:
+		return len(x)
+	case []string:
+		return len(x)
+	}
+	return -1
 }
 
 func get[T any](p Params, name string) T {
@@ -310,9 +544,9 @@ func get[T any](p Params, name string) T {
 // NewParams builds Params from values already resolved elsewhere (by a plugin
 // process, say) and the names the user set. It copies its arguments.
 func NewParams(values map[string]any, set []string) Params {
-	p := Params{values: maps.Clone(values), set: map[string]bool{}}
-	if p.values == nil {
-		p.values = map[string]any{}
+	p := Params{values: make(map[string]any, len(values)), set: map[string]bool{}}
+	for k, v := range values {
+		p.values[k] = cloneValue(v)
 	}
 	for _, name := range set {
 		p.set[name] = true

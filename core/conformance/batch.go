@@ -3,6 +3,7 @@ package conformance
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/prefopt/prefopt/core"
 )
@@ -28,8 +29,13 @@ type genOptions struct {
 // RandomBatch returns a valid batch of n examples holding exactly the named
 // inputs, drawn from rng: token counts in [1, 64] (prompts [1, 32]), summed
 // log-probs equal to count × a per-token average in [−2.5, −0.1] (reference
-// averages within a factor 0.8–1.25 of the policy's), mixed labels. Inputs
-// not named stay nil. It panics if a name is not in core.Fields.
+// averages within a factor 0.8–1.25 of the policy's), mixed labels.
+// Per-token log-probs split each summed log-prob over its tokens with
+// weights in [0.5, 1.5], so they add up to it; WPO inputs lie in [−3, 0.5].
+// Data columns are positive and finite: in [0.1, 5], except that a column "<stem>_chosen"
+// named with "<stem>_rejected" exceeds it by [0.5, 5] (a scored pair's
+// chosen side scores higher). Inputs not named stay nil. It panics if a
+// name is not an input core knows.
 func RandomBatch(rng *rand.Rand, inputs []string, n int) *core.Batch {
 	return generate(rng, inputs, n, genOptions{labels: labelsMixed, klPositive: rng.IntN(2) == 0})
 }
@@ -98,11 +104,83 @@ func generate(rng *rand.Rand, inputs []string, n int, opt genOptions) *core.Batc
 	} else {
 		full.ReferenceKLLogps = reference(klLengths, akl, 0.7, 0.9)
 	}
+	// Inputs added later draw after the others, so batches of the inputs
+	// above do not change.
+	split := func(sums []float64, lengths []int64) [][]float64 {
+		out := make([][]float64, n)
+		for i := range out {
+			w, total := make([]float64, lengths[i]), 0.0
+			for t := range w {
+				w[t] = uniform(0.5, 1.5)
+				total += w[t]
+			}
+			for t := range w {
+				w[t] *= sums[i] / total
+			}
+			out[i] = w
+		}
+		return out
+	}
+	full.PolicyChosenTokenLogps = split(full.PolicyChosenLogps, full.ChosenLengths)
+	full.PolicyRejectedTokenLogps = split(full.PolicyRejectedLogps, full.RejectedLengths)
+	full.ReferenceChosenTokenLogps = split(full.ReferenceChosenLogps, full.ChosenLengths)
+	full.ReferenceRejectedTokenLogps = split(full.ReferenceRejectedLogps, full.RejectedLengths)
+	full.PolicyTokenLogps = split(full.PolicyLogps, full.Lengths)
+	full.ReferenceTokenLogps = split(full.ReferenceLogps, full.Lengths)
+	full.PolicyChosenWPOLogps, full.PolicyRejectedWPOLogps = make([]float64, n), make([]float64, n)
+	for i := range n {
+		full.PolicyChosenWPOLogps[i], full.PolicyRejectedWPOLogps[i] = uniform(-3, 0.5), uniform(-3, 0.5)
+	}
+	for _, name := range columnInputs(inputs) {
+		if full.Has(name) {
+			continue
+		}
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = uniform(0.1, 5)
+		}
+		full.SetColumn(name, v)
+		if partner, ok := chosenPartner(name, inputs); ok {
+			w := make([]float64, n)
+			for i := range w {
+				w[i] = v[i] + uniform(0.5, 5)
+			}
+			full.SetColumn(partner, w)
+		}
+	}
 	return keep(full, inputs)
+}
+
+// columnInputs returns the data-column inputs among inputs, sorted.
+func columnInputs(inputs []string) []string {
+	var out []string
+	for _, name := range inputs {
+		if _, ok := core.ColumnOf(name); ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// chosenPartner returns "column.<stem>_chosen" for a named
+// "column.<stem>_rejected" when inputs name it too.
+func chosenPartner(name string, inputs []string) (string, bool) {
+	stem, ok := strings.CutSuffix(name, "_rejected")
+	if !ok || !slices.Contains(inputs, stem+"_chosen") {
+		return "", false
+	}
+	return stem + "_chosen", true
 }
 
 // keep returns a copy of b with only the named inputs.
 func keep(b *core.Batch, inputs []string) *core.Batch {
+	for _, name := range inputs {
+		if _, ok := core.LookupField(name); !ok {
+			panic("conformance: unknown input " + name)
+		}
+	}
+	all := b.Clone()
 	out := &core.Batch{}
 	for _, f := range core.Fields {
 		if !slices.Contains(inputs, f.Name) {
@@ -110,24 +188,38 @@ func keep(b *core.Batch, inputs []string) *core.Batch {
 		}
 		switch f.Kind {
 		case core.Float:
-			*out.Floats(f.Name) = slices.Clone(*b.Floats(f.Name))
+			*out.Floats(f.Name) = *all.Floats(f.Name)
+		case core.TokenFloat:
+			*out.Tokens(f.Name) = *all.Tokens(f.Name)
 		case core.Count:
-			*out.Counts(f.Name) = slices.Clone(*b.Counts(f.Name))
+			*out.Counts(f.Name) = *all.Counts(f.Name)
 		case core.Bool:
-			*out.Bools(f.Name) = slices.Clone(*b.Bools(f.Name))
+			*out.Bools(f.Name) = *all.Bools(f.Name)
 		}
 	}
-	for _, name := range inputs {
-		if _, ok := core.LookupField(name); !ok {
-			panic("conformance: unknown input " + name)
+	for _, c := range all.Columns {
+		if slices.Contains(inputs, c.Name) {
+			out.SetColumn(c.Name, c.Values)
 		}
 	}
 	return out
 }
 
+// unpairedObjective reports whether the first non-column input is unpaired.
+func unpairedObjective(inputs []string) bool {
+	for _, name := range inputs {
+		if f, ok := core.LookupField(name); ok && !f.Column {
+			return f.Layout == core.Unpaired
+		}
+	}
+	return false
+}
+
 // extremeBatches returns valid batches at the edges of the domain: log-ratio
 // margins of about ±3000 nats, per-token averages within 1e-7 of 0, token
-// counts of 1 and 10000, and KL estimates of about ±5000 nats.
+// counts of 1 and 10000, KL estimates of about ±5000 nats, and score gaps of
+// 1e-3 and 1e3 between chosen and rejected data columns (other columns
+// cycle through 1e-3, 1 and 1e3).
 func extremeBatches(inputs []string) map[string]*core.Batch {
 	const long = 10000
 	// Rows: (policy, length, reference) for chosen then rejected.
@@ -163,6 +255,50 @@ func extremeBatches(inputs []string) map[string]*core.Batch {
 		for i := range b.PolicyLogps {
 			b.PolicyKLLogps = append(b.PolicyKLLogps, -5000+klSign*2500)
 			b.ReferenceKLLogps = append(b.ReferenceKLLogps, -5000-klSign*2500+float64(i))
+		}
+		// Per-token inputs spread each sum evenly; WPO logs alternate
+		// between near 0 and −30; data columns alternate score gaps of 1e-3
+		// and 1e3 (chosen over rejected), in the objective's layout.
+		even := func(sums []float64, lengths []int64) [][]float64 {
+			out := make([][]float64, len(sums))
+			for i := range out {
+				out[i] = make([]float64, lengths[i])
+				for t := range out[i] {
+					out[i][t] = sums[i] / float64(lengths[i])
+				}
+			}
+			return out
+		}
+		b.PolicyChosenTokenLogps = even(b.PolicyChosenLogps, b.ChosenLengths)
+		b.PolicyRejectedTokenLogps = even(b.PolicyRejectedLogps, b.RejectedLengths)
+		b.ReferenceChosenTokenLogps = even(b.ReferenceChosenLogps, b.ChosenLengths)
+		b.ReferenceRejectedTokenLogps = even(b.ReferenceRejectedLogps, b.RejectedLengths)
+		b.PolicyTokenLogps = even(b.PolicyLogps, b.Lengths)
+		b.ReferenceTokenLogps = even(b.ReferenceLogps, b.Lengths)
+		for i := range rows {
+			b.PolicyChosenWPOLogps = append(b.PolicyChosenWPOLogps, []float64{-1e-7, -30}[i%2])
+			b.PolicyRejectedWPOLogps = append(b.PolicyRejectedWPOLogps, []float64{-30, -1e-7}[i%2])
+		}
+		n := len(rows)
+		if unpairedObjective(inputs) {
+			n = len(b.PolicyLogps)
+		}
+		for _, name := range columnInputs(inputs) {
+			if b.Has(name) {
+				continue
+			}
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = []float64{1e-3, 1, 1e3}[i%3]
+			}
+			b.SetColumn(name, v)
+			if partner, ok := chosenPartner(name, inputs); ok {
+				w := make([]float64, n)
+				for i := range w {
+					w[i] = v[i] + []float64{1e-3, 1e3}[i%2]
+				}
+				b.SetColumn(partner, w)
+			}
 		}
 		return keep(b, inputs)
 	}

@@ -125,14 +125,18 @@ func Run(t *testing.T, p core.Provider, params map[string]any) {
 
 func checkInputs(t *testing.T, inputs []string) {
 	require.NotEmpty(t, inputs, "Inputs() is empty")
-	last, policy := -1, 0
+	policy := 0
 	var layout core.Layout
-	for _, name := range inputs {
-		i := slices.IndexFunc(core.Fields, func(f core.Field) bool { return f.Name == name })
-		require.GreaterOrEqual(t, i, 0, "Inputs() names unknown input %q", name)
-		assert.Greater(t, i, last, "Inputs() must follow core.Fields order without repeats: %v", inputs)
-		last = i
-		if f := core.Fields[i]; f.Policy {
+	for k, name := range inputs {
+		f, ok := core.LookupField(name)
+		require.True(t, ok, "Inputs() names unknown input %q", name)
+		if k > 0 {
+			assert.True(t, core.InputLess(inputs[k-1], name), "Inputs() must follow core.Fields order, then data columns by name, without repeats: %v", inputs)
+		}
+		if f.Kind == core.TokenFloat {
+			assert.Contains(t, inputs, f.Lengths, "Inputs() reads %s and must read its lengths", name)
+		}
+		if f.Policy {
 			policy++
 			if layout == 0 {
 				layout = f.Layout
@@ -201,6 +205,11 @@ func checkGradients(t *testing.T, obj core.Objective, inputs []string, batches [
 			if f, _ := core.LookupField(name); !f.Policy {
 				continue
 			}
+			if f, _ := core.LookupField(name); f.Kind == core.TokenFloat {
+				c, k := checkTokenGradients(t, obj, nb, name, base)
+				checked, kinks = checked+c, kinks+k
+				continue
+			}
 			g := base.Grads[name]
 			require.Len(t, g, nb.b.Len(name), "%s: grads.%s", nb.name, name)
 			if slices.Contains(detachable, name) && nb.opt.klPositive && allZero(g) {
@@ -237,6 +246,38 @@ func checkGradients(t *testing.T, obj core.Objective, inputs []string, batches [
 	return kinks
 }
 
+// checkTokenGradients is checkGradients for every token of the per-token
+// policy input name; it returns the points checked and skipped at kinks.
+func checkTokenGradients(t *testing.T, obj core.Objective, nb namedBatch, name string, base *core.Result) (checked, kinks int) {
+	rows := *nb.b.Tokens(name)
+	g := base.TokenGrads[name]
+	require.Len(t, g, len(rows), "%s: token_grads.%s", nb.name, name)
+	for i, row := range rows {
+		require.Len(t, g[i], len(row), "%s: token_grads.%s[%d]", nb.name, name, i)
+		for k, x := range row {
+			checked++
+			at := func(x float64) *core.Result {
+				b := nb.b.Clone()
+				(*b.Tokens(name))[i][k] = x
+				return compute(t, obj, b)
+			}
+			h := fdRelStep * math.Max(1, math.Abs(x))
+			plus, minus := at(x+h), at(x-h)
+			numeric := (plus.Loss - minus.Loss) / ((x + h) - (x - h))
+			gp, gm := plus.TokenGrads[name][i][k], minus.TokenGrads[name][i][k]
+			if second := gp - 2*g[i][k] + gm; math.Abs(second) > gradAbsTol+gradRelTol*maxAbs(gp, g[i][k], gm) {
+				kinks++
+				t.Logf("%s: skip %s[%d][%d] = %v: kink within a step", nb.name, name, i, k, x)
+				continue
+			}
+			require.True(t, isFinite(numeric), "%s: %s[%d][%d]: finite difference %v", nb.name, name, i, k, numeric)
+			tol := gradAbsTol + gradRelTol*math.Max(math.Abs(g[i][k]), math.Abs(numeric))
+			assert.InDelta(t, numeric, g[i][k], tol, "%s: token_grads.%s[%d][%d] at x=%v", nb.name, name, i, k, x)
+		}
+	}
+	return checked, kinks
+}
+
 func assertIdentical(t *testing.T, name string, want, got *core.Result) {
 	t.Helper()
 	assert.Equal(t, math.Float64bits(want.Loss), math.Float64bits(got.Loss), "%s: loss", name)
@@ -244,6 +285,12 @@ func assertIdentical(t *testing.T, name string, want, got *core.Result) {
 	require.Equal(t, slices.Sorted(maps.Keys(want.Grads)), slices.Sorted(maps.Keys(got.Grads)), "%s: grad keys", name)
 	for k, g := range want.Grads {
 		assert.Equal(t, bits(g), bits(got.Grads[k]), "%s: grads.%s", name, k)
+	}
+	require.Equal(t, slices.Sorted(maps.Keys(want.TokenGrads)), slices.Sorted(maps.Keys(got.TokenGrads)), "%s: token grad keys", name)
+	for k, rows := range want.TokenGrads {
+		for i, g := range rows {
+			assert.Equal(t, bits(g), bits(got.TokenGrads[k][i]), "%s: token_grads.%s[%d]", name, k, i)
+		}
 	}
 	require.Equal(t, slices.Sorted(maps.Keys(want.Metrics)), slices.Sorted(maps.Keys(got.Metrics)), "%s: metric names", name)
 	for k, v := range want.Metrics {
@@ -281,11 +328,17 @@ func checkBadInput(t *testing.T, obj core.Objective, inputs []string) {
 				cases = append(cases, badCase{fmt.Sprintf("non_finite/%s/%v", name, v),
 					func(b *core.Batch) { (*b.Floats(name))[idx] = v }, core.CodeNonFinite, name, idx})
 			}
+		case core.TokenFloat:
+			cases = append(cases, badCase{"non_finite/" + name, func(b *core.Batch) { (*b.Tokens(name))[2][0] = math.NaN() },
+				core.CodeNonFinite, name, 2})
+			cases = append(cases, badCase{"token_count/" + name, func(b *core.Batch) {
+				(*b.Tokens(name))[1] = append((*b.Tokens(name))[1], -1)
+			}, core.CodeLengthMismatch, name, 1})
 		case core.Count:
 			cases = append(cases, badCase{"negative/" + name, func(b *core.Batch) { (*b.Counts(name))[1] = -1 },
 				core.CodeOutOfRange, name, 1})
 			if slices.Contains(completionLengths, name) {
-				cases = append(cases, badCase{"zero_length/" + name, func(b *core.Batch) { (*b.Counts(name))[3] = 0 },
+				cases = append(cases, badCase{"zero_length/" + name, func(b *core.Batch) { zeroLength(b, inputs, name, 3) },
 					core.CodeOutOfRange, name, 3})
 			}
 		}
@@ -318,7 +371,7 @@ func checkBadInput(t *testing.T, obj core.Objective, inputs []string) {
 		}
 		t.Run("zero_count/"+name, func(t *testing.T) {
 			b := base.Clone()
-			(*b.Counts(name))[3] = 0
+			zeroLength(b, inputs, name, 3)
 			if name == core.ChosenPromptLengths && b.Has(core.PolicyChosenPromptLogps) {
 				b.PolicyChosenPromptLogps[3] = 0
 			}
@@ -336,8 +389,22 @@ func checkBadInput(t *testing.T, obj core.Objective, inputs []string) {
 	}
 }
 
+// zeroLength sets count input name to 0 at example i, and empties the
+// per-token arrays it gives the length of, so shapes stay consistent.
+func zeroLength(b *core.Batch, inputs []string, name string, i int) {
+	(*b.Counts(name))[i] = 0
+	for _, in := range inputs {
+		if f, _ := core.LookupField(in); f.Kind == core.TokenFloat && f.Lengths == name {
+			(*b.Tokens(in))[i] = []float64{}
+		}
+	}
+}
+
 func setNil(b *core.Batch, name string) {
 	if p := b.Floats(name); p != nil {
+		*p = nil
+	}
+	if p := b.Tokens(name); p != nil {
 		*p = nil
 	}
 	if p := b.Counts(name); p != nil {
@@ -354,6 +421,9 @@ func truncate(b *core.Batch, name string) { truncateTo(b, name, b.Len(name)-1) }
 func truncateTo(b *core.Batch, name string, k int) {
 	if p := b.Floats(name); p != nil {
 		*p = append([]float64{}, (*p)[:k]...)
+	}
+	if p := b.Tokens(name); p != nil {
+		*p = append([][]float64{}, (*p)[:k]...)
 	}
 	if p := b.Counts(name); p != nil {
 		*p = append([]int64{}, (*p)[:k]...)

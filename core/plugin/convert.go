@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/prefopt/prefopt/core"
 	pb "github.com/prefopt/prefopt/core/internal/objectivev1"
@@ -22,8 +23,55 @@ func valueToPB(v any) (*pb.Value, error) {
 		return &pb.Value{Kind: &pb.Value_Bool{Bool: x}}, nil
 	case string:
 		return &pb.Value{Kind: &pb.Value_String_{String_: x}}, nil
+	case []float64:
+		return &pb.Value{Kind: &pb.Value_FloatList{FloatList: &pb.FloatList{Values: x}}}, nil
+	case []int64:
+		return &pb.Value{Kind: &pb.Value_IntList{IntList: &pb.IntList{Values: x}}}, nil
+	case []string:
+		return &pb.Value{Kind: &pb.Value_StringList{StringList: &pb.StringList{Values: x}}}, nil
+	case []any:
+		return anyListToPB(x)
 	}
 	return nil, fmt.Errorf("unsupported parameter value of type %T", v)
+}
+
+// anyListToPB encodes a list of user values (as TOML or JSON decode an
+// array) as the list kind of its first element; the receiver's spec checks
+// the element types. Integers in a list with floats become floats.
+func anyListToPB(xs []any) (*pb.Value, error) {
+	var fs []float64
+	var is []int64
+	var ss []string
+	hasFloat := false
+	for i, x := range xs {
+		switch e := x.(type) {
+		case float64:
+			hasFloat = true
+			fs = append(fs, e)
+		case float32:
+			hasFloat = true
+			fs = append(fs, float64(e))
+		case int64:
+			is = append(is, e)
+			fs = append(fs, float64(e))
+		case int:
+			is = append(is, int64(e))
+			fs = append(fs, float64(e))
+		case string:
+			ss = append(ss, e)
+		default:
+			return nil, fmt.Errorf("list element %d: unsupported value of type %T", i, x)
+		}
+	}
+	switch {
+	case len(ss) > 0 && len(ss) != len(xs):
+		return nil, fmt.Errorf("list mixes strings and numbers")
+	case len(ss) > 0:
+		return valueToPB(ss)
+	case hasFloat:
+		return valueToPB(nonNil(fs))
+	}
+	return valueToPB(nonNil(is))
 }
 
 // valueFromPB returns nil for an empty Value.
@@ -37,6 +85,12 @@ func valueFromPB(v *pb.Value) any {
 		return k.Bool
 	case *pb.Value_String_:
 		return k.String_
+	case *pb.Value_FloatList:
+		return nonNil(k.FloatList.GetValues())
+	case *pb.Value_IntList:
+		return nonNil(k.IntList.GetValues())
+	case *pb.Value_StringList:
+		return nonNil(k.StringList.GetValues())
 	}
 	return nil
 }
@@ -67,7 +121,7 @@ func specToPB(s core.Spec) *pb.Spec {
 		ps := &pb.ParamSpec{
 			Name: p.Name, Type: pb.ParamType(p.Type), Doc: p.Doc,
 			Min: p.Min, Max: p.Max, MinExclusive: p.MinExclusive, MaxExclusive: p.MaxExclusive,
-			Enum: p.Enum,
+			Enum: p.Enum, MinItems: int64(p.MinItems), MaxItems: int64(p.MaxItems), SameLengthAs: p.SameLengthAs,
 		}
 		if p.Default != nil {
 			// Spec.Validate guarantees a supported default type.
@@ -85,12 +139,14 @@ func specFromPB(s *pb.Spec) core.Spec {
 			Name: p.GetName(), Type: core.ParamType(p.GetType()), Default: valueFromPB(p.GetDefault()),
 			Doc: p.GetDoc(), Min: p.Min, Max: p.Max,
 			MinExclusive: p.GetMinExclusive(), MaxExclusive: p.GetMaxExclusive(), Enum: p.GetEnum(),
+			MinItems: int(p.GetMinItems()), MaxItems: int(p.GetMaxItems()), SameLengthAs: p.GetSameLengthAs(),
 		})
 	}
 	return out
 }
 
-// batchToPB encodes the named inputs of b.
+// batchToPB encodes the named inputs of b; per-token inputs become ragged
+// arrays (see the Array message).
 func batchToPB(b *core.Batch, inputs []string) map[string]*pb.Array {
 	out := make(map[string]*pb.Array, len(inputs))
 	for _, name := range inputs {
@@ -99,6 +155,8 @@ func batchToPB(b *core.Batch, inputs []string) map[string]*pb.Array {
 		}
 		if p := b.Floats(name); p != nil {
 			out[name] = &pb.Array{Floats: *p}
+		} else if p := b.Tokens(name); p != nil {
+			out[name] = raggedToPB(*p)
 		} else if p := b.Counts(name); p != nil {
 			out[name] = &pb.Array{Ints: *p}
 		} else if p := b.Bools(name); p != nil {
@@ -106,6 +164,40 @@ func batchToPB(b *core.Batch, inputs []string) map[string]*pb.Array {
 		}
 	}
 	return out
+}
+
+// raggedToPB packs rows end to end, with their lengths.
+func raggedToPB(rows [][]float64) *pb.Array {
+	total := 0
+	for _, r := range rows {
+		total += len(r)
+	}
+	a := &pb.Array{Floats: make([]float64, 0, total), RowLengths: make([]int64, len(rows))}
+	for i, r := range rows {
+		a.Floats = append(a.Floats, r...)
+		a.RowLengths[i] = int64(len(r))
+	}
+	return a
+}
+
+// raggedFromPB splits a packed ragged array into rows that share its
+// memory. It fails if the row lengths are negative or do not add up to the
+// number of values.
+func raggedFromPB(a *pb.Array) ([][]float64, error) {
+	flat, lens := a.GetFloats(), a.GetRowLengths()
+	rows := make([][]float64, len(lens))
+	off := int64(0)
+	for i, n := range lens {
+		if n < 0 || n > int64(len(flat))-off {
+			return nil, fmt.Errorf("row %d of length %d overruns the %d packed values", i, n, len(flat))
+		}
+		rows[i] = nonNil(flat[off : off+n : off+n])
+		off += n
+	}
+	if off != int64(len(flat)) {
+		return nil, fmt.Errorf("row lengths add up to %d but %d values are packed", off, len(flat))
+	}
+	return rows, nil
 }
 
 // batchFromPB decodes inputs; names this version does not know are ignored,
@@ -121,18 +213,36 @@ func batchFromPB(in map[string]*pb.Array) (*core.Batch, error) {
 			return &core.InputError{Code: core.CodeOutOfRange, Field: name, Index: -1,
 				Msg: fmt.Sprintf("is a %s input but the array holds another element type", want)}
 		}
-		switch f.Kind {
-		case core.Float:
+		if f.Kind != core.TokenFloat && len(a.GetRowLengths()) > 0 {
+			return nil, &core.InputError{Code: core.CodeLengthMismatch, Field: name, Index: -1,
+				Msg: "is one value per example but the array has row lengths"}
+		}
+		switch {
+		case f.Column:
+			if len(a.GetInts())+len(a.GetBools()) > 0 {
+				return nil, wrong("float")
+			}
+			b.SetColumn(name, nonNil(a.GetFloats()))
+		case f.Kind == core.Float:
 			if len(a.GetInts())+len(a.GetBools()) > 0 {
 				return nil, wrong("float")
 			}
 			*b.Floats(name) = nonNil(a.GetFloats())
-		case core.Count:
+		case f.Kind == core.TokenFloat:
+			if len(a.GetInts())+len(a.GetBools()) > 0 {
+				return nil, wrong("per-token float")
+			}
+			rows, err := raggedFromPB(a)
+			if err != nil {
+				return nil, &core.InputError{Code: core.CodeLengthMismatch, Field: name, Index: -1, Msg: err.Error()}
+			}
+			*b.Tokens(name) = rows
+		case f.Kind == core.Count:
 			if len(a.GetFloats())+len(a.GetBools()) > 0 {
 				return nil, wrong("count")
 			}
 			*b.Counts(name) = nonNil(a.GetInts())
-		case core.Bool:
+		case f.Kind == core.Bool:
 			if len(a.GetFloats())+len(a.GetInts()) > 0 {
 				return nil, wrong("bool")
 			}
@@ -152,13 +262,20 @@ func nonNil[T any](s []T) []T {
 
 func resultToPB(r *core.Result) *pb.ComputeResponse {
 	out := &pb.ComputeResponse{Loss: r.Loss, Losses: r.Losses, Metrics: r.Metrics,
-		Grads: make(map[string]*pb.Array, len(r.Grads))}
+		Grads: make(map[string]*pb.Array, len(r.Grads)+len(r.TokenGrads))}
 	for k, g := range r.Grads {
 		out.Grads[k] = &pb.Array{Floats: g}
+	}
+	for k, g := range r.TokenGrads {
+		out.Grads[k] = raggedToPB(g)
 	}
 	return out
 }
 
+// resultFromPB decodes a reply. Gradients with row lengths go to
+// TokenGrads. Row lengths that do not match the packed values still yield
+// rows (the last takes any surplus, short rows stay short), so that
+// core.CheckResult reports the mismatch against the batch's shape.
 func resultFromPB(r *pb.ComputeResponse) *core.Result {
 	out := &core.Result{Loss: r.GetLoss(), Losses: r.GetLosses(), Metrics: r.GetMetrics(),
 		Grads: make(map[string][]float64, len(r.GetGrads()))}
@@ -166,9 +283,36 @@ func resultFromPB(r *pb.ComputeResponse) *core.Result {
 		out.Metrics = map[string]float64{}
 	}
 	for k, g := range r.GetGrads() {
-		out.Grads[k] = nonNil(g.GetFloats())
+		if len(g.GetRowLengths()) == 0 {
+			out.Grads[k] = nonNil(g.GetFloats())
+			continue
+		}
+		if out.TokenGrads == nil {
+			out.TokenGrads = map[string][][]float64{}
+		}
+		rows, err := raggedFromPB(g)
+		if err != nil {
+			rows = splitLenient(g.GetFloats(), g.GetRowLengths())
+		}
+		out.TokenGrads[k] = rows
 	}
 	return out
+}
+
+// splitLenient cuts flat by lens as far as it reaches; the last row takes
+// any values left over.
+func splitLenient(flat []float64, lens []int64) [][]float64 {
+	rows := make([][]float64, len(lens))
+	off := 0
+	for i, n := range lens {
+		end := min(off+max(int(n), 0), len(flat))
+		if i == len(lens)-1 {
+			end = len(flat)
+		}
+		rows[i] = slices.Clone(flat[off:end])
+		off = end
+	}
+	return rows
 }
 
 // diagnostics converts an error (possibly joined) into wire diagnostics.

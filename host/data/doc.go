@@ -23,6 +23,18 @@
 // with a message saying so: it needs a model's chat template, which prefopt
 // does not apply.
 //
+// # Data columns
+//
+// An objective may read numeric per-example columns of the data, such as
+// UltraFeedback's "score_chosen" and "score_rejected". They are read only
+// when [ReadOptions.Columns] names them: then every line must hold each as a
+// finite JSON number (else a *LineError naming the line and the column),
+// and the keys named are exempt from the strict key check. The values
+// follow their example through [Unpair] (both halves of a pair keep them),
+// tokenizing, truncation and Subset; [PairedSet] and [UnpairedSet] hold
+// them by name in [Columns], one value per example. The host passes column
+// c to an objective as the input core.ColumnInput(c).
+//
 // # Implicit prompts
 //
 // For the implicit format the prompt is extracted as TRL's extract_prompt

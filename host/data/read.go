@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/prefopt/prefopt/core"
 )
 
 // Format is the layout of a JSONL file.
@@ -68,6 +71,11 @@ type ReadOptions struct {
 	// MaxLineBytes bounds a line's length in bytes; 0 means
 	// DefaultMaxLineBytes. A longer line is an error naming it.
 	MaxLineBytes int
+	// Columns lists numeric keys to read besides the format's keys (data
+	// columns such as "score_chosen"): every line must have each, as a
+	// finite JSON number. Keys not listed stay errors. Names are ASCII
+	// letters, digits, '_' and '-', and no format key.
+	Columns []string
 }
 
 // Source is where an example came from: a file name and a 1-based line.
@@ -92,32 +100,38 @@ func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 func (e *LineError) Unwrap() error { return e.Err }
 
 // Pair is one preference pair. For implicit-prompt data Prompt holds the
-// extracted prompt and Chosen, Rejected what follows it.
+// extracted prompt and Chosen, Rejected what follows it. Columns holds the
+// data columns read (see [ReadOptions]), nil when none were asked for.
 type Pair struct {
 	Prompt, Chosen, Rejected string
+	Columns                  map[string]float64
 	Source                   Source
 }
 
 // Labeled is one unpaired example: a completion marked desirable (true) or
-// undesirable (false).
+// undesirable (false). Columns is as in [Pair].
 type Labeled struct {
 	Prompt, Completion string
 	Label              bool
+	Columns            map[string]float64
 	Source             Source
 }
 
 // Sample is one fine-tuning example. For text data Prompt is empty and
-// Completion holds the whole text.
+// Completion holds the whole text. Fine-tuning keeps no data columns: they
+// are checked on reading and dropped.
 type Sample struct {
 	Prompt, Completion string
 	Source             Source
 }
 
 // File is the content of one JSONL file. Exactly one of Pairs, Labeled and
-// Samples is filled, according to Format.
+// Samples is filled, according to Format. Columns lists the data columns
+// every example holds, as asked for in [ReadOptions].
 type File struct {
 	Name    string
 	Format  Format
+	Columns []string
 	Pairs   []Pair    // FormatPaired, FormatImplicit
 	Labeled []Labeled // FormatUnpaired
 	Samples []Sample  // FormatText, FormatPromptCompletion
@@ -150,7 +164,10 @@ func Read(r io.Reader, name string, opt ReadOptions) (*File, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("data: max line bytes must be >= 0, got %d", limit)
 	}
-	f := &File{Name: name, Format: opt.Format}
+	if err := checkColumnNames(opt.Columns); err != nil {
+		return nil, err
+	}
+	f := &File{Name: name, Format: opt.Format, Columns: slices.Clone(opt.Columns)}
 	formatLine := 0 // line that fixed the format; 0 when forced
 	sc := bufio.NewScanner(r)
 	// Room for the longest allowed line plus "\r\n"; longer lines that
@@ -186,6 +203,10 @@ func Read(r io.Reader, name string, opt ReadOptions) (*File, error) {
 			}
 			f.Format, formatLine = fm, line
 		}
+		cols, msg := columnValues(&obj, opt.Columns)
+		if msg != "" {
+			return nil, bad("%s", msg)
+		}
 		if msg := checkKeys(obj, f.Format, formatLine); msg != "" {
 			return nil, bad("%s", msg)
 		}
@@ -196,13 +217,13 @@ func Read(r io.Reader, name string, opt ReadOptions) (*File, error) {
 		src := Source{File: name, Line: line}
 		switch f.Format {
 		case FormatPaired:
-			f.Pairs = append(f.Pairs, Pair{Prompt: vals["prompt"], Chosen: vals["chosen"], Rejected: vals["rejected"], Source: src})
+			f.Pairs = append(f.Pairs, Pair{Prompt: vals["prompt"], Chosen: vals["chosen"], Rejected: vals["rejected"], Columns: cols, Source: src})
 		case FormatImplicit:
 			p, c, rj := ExtractPrompt(vals["chosen"], vals["rejected"])
-			f.Pairs = append(f.Pairs, Pair{Prompt: p, Chosen: c, Rejected: rj, Source: src})
+			f.Pairs = append(f.Pairs, Pair{Prompt: p, Chosen: c, Rejected: rj, Columns: cols, Source: src})
 		case FormatUnpaired:
 			f.Labeled = append(f.Labeled, Labeled{Prompt: vals["prompt"], Completion: vals["completion"],
-				Label: vals["label"] == "true", Source: src})
+				Label: vals["label"] == "true", Columns: cols, Source: src})
 		case FormatText:
 			f.Samples = append(f.Samples, Sample{Completion: vals["text"], Source: src})
 		case FormatPromptCompletion:
@@ -219,6 +240,49 @@ func Read(r io.Reader, name string, opt ReadOptions) (*File, error) {
 		return nil, fmt.Errorf("data: %s: no examples", name)
 	}
 	return f, nil
+}
+
+// checkColumnNames checks ReadOptions.Columns.
+func checkColumnNames(cols []string) error {
+	for i, c := range cols {
+		if _, ok := core.ColumnOf(core.ColumnInput(c)); !ok {
+			return fmt.Errorf("data: column %q: want ASCII letters, digits, '_' or '-'", c)
+		}
+		if isFormatKey(c) || c == "messages" {
+			return fmt.Errorf("data: column %q is a key of a data format, not a data column", c)
+		}
+		if slices.Contains(cols[:i], c) {
+			return fmt.Errorf("data: column %q asked for twice", c)
+		}
+	}
+	return nil
+}
+
+// columnValues reads the asked-for columns of obj, then removes them from
+// obj so that the format's key checks see only the other keys. It returns
+// nil when no column is asked for.
+func columnValues(obj *object, cols []string) (map[string]float64, string) {
+	if len(cols) == 0 {
+		return nil, ""
+	}
+	out := make(map[string]float64, len(cols))
+	for _, c := range cols {
+		raw, ok := obj.raw[c]
+		if !ok {
+			return nil, fmt.Sprintf("column %q: missing (asked for, so every line must have it)", c)
+		}
+		if k := kindOfRaw(raw); k != "a number" {
+			return nil, fmt.Sprintf("column %q: want a finite number, got %s", c, k)
+		}
+		var v float64
+		if err := json.Unmarshal(raw, &v); err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Sprintf("column %q: want a finite number, got %s", c, raw)
+		}
+		out[c] = v
+		delete(obj.raw, c)
+	}
+	obj.keys = slices.DeleteFunc(obj.keys, func(k string) bool { return slices.Contains(cols, k) })
+	return out, ""
 }
 
 // isBlank reports whether b holds only JSON whitespace.

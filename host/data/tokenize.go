@@ -2,6 +2,9 @@ package data
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/prefopt/prefopt/host/tokenizer"
 )
@@ -158,10 +161,13 @@ func encodeErr(src Source, field string, err error) error {
 // share their prompt tokens; Source[i] is where pair i came from. A set made
 // by [NewPairedSet] also keeps the untruncated tokens, so that
 // [PairedSet.Unpaired] can truncate each example on its own; a set built as
-// a literal is taken to be untruncated.
+// a literal is taken to be untruncated. Columns holds the data columns read
+// with the pairs (see [ReadOptions.Columns]): Columns[name][i] belongs to
+// pair i.
 type PairedSet struct {
 	Chosen, Rejected []Row
 	Source           []Source
+	Columns          Columns
 	Truncation       Truncation
 
 	prompts, chosen, rejected [][]int // untruncated, BOS and EOS included
@@ -173,7 +179,7 @@ func (s *PairedSet) Len() int { return len(s.Chosen) }
 // Subset returns the pairs at idx, in that order, sharing token memory
 // with s. It panics if an index is out of range.
 func (s *PairedSet) Subset(idx []int) *PairedSet {
-	out := &PairedSet{Truncation: s.Truncation}
+	out := &PairedSet{Truncation: s.Truncation, Columns: s.Columns.subset(idx)}
 	for _, i := range idx {
 		out.Chosen = append(out.Chosen, s.Chosen[i])
 		out.Rejected = append(out.Rejected, s.Rejected[i])
@@ -200,13 +206,16 @@ func (s *PairedSet) untruncated(i int) (prompt, chosen, rejected []int) {
 // Unpaired returns the pairs as labelled examples in the order of [Unpair]
 // (TRL's unpair_preference_dataset), each example truncated on its own with
 // s.Truncation from the untruncated tokens, as TRL tokenizes an unpaired
-// dataset. A completion left with no tokens is a *LineError.
+// dataset. Both examples of a pair keep its data columns. A completion left
+// with no tokens is a *LineError.
 func (s *PairedSet) Unpaired() (*UnpairedSet, error) {
 	n := s.Len()
 	u := &UnpairedSet{Truncation: s.Truncation, Rows: make([]Row, 0, 2*n), Labels: make([]bool, 0, 2*n),
 		Source: make([]Source, 0, 2*n), prompts: make([][]int, 0, 2*n), completions: make([][]int, 0, 2*n)}
 	var err error
+	order := make([]int, 0, 2*n)
 	unpairOrder(n, func(i int, chosen bool) {
+		order = append(order, i)
 		if err != nil {
 			return
 		}
@@ -229,7 +238,75 @@ func (s *PairedSet) Unpaired() (*UnpairedSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	u.Columns = s.Columns.subset(order)
 	return u, nil
+}
+
+// Columns holds numeric data columns by name, one value per example of
+// the set that holds them. Nil when no column was read.
+type Columns map[string][]float64
+
+// Column returns the values of the named data column, one per example, for
+// the trainer to pass as the input core.ColumnInput(name). It fails, naming
+// the columns read, if name was not read from the data.
+func (c Columns) Column(name string) ([]float64, error) {
+	if v, ok := c[name]; ok {
+		return v, nil
+	}
+	read := slices.Sorted(maps.Keys(c))
+	list := "none"
+	if len(read) > 0 {
+		list = strings.Join(read, ", ")
+	}
+	return nil, fmt.Errorf("data: column %q was not read from the data (read: %s); list it in the data columns to read", name, list)
+}
+
+func (c Columns) subset(idx []int) Columns {
+	if c == nil {
+		return nil
+	}
+	out := make(Columns, len(c))
+	for name, v := range c {
+		w := make([]float64, len(idx))
+		for k, i := range idx {
+			w[k] = v[i]
+		}
+		out[name] = w
+	}
+	return out
+}
+
+// columnsOf gathers per-example column maps into a Columns. Every example
+// must hold the same names as the first; a mismatch is a *LineError.
+func columnsOf(n int, at func(i int) (map[string]float64, Source)) (Columns, error) {
+	first, _ := at(0)
+	if len(first) == 0 {
+		for i := 1; i < n; i++ {
+			if m, src := at(i); len(m) > 0 {
+				return nil, &LineError{File: src.File, Line: src.Line, Msg: "has data columns but the first example has none"}
+			}
+		}
+		return nil, nil
+	}
+	out := make(Columns, len(first))
+	for name := range first {
+		out[name] = make([]float64, n)
+	}
+	for i := range n {
+		m, src := at(i)
+		if len(m) != len(first) {
+			return nil, &LineError{File: src.File, Line: src.Line,
+				Msg: fmt.Sprintf("has %d data columns but the first example has %d", len(m), len(first))}
+		}
+		for name, v := range m {
+			col, ok := out[name]
+			if !ok {
+				return nil, &LineError{File: src.File, Line: src.Line, Msg: fmt.Sprintf("column %q: not a column of the first example", name)}
+			}
+			col[i] = v
+		}
+	}
+	return out, nil
 }
 
 // NewPairedSet tokenizes pairs (see the package documentation) and
@@ -278,6 +355,11 @@ func NewPairedSet(pairs []Pair, tok tokenizer.Tokenizer, tr Truncation) (*Paired
 		s.chosen = append(s.chosen, chosen)
 		s.rejected = append(s.rejected, rejected)
 	}
+	cols, err := columnsOf(len(pairs), func(i int) (map[string]float64, Source) { return pairs[i].Columns, pairs[i].Source })
+	if err != nil {
+		return nil, err
+	}
+	s.Columns = cols
 	return s, nil
 }
 
@@ -289,7 +371,8 @@ const unpairChunk = 1000
 // does: each chosen completion becomes a true example and each rejected one a
 // false example with the same prompt. Order: pairs are taken in chunks of
 // 1000 (the map batch size TRL inherits); within a chunk all chosen examples
-// come first, in pair order, then all rejected ones.
+// come first, in pair order, then all rejected ones. Both examples of a pair
+// keep its data columns.
 func Unpair(pairs []Pair) []Labeled {
 	out := make([]Labeled, 0, 2*len(pairs))
 	unpairOrder(len(pairs), func(i int, chosen bool) {
@@ -298,7 +381,7 @@ func Unpair(pairs []Pair) []Labeled {
 		if chosen {
 			c = p.Chosen
 		}
-		out = append(out, Labeled{Prompt: p.Prompt, Completion: c, Label: chosen, Source: p.Source})
+		out = append(out, Labeled{Prompt: p.Prompt, Completion: c, Label: chosen, Columns: p.Columns, Source: p.Source})
 	})
 	return out
 }
@@ -316,12 +399,14 @@ func unpairOrder(n int, f func(pair int, chosen bool)) {
 }
 
 // UnpairedSet is tokenized unpaired (KTO) data: Rows[i] with label
-// Labels[i] from Source[i]. It keeps the untruncated prompt and completion
-// tokens so that [UnpairedSet.KLRows] can re-pair and re-truncate them.
+// Labels[i] from Source[i], and data columns as in [PairedSet]. It keeps
+// the untruncated prompt and completion tokens so that
+// [UnpairedSet.KLRows] can re-pair and re-truncate them.
 type UnpairedSet struct {
 	Rows       []Row
 	Labels     []bool
 	Source     []Source
+	Columns    Columns
 	Truncation Truncation
 
 	prompts, completions [][]int // untruncated, BOS and EOS included
@@ -333,7 +418,7 @@ func (s *UnpairedSet) Len() int { return len(s.Rows) }
 // Subset returns the examples at idx, in that order, sharing token memory
 // with s. It panics if an index is out of range.
 func (s *UnpairedSet) Subset(idx []int) *UnpairedSet {
-	out := &UnpairedSet{Truncation: s.Truncation}
+	out := &UnpairedSet{Truncation: s.Truncation, Columns: s.Columns.subset(idx)}
 	for _, i := range idx {
 		out.Rows = append(out.Rows, s.Rows[i])
 		out.Labels = append(out.Labels, s.Labels[i])
@@ -378,6 +463,11 @@ func NewUnpairedSet(examples []Labeled, tok tokenizer.Tokenizer, tr Truncation) 
 		s.prompts = append(s.prompts, prompt)
 		s.completions = append(s.completions, completion)
 	}
+	cols, err := columnsOf(n, func(i int) (map[string]float64, Source) { return examples[i].Columns, examples[i].Source })
+	if err != nil {
+		return nil, err
+	}
+	s.Columns = cols
 	return s, nil
 }
 

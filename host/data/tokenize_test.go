@@ -193,15 +193,15 @@ func TestSetErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"paired unknown symbol", func() error {
-			_, err := NewPairedSet([]Pair{{"a", "b", "a", src(1)}, {"a", "b", "z", src(2)}}, ab, Truncation{})
+			_, err := NewPairedSet([]Pair{{"a", "b", "a", nil, src(1)}, {"a", "b", "z", nil, src(2)}}, ab, Truncation{})
 			return err
 		}, `x.jsonl:2: rejected: tokenizer: unknown symbol 'z' at position 0 (alphabet "ab ")`},
 		{"paired prompt unknown symbol", func() error {
-			_, err := NewPairedSet([]Pair{{"a?", "b", "a", src(4)}}, ab, Truncation{})
+			_, err := NewPairedSet([]Pair{{"a?", "b", "a", nil, src(4)}}, ab, Truncation{})
 			return err
 		}, `x.jsonl:4: prompt: tokenizer: unknown symbol '?' at position 1 (alphabet "ab ")`},
 		{"unpaired unknown symbol", func() error {
-			_, err := NewUnpairedSet([]Labeled{{"a", "b!", true, src(5)}}, ab, Truncation{})
+			_, err := NewUnpairedSet([]Labeled{{"a", "b!", true, nil, src(5)}}, ab, Truncation{})
 			return err
 		}, `x.jsonl:5: completion: tokenizer: unknown symbol '!' at position 1 (alphabet "ab ")`},
 		{"sft unknown symbol", func() error {
@@ -209,7 +209,7 @@ func TestSetErrors(t *testing.T) {
 			return err
 		}, `x.jsonl:6: completion: tokenizer: unknown symbol 'c' at position 2 (alphabet "ab ")`},
 		{"paired bad truncation", func() error {
-			_, err := NewPairedSet([]Pair{{"a", "b", "a", src(1)}}, ab, Truncation{MaxLength: -3})
+			_, err := NewPairedSet([]Pair{{"a", "b", "a", nil, src(1)}}, ab, Truncation{MaxLength: -3})
 			return err
 		}, "data: max_length must be >= 0, got -3"},
 		{"no pairs", func() error { _, err := NewPairedSet(nil, ab, Truncation{}); return err }, "data: no pairs"},
@@ -218,7 +218,7 @@ func TestSetErrors(t *testing.T) {
 		{"sft negative length", func() error { _, err := NewSFTSet([]Sample{{"", "a", src(1)}}, ab, -1); return err },
 			"data: max_length must be >= 0, got -1"},
 		{"unpaired empty after truncation", func() error {
-			_, err := NewUnpairedSet([]Labeled{{"aaaa", "b", true, src(9)}}, tokenizer.NewBytes(), Truncation{3, 3, KeepStart})
+			_, err := NewUnpairedSet([]Labeled{{"aaaa", "b", true, nil, src(9)}}, tokenizer.NewBytes(), Truncation{3, 3, KeepStart})
 			return err
 		}, "x.jsonl:9: completion has no tokens left after truncation (max_length 3, max_prompt_length 3)"},
 	}
@@ -232,7 +232,7 @@ func TestSetErrors(t *testing.T) {
 func TestPairedSetWithoutSpecials(t *testing.T) {
 	tok, err := tokenizer.NewSymbols("abcd")
 	require.NoError(t, err)
-	s, err := NewPairedSet([]Pair{{"", "ab", "cd", src(1)}, {"dd", "a", "b", src(2)}}, tok, Truncation{})
+	s, err := NewPairedSet([]Pair{{"", "ab", "cd", nil, src(1)}, {"dd", "a", "b", nil, src(2)}}, tok, Truncation{})
 	require.NoError(t, err)
 	// No BOS: an empty prompt gives PromptLen 0; no EOS is appended.
 	assert.Equal(t, []Row{{[]int{0, 1}, 0}, {[]int{3, 3, 0}, 2}}, s.Chosen)
@@ -244,10 +244,10 @@ func TestPairedSetWithoutSpecials(t *testing.T) {
 }
 
 func TestUnpair(t *testing.T) {
-	pairs := []Pair{{"p0", "c0", "r0", src(1)}, {"p1", "c1", "r1", src(2)}, {"p2", "c2", "r2", src(3)}}
+	pairs := []Pair{{"p0", "c0", "r0", nil, src(1)}, {"p1", "c1", "r1", nil, src(2)}, {"p2", "c2", "r2", nil, src(3)}}
 	want := []Labeled{
-		{"p0", "c0", true, src(1)}, {"p1", "c1", true, src(2)}, {"p2", "c2", true, src(3)},
-		{"p0", "r0", false, src(1)}, {"p1", "r1", false, src(2)}, {"p2", "r2", false, src(3)},
+		{"p0", "c0", true, nil, src(1)}, {"p1", "c1", true, nil, src(2)}, {"p2", "c2", true, nil, src(3)},
+		{"p0", "r0", false, nil, src(1)}, {"p1", "r1", false, nil, src(2)}, {"p2", "r2", false, nil, src(3)},
 	}
 	assert.Equal(t, want, Unpair(pairs))
 
@@ -270,7 +270,7 @@ func TestUnpair(t *testing.T) {
 }
 
 func TestNewUnpairedSet(t *testing.T) {
-	ex := []Labeled{{"ab", "x", true, src(1)}, {"cd", "yy", false, src(2)}, {"e", "zzz", true, src(3)}}
+	ex := []Labeled{{"ab", "x", true, nil, src(1)}, {"cd", "yy", false, nil, src(2)}, {"e", "zzz", true, nil, src(3)}}
 	s, err := NewUnpairedSet(ex, tokenizer.NewBytes(), Truncation{})
 	require.NoError(t, err)
 	assert.Equal(t, []Row{
@@ -288,7 +288,7 @@ func TestNewUnpairedSet(t *testing.T) {
 }
 
 func TestKLRows(t *testing.T) {
-	ex := []Labeled{{"ab", "x", true, src(1)}, {"cd", "yy", false, src(2)}, {"e", "zzz", true, src(3)}}
+	ex := []Labeled{{"ab", "x", true, nil, src(1)}, {"cd", "yy", false, nil, src(2)}, {"e", "zzz", true, nil, src(3)}}
 	bytesTok := tokenizer.NewBytes()
 	full, err := NewUnpairedSet(ex, bytesTok, Truncation{})
 	require.NoError(t, err)
@@ -298,11 +298,11 @@ func TestKLRows(t *testing.T) {
 	// tokens. Row 0: prompt "abcdef" (7) + "wxyz"+EOS (5) > 8 → prompt
 	// "cdef", completion cut to 8 − 4 = 4 (EOS lost). KL row 1: BOS +
 	// "wxyz"+EOS = 6 ≤ 8 keeps the EOS. KL row 0: 7 + 2 > 8 → prompt "cdef".
-	cut, err := NewUnpairedSet([]Labeled{{"abcdef", "wxyz", true, src(1)}, {"", "q", false, src(2)}}, bytesTok, Truncation{8, 4, KeepEnd})
+	cut, err := NewUnpairedSet([]Labeled{{"abcdef", "wxyz", true, nil, src(1)}, {"", "q", false, nil, src(2)}}, bytesTok, Truncation{8, 4, KeepEnd})
 	require.NoError(t, err)
 	require.Equal(t, Row{byteIDs("cdefwxyz"), 4}, cut.Rows[0])
 
-	tight, err := NewUnpairedSet([]Labeled{{"a", "b", true, src(1)}, {"", "cd", true, src(2)}}, bytesTok, Truncation{4, 4, KeepEnd})
+	tight, err := NewUnpairedSet([]Labeled{{"a", "b", true, nil, src(1)}, {"", "cd", true, nil, src(2)}}, bytesTok, Truncation{4, 4, KeepEnd})
 	require.NoError(t, err)
 
 	tests := []struct {

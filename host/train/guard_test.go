@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prefopt/prefopt/core"
 	"github.com/prefopt/prefopt/host/checkpoint"
+	"github.com/prefopt/prefopt/host/data"
 	"github.com/prefopt/prefopt/host/model"
 )
 
@@ -360,4 +362,49 @@ func requireFinite(t *testing.T, w *model.Weights) {
 			require.False(t, math.IsNaN(float64(v)) || math.IsInf(float64(v), 0), "%s[%d] = %v", name, i, v)
 		}
 	}
+}
+
+// withColumn is DPO that also reads the data column "margin" and records
+// the values it was sent.
+type withColumn struct {
+	core.Objective
+	got [][]float64
+}
+
+func (w *withColumn) Inputs() []string {
+	return append(w.Objective.Inputs(), core.ColumnInput("margin"))
+}
+
+func (w *withColumn) Compute(ctx context.Context, b *core.Batch) (*core.Result, error) {
+	w.got = append(w.got, slices.Clone(*b.Floats(core.ColumnInput("margin"))))
+	return w.Objective.Compute(ctx, b)
+}
+
+// TestDataColumnsReachTheObjective checks that a data column travels with
+// its examples through shuffling and batching, and that a column the data
+// lacks is an error naming it.
+func TestDataColumnsReachTheObjective(t *testing.T) {
+	set := pairedData(1, 6, tinyCfg.Vocab)
+	set.Columns = data.Columns{"margin": {0, 1, 2, 3, 4, 5}}
+	obj := &withColumn{Objective: dpoObjective(t)}
+	s := testSpec(obj, newWeights(t, tinyCfg, 2), set, 3)
+	tr, err := New(s)
+	require.NoError(t, err)
+	defer tr.Close()
+	for range 3 {
+		p, err := tr.planAt(tr.next)
+		require.NoError(t, err)
+		want := make([]float64, len(p.examples))
+		for i, j := range p.examples {
+			want[i] = float64(j)
+		}
+		_, err = tr.Step(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, want, obj.got[len(obj.got)-1], "the column values of the batch's examples, in batch order")
+	}
+
+	set.Columns = nil
+	_, err = New(testSpec(&withColumn{Objective: dpoObjective(t)}, newWeights(t, tinyCfg, 2), set, 3))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `column "margin" was not read from the data`)
 }

@@ -12,9 +12,10 @@ import (
 // layout describes what one objective asks of the model for each example.
 type layout struct {
 	paired    bool
-	reference bool // reads reference log-probs
-	prompt    bool // reads the chosen prompt's log-probs (paired)
-	kl        bool // reads KL-pair log-probs (unpaired)
+	reference bool     // reads reference log-probs
+	prompt    bool     // reads the chosen prompt's log-probs (paired)
+	kl        bool     // reads KL-pair log-probs (unpaired)
+	columns   []string // data-column inputs ("column.NAME")
 	inputs    []string
 }
 
@@ -24,8 +25,14 @@ func layoutOf(inputs []string) (layout, error) {
 	policy := false
 	for _, name := range inputs {
 		f, ok := core.LookupField(name)
-		if !ok {
-			return l, fmt.Errorf("train: objective reads input %q, which this host cannot provide (upgrade prefopt?)", name)
+		// Per-token and WPO inputs are part of the contract, not yet computed
+		// by this trainer.
+		if !ok || f.Kind == core.TokenFloat || name == core.PolicyChosenWPOLogps || name == core.PolicyRejectedWPOLogps {
+			return l, fmt.Errorf("train: objective reads input %q, which this host cannot provide", name)
+		}
+		if f.Column {
+			l.columns = append(l.columns, name)
+			continue
 		}
 		seen[f.Layout] = true
 		policy = policy || f.Policy
@@ -92,6 +99,8 @@ type view struct {
 	// refKL scores KL rows under the reference (unpaired with KL and
 	// reference only); they depend on the batch, so they are scored per plan.
 	refKL func([]model.Seq) ([]float64, error)
+	// columns holds the data columns the objective reads, by input name.
+	columns map[string][]float64
 }
 
 // len returns the number of examples.
@@ -118,13 +127,17 @@ type plan struct {
 	ref      map[string][]float64
 	tokens   int // tokens in the model rows
 	examples []int
+	columns  map[string][]float64
 }
 
 // plan lays out the examples idx.
 func (v *view) plan(idx []int) (*plan, error) {
-	p := &plan{l: v.l, n: len(idx), examples: idx, ref: map[string][]float64{}, model: &model.Batch{}}
+	p := &plan{l: v.l, n: len(idx), examples: idx, ref: map[string][]float64{}, model: &model.Batch{}, columns: map[string][]float64{}}
 	for name, all := range v.ref {
 		p.ref[name] = pick(all, idx)
+	}
+	for name, all := range v.columns {
+		p.columns[name] = pick(all, idx)
 	}
 	if v.l.paired {
 		sub := v.paired.Subset(idx)
@@ -194,6 +207,9 @@ func (p *plan) batch(out []float64) *core.Batch {
 	for name, v := range p.ref {
 		*b.Floats(name) = v
 	}
+	for name, v := range p.columns {
+		b.SetColumn(name, v)
+	}
 	if !p.l.paired {
 		b.Labels = p.labels
 	}
@@ -233,8 +249,30 @@ func pick(xs []float64, idx []int) []float64 {
 
 // newView makes the view of s that an objective of layout l reads, with the
 // reference log-probs of every example scored by score (nil when l reads
-// no reference). Paired data is unpaired for an unpaired objective.
+// no reference) and the data columns it reads. Paired data is unpaired for
+// an unpaired objective.
 func newView(l layout, s Set, score func([]data.Row) ([]float64, error)) (*view, error) {
+	v, err := newViewOf(l, s, score)
+	if v == nil || err != nil {
+		return v, err
+	}
+	var cols data.Columns
+	if l.paired {
+		cols = v.paired.Columns
+	} else {
+		cols = v.unpaired.Columns
+	}
+	v.columns = map[string][]float64{}
+	for _, name := range l.columns {
+		col, _ := core.ColumnOf(name)
+		if v.columns[name], err = cols.Column(col); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+func newViewOf(l layout, s Set, score func([]data.Row) ([]float64, error)) (*view, error) {
 	v := &view{l: l, ref: map[string][]float64{}}
 	if l.paired {
 		if s.Paired == nil || s.Paired.Len() == 0 {
