@@ -49,7 +49,7 @@ func TestLayoutOf(t *testing.T) {
 			assert.Equal(t, c.want.prompt, l.prompt, "prompt")
 			assert.Equal(t, c.want.kl, l.kl, "kl")
 			assert.Equal(t, c.inputs, l.inputs)
-			assert.Equal(t, c.outputs, l.outputs(5))
+			assert.Equal(t, c.outputs, l.capacity(5, 10))
 		})
 	}
 }
@@ -60,7 +60,8 @@ func TestLayoutOfRejects(t *testing.T) {
 		inputs []string
 		want   string
 	}{
-		{"unknown input", []string{core.PolicyLogps, "policy_token_logps"}, `"policy_token_logps"`},
+		{"unknown input", []string{core.PolicyLogps, "policy_hidden_states"}, `"policy_hidden_states", which this host cannot provide`},
+		{"WPO input", []string{core.PolicyChosenLogps, core.PolicyChosenWPOLogps}, `"policy_chosen_wpo_logps", which this host cannot provide`},
 		{"paired and unpaired", []string{core.PolicyChosenLogps, core.PolicyLogps}, "both paired and unpaired"},
 		{"no inputs", nil, "no per-example inputs"},
 		{"no policy input", []string{core.ReferenceChosenLogps, core.ChosenLengths}, "reads no policy input"},
@@ -173,8 +174,8 @@ func TestPairedAssembly(t *testing.T) {
 			require.NoError(t, err)
 			mb := p.model
 			require.Len(t, mb.Rows, 2*n, "one row per chosen and rejected sequence")
-			require.Len(t, mb.Spans, l.outputs(n))
-			out, err := fakeForward(l.outputs(n))(mb)
+			require.Len(t, mb.Spans, l.capacity(n, 0))
+			out, err := fakeForward(l.capacity(n, 0))(mb)
 			require.NoError(t, err)
 			b := p.batch(out)
 			require.NoError(t, b.Check(c.inputs), "the batch has every input the objective reads")
@@ -236,8 +237,8 @@ func TestUnpairedAssembly(t *testing.T) {
 			p, err := v.plan([]int{0, 1, 2, 3})
 			require.NoError(t, err)
 			mb := p.model
-			require.Len(t, mb.Spans, l.outputs(n))
-			out, err := fakeForward(l.outputs(n))(mb)
+			require.Len(t, mb.Spans, l.capacity(n, 0))
+			out, err := fakeForward(l.capacity(n, 0))(mb)
 			require.NoError(t, err)
 			b := p.batch(out)
 			require.NoError(t, b.Check(c.inputs))

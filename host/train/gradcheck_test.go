@@ -65,7 +65,7 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 			require.NoError(t, err)
 			defer tr.Close()
 
-			outs := tr.l.outputs(tr.batch)
+			outs := tr.l.capacity(tr.batch, tr.policy.Config().Context)
 			rows := tr.l.rowsPer(tr.batch)
 			require.NoError(t, tr.model.Close())
 			tr.model, err = model.NewTrainable(tr.policy, rows, outs, model.WithFloat64())

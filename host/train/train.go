@@ -196,7 +196,7 @@ func New(s Spec) (*Trainer, error) {
 		t.ref = s.Init
 	}
 	cache := ScoreCache{Dir: s.CacheDir, Rows: 2 * t.batch}
-	score := func(rows []data.Row) ([]float64, error) { return t.scoreRows(cache, rows) }
+	score := func(seqs []model.Seq) ([]float64, error) { return t.scoreSeqs(cache, seqs) }
 	if t.train, err = newView(l, s.Train, score); err != nil {
 		return nil, fmt.Errorf("train %s: training data: %w", s.Label, err)
 	}
@@ -233,7 +233,7 @@ func New(s Spec) (*Trainer, error) {
 	if t.opt, err = optim.NewAdamW(optim.Hyper{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}); err != nil {
 		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
-	rows, outs := l.rowsPer(t.batch), l.outputs(t.batch)
+	rows, outs := l.rowsPer(t.batch), l.capacity(t.batch, t.policy.Config().Context)
 	if t.model, err = model.NewTrainable(t.policy, rows, outs); err != nil {
 		return nil, fmt.Errorf("train %s: %w", s.Label, err)
 	}
@@ -288,11 +288,7 @@ func (t *Trainer) Step(ctx context.Context) (StepResult, error) {
 	return st, nil
 }
 
-func (t *Trainer) scoreRows(cache ScoreCache, rows []data.Row) ([]float64, error) {
-	seqs := make([]model.Seq, len(rows))
-	for i, r := range rows {
-		seqs[i] = completionSeq(r)
-	}
+func (t *Trainer) scoreSeqs(cache ScoreCache, seqs []model.Seq) ([]float64, error) {
 	scores, hit, err := cache.Score(t.ref, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("reference log-probs: %w", err)
