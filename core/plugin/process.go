@@ -1,0 +1,155 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ownGroupEnv tells a plugin built with [Serve] that the host started it as
+// the leader of its own process group, so that on the host's death it may
+// kill that group (see dieWithParent).
+const ownGroupEnv = "PREFOPT_PLUGIN_OWN_GROUP"
+
+// drainDelay is how long the plugin's stdout and stderr are still read
+// after it exited. A descendant that escaped the process group may hold the
+// pipes open; after drainDelay they are closed so no reader waits for it.
+const drainDelay = 200 * time.Millisecond
+
+// process is one plugin process, started as the leader of a new process
+// group. It implements go-plugin's runner.Runner, so that this package, not
+// go-plugin, decides how the plugin is started, read from and killed:
+//
+//   - Kill sends SIGKILL to the whole group: helpers the plugin started,
+//     and a plugin behind a wrapper script that does not exec, die with it.
+//   - When the leader exits, the rest of its group is killed before the
+//     leader is reaped (so the group id cannot have been reused).
+//   - Stdout and stderr are pipes the host closes drainDelay after the
+//     leader exited, whoever else still holds their write ends.
+//   - The plugin's stdin is /dev/null: a plugin in a background process
+//     group reading the terminal would be stopped by SIGTTIN.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	cleanup func() // run once the process is reaped, e.g. to remove a pinned copy
+
+	stdout, stderr *os.File // read ends
+
+	pid     int
+	done    chan struct{} // closed once the leader is reaped
+	waitErr error
+	once    sync.Once
+}
+
+func (p *process) Start(context.Context) error {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	p.cmd.Stdin = nil
+	p.cmd.Stdout, p.cmd.Stderr = outW, errW
+	p.cmd.SysProcAttr = sysProcAttr()
+	p.cmd.Env = append(p.cmd.Env, ownGroupEnv+"=1")
+	for try := 0; ; try++ {
+		err = p.cmd.Start()
+		// A pinned copy was just written: a fork elsewhere in this process
+		// may briefly hold it open for writing (ETXTBSY).
+		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+		p.cmd.Process, p.cmd.ProcessState = nil, nil
+	}
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		p.runCleanup()
+		return err
+	}
+	p.stdout, p.stderr = outR, errR
+	p.pid = p.cmd.Process.Pid
+	p.done = make(chan struct{})
+	go p.reap()
+	return nil
+}
+
+// reap waits for the leader, kills what is left of its group, and closes
+// the pipes after drainDelay.
+func (p *process) reap() {
+	waitExited(p.pid)
+	p.kill()
+	p.waitErr = p.cmd.Wait()
+	p.runCleanup()
+	close(p.done)
+	time.AfterFunc(drainDelay, func() {
+		p.stdout.Close()
+		p.stderr.Close()
+	})
+}
+
+func (p *process) runCleanup() {
+	p.once.Do(func() {
+		if p.cleanup != nil {
+			p.cleanup()
+		}
+	})
+}
+
+// kill sends SIGKILL to the plugin's process group. It returns at once.
+func (p *process) kill() {
+	if p.pid > 0 {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	}
+}
+
+// exited returns a channel closed once the plugin is reaped, or nil if it
+// never started.
+func (p *process) exited() <-chan struct{} { return p.done }
+
+func (p *process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.waitErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *process) Kill(context.Context) error {
+	p.kill()
+	return nil
+}
+
+func (p *process) Diagnose(context.Context) string { return "" }
+func (p *process) Stdout() io.ReadCloser           { return p.stdout }
+func (p *process) Stderr() io.ReadCloser           { return p.stderr }
+func (p *process) Name() string                    { return p.name }
+
+func (p *process) ID() string {
+	if p.pid == 0 {
+		return ""
+	}
+	return strconv.Itoa(p.pid)
+}
+
+func (p *process) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+func (p *process) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}

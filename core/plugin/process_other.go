@@ -1,0 +1,19 @@
+//go:build unix && !linux
+
+package plugin
+
+import "syscall"
+
+// sysProcAttr starts the plugin as the leader of a new process group. There
+// is no parent-death signal here: the host's Cleanup on exit and on signals
+// is all there is.
+func sysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+// waitExited returns at once: without waitid the group is killed just
+// before the leader is reaped.
+func waitExited(int) {}
+
+// dieWithParent does nothing where there is no parent-death signal.
+func dieWithParent() {}
