@@ -30,16 +30,16 @@ func pinnedCopy(path string, want []byte) (copyPath, dir string, err error) {
 		return "", "", err
 	}
 	defer src.Close()
-	dir, err = os.MkdirTemp("", "prefopt-plugin-")
+	tmp, err := os.MkdirTemp("", "prefopt-plugin-")
 	if err != nil {
 		return "", "", err
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(dir)
+			os.RemoveAll(tmp)
 		}
 	}()
-	copyPath = filepath.Join(dir, filepath.Base(path))
+	copyPath = filepath.Join(tmp, filepath.Base(path))
 	dst, err := os.OpenFile(copyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o700)
 	if err != nil {
 		return "", "", err
@@ -55,5 +55,5 @@ func pinnedCopy(path string, want []byte) (copyPath, dir string, err error) {
 	if got := h.Sum(nil); !bytes.Equal(got, want) {
 		return "", "", errPinMismatch{got: got}
 	}
-	return copyPath, dir, nil
+	return copyPath, tmp, nil
 }

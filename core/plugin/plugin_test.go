@@ -37,7 +37,15 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "fault":
+		faultobjective.FailStartIfAsked()
 		Serve(faultobjective.Definition())
+	case "nopolicy":
+		Serve(noPolicyDefinition())
+	case "slowstart":
+		writePID(os.Getenv(pidFileEnv))
+		time.Sleep(time.Hour)
+	case "host":
+		os.Exit(hostAndWait())
 	case "dpo":
 		Serve(dpo.Definition())
 	case "noisy":
@@ -136,7 +144,7 @@ func TestParamErrorsCrossTheWire(t *testing.T) {
 	require.Error(t, err)
 	var pe *core.ParamError
 	require.ErrorAs(t, err, &pe)
-	assert.Contains(t, err.Error(), `parameter "bogus": unknown parameter of fault (known: crash_on, hang_on`)
+	assert.Contains(t, err.Error(), `parameter "bogus": unknown parameter of fault (known: crash_on, flood_bytes, flood_on, flood_raw, hang_on`)
 	assert.Contains(t, err.Error(), `parameter "crash_on": must be >= 0, got -1`)
 }
 
