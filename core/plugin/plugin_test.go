@@ -232,7 +232,7 @@ func TestStderrIsForwardedWithLabel(t *testing.T) {
 
 func TestDeadline(t *testing.T) {
 	cfg := testConfig(t, "fault")
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout, cfg.StartTimeout = 300*time.Millisecond, 10*time.Second
 	c := launch(t, cfg)
 	obj, _, err := c.Configure(context.Background(), map[string]any{"hang_on": int64(1)})
 	require.NoError(t, err)
@@ -240,6 +240,7 @@ func TestDeadline(t *testing.T) {
 	_, err = obj.Compute(context.Background(), randomBatch(rand.New(rand.NewPCG(9, 9)), 2))
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "got %v", err)
 	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Eventually(t, c.Exited, 5*time.Second, 10*time.Millisecond, "a plugin that does not answer in time is killed")
 }
 
 func TestStartErrorsSayWhatToFix(t *testing.T) {

@@ -41,10 +41,13 @@ type process struct {
 
 	stdout, stderr *os.File // read ends
 
-	pid     int
 	done    chan struct{} // closed once the leader is reaped
 	waitErr error
 	once    sync.Once
+
+	mu     sync.Mutex
+	pid    int
+	killed bool // kill was called: a process started later is killed at once
 }
 
 func (p *process) Start(context.Context) error {
@@ -81,8 +84,14 @@ func (p *process) Start(context.Context) error {
 		return err
 	}
 	p.stdout, p.stderr = outR, errR
-	p.pid = p.cmd.Process.Pid
 	p.done = make(chan struct{})
+	p.mu.Lock()
+	p.pid = p.cmd.Process.Pid
+	killed := p.killed
+	p.mu.Unlock()
+	if killed {
+		killGroup(p.pid)
+	}
 	go p.reap()
 	return nil
 }
@@ -90,7 +99,7 @@ func (p *process) Start(context.Context) error {
 // reap waits for the leader, kills what is left of its group, and closes
 // the pipes after drainDelay.
 func (p *process) reap() {
-	waitExited(p.pid)
+	waitExited(p.cmd.Process.Pid)
 	p.kill()
 	p.waitErr = p.cmd.Wait()
 	p.runCleanup()
@@ -109,11 +118,22 @@ func (p *process) runCleanup() {
 	})
 }
 
-// kill sends SIGKILL to the plugin's process group. It returns at once.
+// kill kills the plugin's process group. It returns at once.
 func (p *process) kill() {
-	if p.pid > 0 {
-		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	p.mu.Lock()
+	pid := p.pid
+	p.killed = true
+	p.mu.Unlock()
+	if pid > 0 {
+		killGroup(pid)
 	}
+}
+
+// PID returns the plugin's process id, 0 before it started.
+func (p *process) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pid
 }
 
 // exited returns a channel closed once the plugin is reaped, or nil if it
@@ -140,10 +160,10 @@ func (p *process) Stderr() io.ReadCloser           { return p.stderr }
 func (p *process) Name() string                    { return p.name }
 
 func (p *process) ID() string {
-	if p.pid == 0 {
-		return ""
+	if pid := p.PID(); pid > 0 {
+		return strconv.Itoa(pid)
 	}
-	return strconv.Itoa(p.pid)
+	return ""
 }
 
 func (p *process) PluginToHost(network, addr string) (string, string, error) {

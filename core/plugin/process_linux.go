@@ -16,6 +16,9 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
+// killGroup sends SIGKILL to process group pgid.
+func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
+
 // waitExited blocks until process pid has exited, without reaping it.
 func waitExited(pid int) {
 	var info unix.Siginfo

@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build !linux && !windows
 
 package plugin
 
@@ -10,6 +10,9 @@ import "syscall"
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
+
+// killGroup sends SIGKILL to process group pgid.
+func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
 // waitExited returns at once: without waitid the group is killed just
 // before the leader is reaped.

@@ -28,7 +28,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prefopt/prefopt/core"
@@ -109,7 +108,7 @@ func (o *objective) Compute(_ context.Context, b *core.Batch) (*core.Result, err
 		// orphaned (e.g. when the host thread that started it exits): stop
 		// again, so the plugin never answers.
 		for {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+			stopSelf()
 			time.Sleep(10 * time.Millisecond)
 		}
 	case fires("crash_on"):
@@ -176,7 +175,7 @@ func (o *objective) startHelper() error {
 	cmd := exec.Command("sleep", "3600")
 	cmd.Stdout, cmd.Stderr = os.NewFile(1, "stdout"), os.NewFile(2, "stderr")
 	if o.p.Bool("helper_setsid") {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		cmd.SysProcAttr = newSession()
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("fault: start helper: %w", err)
