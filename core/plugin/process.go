@@ -48,6 +48,7 @@ type process struct {
 	mu     sync.Mutex
 	pid    int
 	killed bool // kill was called: a process started later is killed at once
+	reaped bool // the leader was reaped: its pid may belong to another process
 }
 
 func (p *process) Start(context.Context) error {
@@ -99,15 +100,30 @@ func (p *process) Start(context.Context) error {
 // reap waits for the leader, kills what is left of its group, and closes
 // the pipes after drainDelay.
 func (p *process) reap() {
-	waitExited(p.cmd.Process.Pid)
-	p.kill()
-	p.waitErr = p.cmd.Wait()
+	pid := p.cmd.Process.Pid
+	if waitExited(pid) {
+		// The leader is a zombie: its pid, the group id, is not reused yet.
+		killGroup(pid)
+		p.markReaped()
+		p.waitErr = p.cmd.Wait()
+	} else {
+		p.waitErr = p.cmd.Wait()
+		p.markReaped()
+		killGroup(pid)
+	}
 	p.runCleanup()
 	close(p.done)
 	time.AfterFunc(drainDelay, func() {
 		p.stdout.Close()
 		p.stderr.Close()
 	})
+}
+
+// markReaped stops kill from signalling a group id that may be reused.
+func (p *process) markReaped() {
+	p.mu.Lock()
+	p.reaped = true
+	p.mu.Unlock()
 }
 
 func (p *process) runCleanup() {
@@ -121,11 +137,10 @@ func (p *process) runCleanup() {
 // kill kills the plugin's process group. It returns at once.
 func (p *process) kill() {
 	p.mu.Lock()
-	pid := p.pid
+	defer p.mu.Unlock()
 	p.killed = true
-	p.mu.Unlock()
-	if pid > 0 {
-		killGroup(pid)
+	if p.pid > 0 && !p.reaped {
+		killGroup(p.pid)
 	}
 }
 

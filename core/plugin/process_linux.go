@@ -19,13 +19,14 @@ func sysProcAttr() *syscall.SysProcAttr {
 // killGroup sends SIGKILL to process group pgid.
 func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
-// waitExited blocks until process pid has exited, without reaping it.
-func waitExited(pid int) {
+// waitExited blocks until process pid has exited, without reaping it, and
+// reports whether it could.
+func waitExited(pid int) bool {
 	var info unix.Siginfo
 	for {
 		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
 		if err != unix.EINTR {
-			return
+			return err == nil
 		}
 	}
 }

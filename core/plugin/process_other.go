@@ -14,9 +14,10 @@ func sysProcAttr() *syscall.SysProcAttr {
 // killGroup sends SIGKILL to process group pgid.
 func killGroup(pgid int) { _ = syscall.Kill(-pgid, syscall.SIGKILL) }
 
-// waitExited returns at once: without waitid the group is killed just
-// before the leader is reaped.
-func waitExited(int) {}
+// waitExited reports false: without waitid the leader is reaped first,
+// and its group killed just after (a reused group id is unlikely in that
+// window, not impossible).
+func waitExited(int) bool { return false }
 
 // dieWithParent does nothing where there is no parent-death signal.
 func dieWithParent() {}

@@ -17,8 +17,8 @@ func killGroup(pid int) {
 	}
 }
 
-// waitExited returns at once.
-func waitExited(int) {}
+// waitExited reports false: the process is reaped first.
+func waitExited(int) bool { return false }
 
 // dieWithParent does nothing on Windows.
 func dieWithParent() {}
