@@ -343,3 +343,26 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// BenchmarkLaunchClose measures one plugin start (process, handshake,
+// AutoMTLS, spec) and Close, plain and pinned — a pinned start first copies
+// and hashes the binary.
+func BenchmarkLaunchClose(b *testing.B) {
+	exe, err := os.Executable()
+	require.NoError(b, err)
+	data, err := os.ReadFile(exe)
+	require.NoError(b, err)
+	sum := sha256.Sum256(data)
+	for _, pin := range []string{"", hex.EncodeToString(sum[:])} {
+		b.Run(fmt.Sprintf("pinned=%v", pin != ""), func(b *testing.B) {
+			cfg := Config{Path: exe, Env: []string{serveEnv + "=dpo"}, Label: "dpo", AutoMTLS: true, SHA256: pin}
+			for b.Loop() {
+				c, err := Launch(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
+}
