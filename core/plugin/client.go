@@ -318,20 +318,31 @@ func (c *Client) explainStart(err error) error {
 	return &StartError{fmt.Errorf("plugin %s: start: %w", label, err)}
 }
 
-// call runs one request bounded by Config.Timeout. If the timeout, not
+// call runs one request bounded by Config.Timeout. If that timeout, not
 // ctx, ended it, the plugin's process group is killed — a plugin that does
 // not answer is in an unknown state — and the error says so.
 func (c *Client) call(ctx context.Context, p *process, what string, req func(context.Context) error) error {
-	callCtx, cancel := ctx, context.CancelFunc(func() {})
-	if c.cfg.Timeout > 0 {
-		callCtx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
+	if c.cfg.Timeout <= 0 {
+		if err := req(ctx); err != nil {
+			return fmt.Errorf("plugin %s: %s: %w", c.cfg.Label, what, err)
+		}
+		return nil
 	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
+	// The deadline is ours unless the caller's comes first.
+	own := true
+	if d, ok := ctx.Deadline(); ok {
+		cd, _ := callCtx.Deadline()
+		own = d.After(cd)
+	}
 	err := req(callCtx)
 	if err == nil {
 		return nil
 	}
-	if c.cfg.Timeout > 0 && ctx.Err() == nil && errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+	// gRPC's server-side deadline may answer before callCtx's timer fires.
+	expired := errors.Is(callCtx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded
+	if own && expired && ctx.Err() == nil {
 		if p != nil {
 			p.kill()
 		}
