@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -36,8 +37,8 @@ const drainDelay = 200 * time.Millisecond
 //     group reading the terminal would be stopped by SIGTTIN.
 type process struct {
 	name    string
-	cmd     *exec.Cmd
-	cleanup func() // run once the process is reaped, e.g. to remove a pinned copy
+	cmd     *exec.Cmd // path, arguments and environment; Start runs a copy and keeps it here
+	cleanup func()    // run once the process is reaped, e.g. to remove a pinned copy
 
 	stdout, stderr *os.File // read ends
 
@@ -62,11 +63,11 @@ func (p *process) Start(context.Context) error {
 		outW.Close()
 		return err
 	}
-	p.cmd.Stdin = nil
-	p.cmd.Stdout, p.cmd.Stderr = outW, errW
-	p.cmd.SysProcAttr = sysProcAttr()
-	p.cmd.Env = append(p.cmd.Env, ownGroupEnv+"=1")
+	tmpl := p.cmd
 	for try := 0; ; try++ {
+		// A Cmd starts once, even if it failed: take a fresh one each try.
+		p.cmd = &exec.Cmd{Path: tmpl.Path, Args: tmpl.Args, Env: append(slices.Clip(tmpl.Env), ownGroupEnv+"=1"),
+			Stdout: outW, Stderr: errW, SysProcAttr: sysProcAttr()}
 		err = p.cmd.Start()
 		// A pinned copy was just written: a fork elsewhere in this process
 		// may briefly hold it open for writing (ETXTBSY).
@@ -74,7 +75,6 @@ func (p *process) Start(context.Context) error {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
-		p.cmd.Process, p.cmd.ProcessState = nil, nil
 	}
 	outW.Close()
 	errW.Close()
