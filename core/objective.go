@@ -78,7 +78,8 @@ func (l local) Configure(_ context.Context, raw map[string]any) (Objective, Para
 // inputs: a finite loss, one finite loss per example, a finite gradient of
 // the right shape for every policy input read and for nothing else (in
 // Grads for per-example inputs, in TokenGrads for per-token ones, with
-// Index the example), finite metrics. It returns a *ReplyError.
+// Index the example), at most [MaxMetrics] finite metrics with non-empty
+// names of at most [MaxMetricNameBytes] bytes. It returns a *ReplyError.
 func CheckResult(b *Batch, inputs []string, r *Result) error {
 	if r == nil {
 		return &ReplyError{Field: "result", Index: -1, Msg: "missing"}
@@ -134,7 +135,13 @@ func CheckResult(b *Batch, inputs []string, r *Result) error {
 			return &ReplyError{Field: "token_grads." + name, Index: -1, Msg: "gradient for an input that is not a per-token policy input the objective read"}
 		}
 	}
+	if len(r.Metrics) > MaxMetrics {
+		return &ReplyError{Field: "metrics", Index: -1, Msg: fmt.Sprintf("has %d metrics, more than the %d allowed", len(r.Metrics), MaxMetrics)}
+	}
 	for _, name := range sortedKeys(r.Metrics) {
+		if name == "" || len(name) > MaxMetricNameBytes {
+			return &ReplyError{Field: "metrics." + clip(name, 32), Index: -1, Msg: fmt.Sprintf("name must be 1 to %d bytes, got %d", MaxMetricNameBytes, len(name))}
+		}
 		if v := r.Metrics[name]; !finite(v) {
 			return &ReplyError{Field: "metrics." + name, Index: -1, Msg: fmt.Sprintf("not finite (got %v)", v)}
 		}
@@ -163,6 +170,23 @@ func checkTokenGrad(name string, in [][]float64, grads map[string][][]float64) e
 		}
 	}
 	return nil
+}
+
+// Limits on the metrics of one [Result], checked by [CheckResult]. A step
+// logs every metric, so they bound what one reply can add to each log line:
+// the built-in objectives report at most a dozen metrics with names under
+// 40 bytes.
+const (
+	MaxMetrics         = 256
+	MaxMetricNameBytes = 128
+)
+
+// clip returns s cut to at most n bytes, marked with "…" when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

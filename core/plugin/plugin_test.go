@@ -37,7 +37,15 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "fault":
+		faultobjective.FailStartIfAsked()
 		Serve(faultobjective.Definition())
+	case "nopolicy":
+		Serve(noPolicyDefinition())
+	case "slowstart":
+		writePID(os.Getenv(pidFileEnv))
+		time.Sleep(time.Hour)
+	case "host":
+		os.Exit(hostAndWait())
 	case "dpo":
 		Serve(dpo.Definition())
 	case "noisy":
@@ -136,7 +144,7 @@ func TestParamErrorsCrossTheWire(t *testing.T) {
 	require.Error(t, err)
 	var pe *core.ParamError
 	require.ErrorAs(t, err, &pe)
-	assert.Contains(t, err.Error(), `parameter "bogus": unknown parameter of fault (known: crash_on, hang_on`)
+	assert.Contains(t, err.Error(), `parameter "bogus": unknown parameter of fault (known: crash_on, flood_bytes, flood_on, flood_raw, hang_on`)
 	assert.Contains(t, err.Error(), `parameter "crash_on": must be >= 0, got -1`)
 }
 
@@ -224,7 +232,7 @@ func TestStderrIsForwardedWithLabel(t *testing.T) {
 
 func TestDeadline(t *testing.T) {
 	cfg := testConfig(t, "fault")
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout, cfg.StartTimeout = 300*time.Millisecond, 10*time.Second
 	c := launch(t, cfg)
 	obj, _, err := c.Configure(context.Background(), map[string]any{"hang_on": int64(1)})
 	require.NoError(t, err)
@@ -232,6 +240,7 @@ func TestDeadline(t *testing.T) {
 	_, err = obj.Compute(context.Background(), randomBatch(rand.New(rand.NewPCG(9, 9)), 2))
 	assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "got %v", err)
 	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Eventually(t, c.Exited, 5*time.Second, 10*time.Millisecond, "a plugin that does not answer in time is killed")
 }
 
 func TestStartErrorsSayWhatToFix(t *testing.T) {
@@ -333,4 +342,27 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkLaunchClose measures one plugin start (process, handshake,
+// AutoMTLS, spec) and Close, plain and pinned — a pinned start first copies
+// and hashes the binary.
+func BenchmarkLaunchClose(b *testing.B) {
+	exe, err := os.Executable()
+	require.NoError(b, err)
+	data, err := os.ReadFile(exe)
+	require.NoError(b, err)
+	sum := sha256.Sum256(data)
+	for _, pin := range []string{"", hex.EncodeToString(sum[:])} {
+		b.Run(fmt.Sprintf("pinned=%v", pin != ""), func(b *testing.B) {
+			cfg := Config{Path: exe, Env: []string{serveEnv + "=dpo"}, Label: "dpo", AutoMTLS: true, SHA256: pin}
+			for b.Loop() {
+				c, err := Launch(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+		})
+	}
 }

@@ -16,7 +16,13 @@ import (
 // Serve serves the objective d as a plugin on stdin/stdout as go-plugin
 // expects, and returns when the host closes the connection. Call it from
 // main; nothing may be written to stdout before it.
+//
+// On Linux the plugin follows its parent: when the host dies (or a wrapper
+// script between the host and the plugin), the plugin is signalled by the
+// kernel and kills its process group, which the host made its own, with
+// any helpers in it.
 func Serve(d core.Definition) {
+	dieWithParent()
 	goplugin.Serve(serveConfig(d, nil))
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/prefopt/prefopt/core"
+	"github.com/prefopt/prefopt/core/plugin"
 	"github.com/prefopt/prefopt/host/checkpoint"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/data"
@@ -286,7 +287,13 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 		Progress: opts.Progress, Retry: train.Retry{OnBadReply: o.OnBadReply, Attempts: o.MaxAttempts},
 	}
 	if h.Client != nil {
-		spec.Retry.Restart = h.Client.Restart
+		spec.Retry.Restart = func(ctx context.Context) error {
+			err := h.Client.Restart(ctx)
+			if err != nil && !plugin.Retryable(err) {
+				return train.Permanent(err)
+			}
+			return err
+		}
 		spec.Retry.Backoff = retryBackoff
 	}
 	if m.Testbed != nil {

@@ -52,8 +52,12 @@ type Source struct {
 	// InProcess runs a built-in in this process, without RPC: for measuring
 	// the RPC overhead only.
 	InProcess bool
-	// Timeout bounds each call to the plugin; 0 means none.
+	// Timeout bounds each call to the plugin; 0 means none. A call that
+	// exceeds it kills the plugin (see plugin.Config.Timeout).
 	Timeout time.Duration
+	// StartTimeout bounds each start of the plugin; 0 means Timeout, or
+	// 30 s if that is 0 too.
+	StartTimeout time.Duration
 	// Stderr receives the plugin's stderr; nil means os.Stderr.
 	Stderr io.Writer
 }
@@ -107,7 +111,7 @@ func Open(ctx context.Context, s Source) (*Handle, error) {
 		}
 		c, err := plugin.Launch(ctx, plugin.Config{
 			Path: exe, Env: []string{serveEnv + "=" + s.Name}, Label: label,
-			AutoMTLS: s.AutoMTLS, Timeout: s.Timeout, Stderr: s.Stderr,
+			AutoMTLS: s.AutoMTLS, Timeout: s.Timeout, StartTimeout: s.StartTimeout, Stderr: s.Stderr,
 		})
 		if err != nil {
 			return nil, err
@@ -119,7 +123,7 @@ func Open(ctx context.Context, s Source) (*Handle, error) {
 	}
 	c, err := plugin.Launch(ctx, plugin.Config{
 		Path: s.Path, Label: label, SHA256: s.SHA256,
-		AutoMTLS: s.AutoMTLS, Timeout: s.Timeout, Stderr: s.Stderr,
+		AutoMTLS: s.AutoMTLS, Timeout: s.Timeout, StartTimeout: s.StartTimeout, Stderr: s.Stderr,
 	})
 	if err != nil {
 		return nil, err

@@ -338,6 +338,17 @@ func TestRestartFailuresCountAsAttempts(t *testing.T) {
 	_, err = Run(context.Background(), s)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "after 3 attempts: restart: plugin did not start")
+
+	// A failure another attempt cannot fix ends the call at once.
+	restarts, obj.calls = 0, 0
+	s.Retry.Restart = func(context.Context) error {
+		restarts++
+		return Permanent(errors.New("checksum mismatch"))
+	}
+	_, err = Run(context.Background(), s)
+	require.Error(t, err)
+	assert.Equal(t, 1, restarts)
+	assert.Contains(t, err.Error(), "restart: checksum mismatch")
 }
 
 // flaky fails call failOn with err.

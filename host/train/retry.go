@@ -23,6 +23,14 @@ type Retry struct {
 	Backoff time.Duration
 }
 
+// Permanent marks a restart failure that another attempt cannot fix (a
+// checksum or protocol mismatch): the call fails at once.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
 // call sends b to the objective and validates the reply before anything
 // uses it. A transport failure is retried with the same request after a
 // restart, up to Retry.Attempts calls in all; a restart that fails uses up
@@ -58,6 +66,10 @@ func (t *Trainer) call(ctx context.Context, b *core.Batch) (*core.Result, error)
 		}
 		wait *= 2
 		if rerr := r.Restart(ctx); rerr != nil {
+			var p permanentError
+			if errors.As(rerr, &p) {
+				return nil, errors.Join(err, fmt.Errorf("restart: %w", p.error))
+			}
 			// The next attempt restarts again instead of calling.
 			err = fmt.Errorf("restart: %w", rerr)
 			continue
