@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prefopt/prefopt/core/plugin"
 	"github.com/prefopt/prefopt/host/checkpoint"
+	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/internal/faultobjective"
 )
 
@@ -36,6 +38,7 @@ func TestMain(m *testing.M) {
 	case "":
 		os.Exit(m.Run())
 	case "plugin":
+		faultobjective.FailStartIfAsked()
 		plugin.Serve(faultobjective.Definition())
 		os.Exit(0)
 	case "host":
@@ -82,6 +85,9 @@ func pluginConfig(timeout time.Duration, stderr io.Writer) plugin.Config {
 
 // faultRun is the observed result of one run under a fault.
 type faultRun struct {
+	stateDir  string
+	pids      []int // plugin processes and helpers the run started
+	seconds   float64
 	err       error
 	completed int // optimizer updates in the final or after-error state
 	lost      int // steps without an update
@@ -106,12 +112,25 @@ func TestFaultMatrix(t *testing.T) {
 	set := pairedData(1, 12, tinyCfg.Vocab)
 	init := newWeights(t, tinyCfg, 2)
 
-	run := func(t *testing.T, params map[string]any, policy string, timeout time.Duration, dir string, every int) (*Outcome, faultRun) {
+	run := func(t *testing.T, params map[string]any, policy string, timeout time.Duration, dir string, every int, failStarts int) (*Outcome, faultRun) {
 		var stderr bytes.Buffer
-		c, err := plugin.Launch(ctx, pluginConfig(timeout, &stderr))
-		require.NoError(t, err)
-		defer c.Close()
 		stateDir := t.TempDir()
+		cfg := pluginConfig(timeout, &stderr)
+		cfg.StartTimeout = callTimeout
+		counter := filepath.Join(stateDir, "fail-starts")
+		require.NoError(t, os.WriteFile(counter, []byte("0"), 0o644))
+		cfg.Env = append(cfg.Env, faultobjective.FailStartEnv+"="+counter)
+		began := time.Now()
+		c, err := plugin.Launch(ctx, cfg)
+		require.NoError(t, err)
+		// Starts after this first one fail failStarts times.
+		require.NoError(t, os.WriteFile(counter, []byte(strconv.Itoa(failStarts)), 0o644))
+		pids := []int{c.Pid()}
+		restart := func(ctx context.Context) error {
+			err := c.Restart(ctx)
+			pids = append(pids, c.Pid())
+			return err
+		}
 		p := map[string]any{"state_dir": stateDir}
 		for k, v := range params {
 			p[k] = v
@@ -122,17 +141,25 @@ func TestFaultMatrix(t *testing.T) {
 		s := testSpec(obj, init, set, steps)
 		s.Label, s.Dir, s.Log = "fault", dir, &log
 		s.Loop.CheckpointEvery = every
-		s.Retry = Retry{OnBadReply: policy, Attempts: 3, Restart: c.Restart, Backoff: 10 * time.Millisecond}
+		s.Retry = Retry{OnBadReply: policy, Attempts: 3, Restart: restart, Backoff: 10 * time.Millisecond}
 		out, err := Run(ctx, s)
+		c.Close()
 		calls, _ := os.ReadFile(filepath.Join(stateDir, "calls"))
-		r := faultRun{err: err, restarts: strings.Count(log.String(), "restarting the plugin")}
+		r := faultRun{err: err, restarts: strings.Count(log.String(), "restarting the plugin"), stateDir: stateDir,
+			seconds: time.Since(began).Seconds()}
 		r.calls, _ = strconv.Atoi(string(calls))
+		helpers, _ := os.ReadFile(filepath.Join(stateDir, faultobjective.HelperPIDs))
+		for _, f := range strings.Fields(string(helpers)) {
+			pid, _ := strconv.Atoi(f)
+			pids = append(pids, pid)
+		}
+		r.pids = pids
 		return out, r
 	}
 
 	// The undisturbed run, checkpointed after every step.
 	refDir := t.TempDir()
-	undisturbed, _ := run(t, nil, "fail", callTimeout, refDir, 1)
+	undisturbed, _ := run(t, nil, "fail", callTimeout, refDir, 1, 0)
 	require.NotNil(t, undisturbed)
 	refAt := func(step int) *checkpoint.Checkpoint {
 		c, err := checkpoint.Load(filepath.Join(refDir, "checkpoints", checkpoint.DirName(int64(step))))
@@ -150,22 +177,35 @@ func TestFaultMatrix(t *testing.T) {
 		wantLost      int
 		wantIdentical bool // weights (final, or saved on the error) equal the undisturbed run's at that step
 		wantRestarts  bool
+		failStarts    int // starts after the first that fail
 	}{
-		{"crash", map[string]any{"crash_on": faultN}, "fail", callTimeout, "", 0, true, true},
-		{"hang", map[string]any{"hang_on": faultN}, "fail", hangTimeout, "", 0, true, true},
-		{"crash every call", map[string]any{"crash_on": faultN, "repeat": true}, "fail", callTimeout, "after 3 attempts", steps - faultN + 1, true, true},
-		{"nan reply", map[string]any{"nan_on": faultN}, "fail", callTimeout, "reply grads.policy_chosen_logps[0]: not finite (got NaN)", steps - faultN + 1, true, false},
-		{"nan reply", map[string]any{"nan_on": faultN}, "skip", callTimeout, "", 1, false, false},
-		{"short reply", map[string]any{"short_on": faultN}, "fail", callTimeout, "reply grads.policy_rejected_logps: has 3 values for 4 inputs", steps - faultN + 1, true, false},
-		{"short reply", map[string]any{"short_on": faultN}, "skip", callTimeout, "", 1, false, false},
-		{"panic", map[string]any{"panic_on": faultN}, "fail", callTimeout, "objective internal error: panic: fault: panic on call 3", steps - faultN + 1, true, false},
-		{"panic", map[string]any{"panic_on": faultN}, "skip", callTimeout, "objective internal error: panic", steps - faultN + 1, true, false},
+		{"crash", map[string]any{"crash_on": faultN}, "fail", callTimeout, "", 0, true, true, 0},
+		{"hang", map[string]any{"hang_on": faultN}, "fail", hangTimeout, "", 0, true, true, 0},
+		{"crash every call", map[string]any{"crash_on": faultN, "repeat": true}, "fail", callTimeout, "after 3 attempts", steps - faultN + 1, true, true, 0},
+		{"nan reply", map[string]any{"nan_on": faultN}, "fail", callTimeout, "reply grads.policy_chosen_logps[0]: not finite (got NaN)", steps - faultN + 1, true, false, 0},
+		{"nan reply", map[string]any{"nan_on": faultN}, "skip", callTimeout, "", 1, false, false, 0},
+		{"short reply", map[string]any{"short_on": faultN}, "fail", callTimeout, "reply grads.policy_rejected_logps: has 3 values for 4 inputs", steps - faultN + 1, true, false, 0},
+		{"short reply", map[string]any{"short_on": faultN}, "skip", callTimeout, "", 1, false, false, 0},
+		{"panic", map[string]any{"panic_on": faultN}, "fail", callTimeout, "objective internal error: panic: fault: panic on call 3", steps - faultN + 1, true, false, 0},
+		{"panic", map[string]any{"panic_on": faultN}, "skip", callTimeout, "objective internal error: panic", steps - faultN + 1, true, false, 0},
+		{"freeze (SIGSTOP)", map[string]any{"stop_on": faultN}, "fail", hangTimeout, "", 0, true, true, 0},
+		{"helper on stderr", map[string]any{"helper_on": faultN}, "fail", callTimeout, "", 0, true, false, 0},
+		{"stderr flood", map[string]any{"flood_on": faultN, "flood_bytes": int64(64 << 20)}, "fail", callTimeout, "", 0, true, false, 0},
+		{"crash, restart fails", map[string]any{"crash_on": faultN}, "fail", callTimeout, "", 0, true, true, 1},
+		{"huge gradient", map[string]any{"huge_on": faultN}, "fail", callTimeout, "exceeds the float32 range", steps - faultN + 1, true, false, 0},
+		{"huge gradient", map[string]any{"huge_on": faultN}, "skip", callTimeout, "", 1, false, false, 0},
+		{"300 metrics", map[string]any{"metric_count": int64(300)}, "fail", callTimeout, "reply metrics: has 301 metrics, more than the 256 allowed", steps, true, false, 0},
 	}
 	var table []string
 	for _, c := range cases {
 		t.Run(c.fault+"/"+c.policy, func(t *testing.T) {
 			dir := t.TempDir()
-			out, r := run(t, c.params, c.policy, c.timeout, dir, 0)
+			out, r := run(t, c.params, c.policy, c.timeout, dir, 0, c.failStarts)
+			for _, pid := range r.pids {
+				st, _ := procState(pid)
+				assert.False(t, running(st), "process %d the run started is still running", pid)
+			}
+			assert.Less(t, r.seconds, 60.0, "the run ends on its own")
 			what := "completed"
 			if r.err == nil {
 				r.completed = steps - out.Skipped
@@ -181,7 +221,11 @@ func TestFaultMatrix(t *testing.T) {
 				assert.Equal(t, "after error", saved.Extra["reason"])
 				r.completed = int(saved.Step)
 				r.lost = steps - r.completed
-				r.identical = sameCheckpoint(refAt(r.completed), saved)
+				if r.completed == 0 {
+					r.identical = sameCheckpoint(&checkpoint.Checkpoint{Weights: tensors(init)}, saved)
+				} else {
+					r.identical = sameCheckpoint(refAt(r.completed), saved)
+				}
 				what = "failed: " + shortErr(r.err)
 			}
 			if r.restarts > 0 {
@@ -195,7 +239,9 @@ func TestFaultMatrix(t *testing.T) {
 			} else {
 				require.Error(t, r.err)
 				assert.Contains(t, r.err.Error(), c.wantErr)
-				assert.Contains(t, r.err.Error(), fmt.Sprintf("step %d", faultN))
+				if c.wantLost < steps {
+					assert.Contains(t, r.err.Error(), fmt.Sprintf("step %d", faultN))
+				}
 			}
 			assert.Equal(t, c.wantLost, r.lost, "steps lost")
 			assert.Equal(t, c.wantIdentical, r.identical, "weights identical to the undisturbed run")
@@ -219,6 +265,16 @@ func shortErr(err error) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// tensors returns w as checkpoint tensors, sorted by name as Load returns
+// them.
+func tensors(w *model.Weights) []checkpoint.Tensor {
+	var ts []checkpoint.Tensor
+	for _, name := range slices.Sorted(slices.Values(w.Names())) {
+		ts = append(ts, checkpoint.Tensor{Name: name, Shape: w.Shape(name), Data: w.Data(name)})
+	}
+	return ts
 }
 
 func sameCheckpoint(a, b *checkpoint.Checkpoint) bool {

@@ -74,8 +74,8 @@ func checkGradRange(r *core.Result) error {
 	for name, g := range r.Grads {
 		for i, v := range g {
 			if math.Abs(v) > maxGrad {
-				return &core.ReplyError{Field: "grads." + name, Index: i,
-					Msg: fmt.Sprintf("%g exceeds the float32 range of the model's backward pass (%g)", v, maxGrad)}
+				return &core.ReplyError{Field: "grads." + name, Index: i, Value: v,
+					Msg: fmt.Sprintf("exceeds the float32 range of the model's backward pass (±%.4g)", maxGrad)}
 			}
 		}
 	}

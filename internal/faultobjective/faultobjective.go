@@ -9,6 +9,8 @@
 // plugin process, in a file under the state_dir parameter, so a test can
 // make a plugin crash once and then recover.
 //
+// huge_on returns finite gradients of magnitude huge (default 1e300).
+//
 // Process faults, for testing what the host does to a plugin process:
 // stop_on (the plugin SIGSTOPs itself), helper_on (it starts a helper that
 // holds its stdout and stderr; helper_setsid puts the helper in a session
@@ -46,6 +48,8 @@ func Definition() core.Definition {
 				{Name: "hang_on", Type: core.TypeInt, Default: int64(0), Doc: "sleep an hour on this call", Min: core.Bound(0)},
 				{Name: "nan_on", Type: core.TypeInt, Default: int64(0), Doc: "return a NaN gradient on this call", Min: core.Bound(0)},
 				{Name: "short_on", Type: core.TypeInt, Default: int64(0), Doc: "return a gradient one element short on this call", Min: core.Bound(0)},
+				{Name: "huge_on", Type: core.TypeInt, Default: int64(0), Doc: "return finite gradients of magnitude huge on this call", Min: core.Bound(0)},
+				{Name: "huge", Type: core.TypeFloat, Default: 1e300, Doc: "magnitude of the gradients huge_on returns"},
 				{Name: "panic_on", Type: core.TypeInt, Default: int64(0), Doc: "panic on this call", Min: core.Bound(0)},
 				{Name: "repeat", Type: core.TypeBool, Default: false, Doc: "fire each fault on every call from its number on"},
 				{Name: "say", Type: core.TypeString, Default: "", Doc: "write this line to stderr on every call"},
@@ -146,6 +150,13 @@ func (o *objective) Compute(_ context.Context, b *core.Batch) (*core.Result, err
 	}
 	if fires("short_on") {
 		r.Grads[core.PolicyRejectedLogps] = r.Grads[core.PolicyRejectedLogps][:n-1]
+	}
+	if fires("huge_on") {
+		for _, g := range r.Grads {
+			for i := range g {
+				g[i] = math.Copysign(o.p.Float("huge"), g[i])
+			}
+		}
 	}
 	return r, nil
 }
