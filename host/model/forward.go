@@ -82,8 +82,13 @@ func weightsAs[F float32 | float64](w *Weights, buf fwdWeights[F]) fwdWeights[F]
 // trieForward runs the model over the inner (computed) nodes of tr, all
 // nodes a layer at a time, and fills tr.lp for every node of depth ≥ 1.
 // Depth-0 nodes get lp 0 (the first token of a row has no prediction).
-// Arithmetic is in F; the log-softmax normaliser and lp are formed in
-// float64.
+//
+// Every inner node goes through exactly the per-position arithmetic of the
+// training graph (see buildNet): the same functions, on the same operands,
+// in the same order, so a prefix gets bit-identical activations and
+// log-probs here and in the graph, whatever else is computed with it.
+// Arithmetic is in F; the LayerNorm statistics, the softmax weights, the
+// log-softmax normaliser and lp are formed in float64.
 func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTrie, buf *fwdBuffers[F]) {
 	cfg := w.cfg
 	d, hid, vocab := cfg.Width, cfg.Hidden(), cfg.Vocab
@@ -115,6 +120,7 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 	idx := func(name string) []F { return p[w.index[name]] }
 	x := grow(&buf.x, m*d)
 	h := grow(&buf.h, m*d)
+	y := grow(&buf.y, m*d)
 	qkv := grow(&buf.qkv, m*3*d)
 	att := grow(&buf.att, m*d)
 	u := grow(&buf.u, m*hid)
@@ -131,11 +137,13 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
 		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
 		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads)
-		linearAdd(x, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
+		linear(y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
+		addInPlace(x, y)
 		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
 		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
-		geluInPlace(u)
-		linearAdd(x, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
+		geluFwd(u, u)
+		linear(y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
+		addInPlace(x, y)
 	}
 	layerNormRows(h, x, idx("lnf.gain"), idx("lnf.bias"), m, d)
 	linear(logits, h, idx("head.weight"), nil, m, d, vocab)
@@ -155,8 +163,8 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 
 // fwdBuffers are the reusable work arrays of trieForward.
 type fwdBuffers[F float32 | float64] struct {
-	node, pathAt, paths       []int
-	x, h, qkv, att, u, logits []F
+	node, pathAt, paths          []int
+	x, h, y, qkv, att, u, logits []F
 }
 
 func (b *fwdBuffers[F]) ints(s *[]int, n int) []int {
@@ -177,51 +185,78 @@ func grow[F float32 | float64](s *[]F, n int) []F {
 
 // attendPaths writes causal multi-head attention into att [m, D]: the
 // query of inner node i attends to the keys and values of the inner nodes
-// paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last), scores
-// scaled by 1/√(D/heads). qkv [m, 3D] holds q | k | v of every inner node.
+// paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last). qkv
+// [m, 3D] holds q | k | v of every inner node. Each query is computed by
+// attendQuery.
 func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int) {
-	hd := d / heads
-	scale := 1 / math.Sqrt(float64(hd))
 	m := len(pathAt) - 1
 	parallelFor(m, 2*d*(pathAt[m]/m+1), func(lo, hi int) {
 		var sc []float64
 		for i := lo; i < hi; i++ {
-			path := paths[pathAt[i]:pathAt[i+1]]
-			if cap(sc) < len(path) {
-				sc = make([]float64, len(path))
-			}
-			sc = sc[:len(path)]
-			q := qkv[i*3*d : i*3*d+d]
-			out := att[i*d : (i+1)*d]
-			for hh := range heads {
-				qh := q[hh*hd : (hh+1)*hd]
-				mx := math.Inf(-1)
-				for t, a := range path {
-					kh := qkv[a*3*d+d+hh*hd : a*3*d+d+(hh+1)*hd]
-					var s F
-					for e, qv := range qh {
-						s += qv * kh[e]
-					}
-					sc[t] = float64(s) * scale
-					mx = math.Max(mx, sc[t])
-				}
-				z := 0.0
-				for t := range sc {
-					sc[t] = math.Exp(sc[t] - mx)
-					z += sc[t]
-				}
-				oh := out[hh*hd : (hh+1)*hd]
-				clear(oh)
-				for t, a := range path {
-					wt := F(sc[t] / z)
-					vh := qkv[a*3*d+2*d+hh*hd : a*3*d+2*d+(hh+1)*hd]
-					for e, vv := range vh {
-						oh[e] += wt * vv
-					}
-				}
-			}
+			sc = attendQuery(att[i*d:(i+1)*d], qkv, i, paths[pathAt[i]:pathAt[i+1]], 0, d, heads, sc)
 		}
 	})
+}
+
+// attendQuery writes into out [D] the multi-head attention of the query in
+// row i of qkv [·, 3D] (q | k | v, head h at columns h·hd within each, hd =
+// D/heads) over the key and value rows base+keys[0], …, base+keys[n−1], in
+// that order. It returns sc, grown to n, for reuse.
+//
+// Reduction order, the contract that makes a position's output a function
+// of its query, keys and values only (not of the batch, the padding or the
+// caller), for each head:
+//
+//	s_u  = float64(Σ_e q_e·k_ue) / √hd      products rounded to F, summed in F, e ascending
+//	p_u  = exp(s_u − max s) / Σ_u exp(…)    attnWeights, in float64, u ascending
+//	out_e = Σ_u F(p_u)·v_ue                 products rounded to F, summed in F from 0, u ascending
+//
+// The training graph's attention op and the scorer both call it.
+func attendQuery[F float32 | float64](out, qkv []F, i int, keys []int, base, d, heads int, sc []float64) []float64 {
+	hd := d / heads
+	if cap(sc) < len(keys) {
+		sc = make([]float64, len(keys))
+	}
+	sc = sc[:len(keys)]
+	for hh := range heads {
+		attnWeights(sc, qkv, i, keys, base, d, hh*hd, hd)
+		oh := out[hh*hd : (hh+1)*hd]
+		clear(oh)
+		for t, a := range keys {
+			wt := F(sc[t])
+			vh := qkv[(base+a)*3*d+2*d+hh*hd : (base+a)*3*d+2*d+(hh+1)*hd]
+			for e, vv := range vh {
+				oh[e] += F(wt * vv)
+			}
+		}
+	}
+	return sc
+}
+
+// attnWeights writes into p [len(keys)] the softmax weights of the query in
+// row i of qkv for the head at column offset off (width hd) over the key
+// rows base+keys[u], as defined for attendQuery.
+func attnWeights[F float32 | float64](p []float64, qkv []F, i int, keys []int, base, d, off, hd int) {
+	scale := 1 / math.Sqrt(float64(hd))
+	qh := qkv[i*3*d+off : i*3*d+off+hd]
+	mx := math.Inf(-1)
+	for t, a := range keys {
+		kh := qkv[(base+a)*3*d+d+off : (base+a)*3*d+d+off+hd]
+		var s F
+		for e, qv := range qh {
+			s += F(qv * kh[e])
+		}
+		p[t] = float64(s) * scale
+		mx = math.Max(mx, p[t])
+	}
+	z := 0.0
+	for t := range p {
+		p[t] = math.Exp(p[t] - mx)
+		z += p[t]
+	}
+	for t := range p {
+		p[t] /= z
+	}
 }
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
@@ -248,17 +283,6 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 	})
 }
 
-// geluInPlace applies x·σ(2√(2/π)(x+0.044715x³)).
-func geluInPlace[F float32 | float64](x []F) {
-	c := 2 * math.Sqrt(2/math.Pi)
-	parallelFor(len(x), 30, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := float64(x[i])
-			x[i] = F(v / (1 + math.Exp(-c*(v+0.044715*v*v*v))))
-		}
-	})
-}
-
 func logSumExp[F float32 | float64](x []F) float64 {
 	mx := math.Inf(-1)
 	for _, v := range x {
@@ -271,34 +295,24 @@ func logSumExp[F float32 | float64](x []F) float64 {
 	return mx + math.Log(s)
 }
 
-// linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil.
+// linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil:
+// y_ij = F(Σ_p x_ip·w_pj) + b_j, the product from gemm (whose sum order
+// depends on k only) rounded to F before the bias is added. It is the
+// training graph's Mul followed by its bias op.
 func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
 	y = y[:m*n]
-	if bias == nil {
-		clear(y)
-	} else {
-		for i := range m {
-			copy(y[i*n:(i+1)*n], bias)
-		}
+	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 0, y, n)
+	if bias != nil {
+		addBias(y, y, bias)
 	}
-	gemmAcc(y, x, w, m, k, n)
 }
 
-// linearAdd adds x·w + bias into y.
-func linearAdd[F float32 | float64](y, x, w, bias []F, m, k, n int) {
-	y = y[:m*n]
-	for i := range m {
-		yr := y[i*n : (i+1)*n]
-		for j, b := range bias {
-			yr[j] += b
-		}
+// addInPlace adds y into x elementwise (the residual connection).
+func addInPlace[F float32 | float64](x, y []F) {
+	y = y[:len(x)]
+	for k, v := range y {
+		x[k] += v
 	}
-	gemmAcc(y, x, w, m, k, n)
-}
-
-// gemmAcc computes y += x·w for row-major x [m, k], w [k, n], y [m, n].
-func gemmAcc[F float32 | float64](y, x, w []F, m, k, n int) {
-	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 1, y[:m*n], n)
 }
 
 // parallelFor splits [0, n) into contiguous ranges over the available

@@ -89,7 +89,7 @@ func opCases() []opCase {
 		{"attention long rows", []opInput{{shape: []int{24, 3 * 16}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.attention(x[0], 24, 2) }},
 		{"target log-probs", []opInput{{shape: []int{oN, oV}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.tokenLogp(x[0], onehot(bd)) }},
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.tokenLogp(x[0], onehot(bd), nil) }},
 	}
 }
 

@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -126,12 +125,7 @@ func (s *Scorer) Score(b *Batch) ([]float64, error) {
 	}
 	s.forward()
 	out := make([]float64, s.outs)
-	for _, sp := range b.Spans {
-		ids := s.ids[first[sp.Row]:]
-		for j := sp.From; j < sp.To; j++ {
-			out[sp.Out] += s.tr.lp[ids[j]]
-		}
-	}
+	sumSpans(out, b.Spans, func(row, j int) float64 { return s.tr.lp[s.ids[first[row]+j]] })
 	return out, nil
 }
 
@@ -212,21 +206,4 @@ func (s *Scorer) Close() error {
 	s.ids, s.w64 = nil, nil
 	s.b32, s.b64 = fwdBuffers[float32]{}, fwdBuffers[float64]{}
 	return nil
-}
-func toFloat64(v G.Value) []float64 {
-	switch d := v.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	case float32:
-		return []float64{float64(d)}
-	case float64:
-		return []float64{d}
-	}
-	panic(fmt.Sprintf("model: unexpected value type %T", v.Data()))
 }
