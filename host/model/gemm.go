@@ -50,9 +50,17 @@ func trans(t bool) blas.Transpose {
 
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
 // BLAS semantics (op(A) is m×k, op(B) k×n; beta = 0 ignores C's old
-// values). With the AVX2+FMA kernels every element of C is a fixed-order
-// sum over k, whatever the number of cores, so results are reproducible
-// bit for bit on one machine.
+// values).
+//
+// Reduction order, for alpha = 1 and beta ∈ {0, 1} (how the model calls
+// it): with the AVX2+FMA kernels (n·k ≥ gemmMinWork) element (i, j) is
+// C_ij (+)= S_0 + S_1 + … left to right, S_b the FMA chain from 0 over
+// p ascending in the b-th block of gemmKC values of k; otherwise it is
+// gonum's, which for op(A)·op(B) untransposed adds a_ip·b_pj to C_ij one p
+// at a time, ascending. Either way an element depends on row i of op(A),
+// column j of op(B) and k only — not on m, on i's place among the rows, on
+// n beyond the path choice, or on the number of cores — so a row's result
+// never depends on which other rows share its product.
 func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if !haveGemmKernels || n*k < gemmMinWork {
 		switch cc := any(c).(type) {

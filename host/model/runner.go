@@ -83,11 +83,10 @@ func (r *Runner) Weights() *Weights { return r.w }
 // paused for [Runner.Backward]. A Forward while a run is paused discards
 // that run without touching the gradients.
 //
-// The outputs are bit-identical to [Scorer.Score] of the same batch at the
-// same weights and dtype, and each sequence's sums are independent of the
-// other rows of b, of its row index and of [WithLength]: every position
-// runs the arithmetic described at buildNet, and the float64 target
-// log-probs are summed by sumSpans.
+// The outputs are float64 sums of float64 per-token log-probs,
+// bit-identical to [Scorer.Score] of the same batch at the same weights and
+// dtype; a sequence's sums do not depend on the other rows of b, its row
+// index or [WithLength] (see the package documentation).
 func (r *Runner) Forward(b *Batch) ([]float64, error) {
 	r.abort()
 	if err := prepare(r.nt, r.w, r.p32, r.p64, b); err != nil {

@@ -38,8 +38,9 @@ func resolve(cfg Config, opts []Option) options {
 // their distinct token prefixes and each distinct prefix is run once
 // (causal attention makes a position's states a function of its prefix),
 // so rows that share a prompt, or completions that share a start, cost
-// only their distinct positions. Results equal the graph's up to
-// summation order.
+// only their distinct positions. Each position runs the arithmetic of the
+// training graph (see the package documentation), so scores equal
+// [Runner.Forward]'s bit for bit.
 type Scorer struct {
 	w      *Weights
 	dt     tensor.Dtype

@@ -7,6 +7,11 @@ import (
 	"slices"
 )
 
+// NumericsVersion identifies the forward arithmetic. It changes whenever a
+// score of the same weights and tokens could change in any bit, so scores
+// kept on disk (a reference cache) can be keyed by it.
+const NumericsVersion = 2
+
 // InitStd is the standard deviation of the normal initialisation of every
 // embedding and linear weight (GPT-2, nanoGPT). Linear biases and LayerNorm
 // biases start at 0, LayerNorm gains at 1.
