@@ -207,7 +207,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 // of its query, keys and values only (not of the batch, the padding or the
 // caller), for each head:
 //
-//	s_u  = float64(Σ_e q_e·k_ue) / √hd      products rounded to F, summed in F, e ascending
+//	s_u  = float64(dot4(q, k_u)) / √hd      in F, see dot4
 //	p_u  = exp(s_u − max s) / Σ_u exp(…)    attnWeights, in float64, u ascending
 //	out_e = Σ_u F(p_u)·v_ue                 products rounded to F, summed in F from 0, u ascending
 //
@@ -225,8 +225,9 @@ func attendQuery[F float32 | float64](out, qkv []F, i int, keys []int, base, d, 
 		for t, a := range keys {
 			wt := F(sc[t])
 			vh := qkv[(base+a)*3*d+2*d+hh*hd : (base+a)*3*d+2*d+(hh+1)*hd]
-			for e, vv := range vh {
-				oh[e] += F(wt * vv)
+			vh = vh[:len(oh)]
+			for e := range oh {
+				oh[e] += F(wt * vh[e])
 			}
 		}
 	}
@@ -242,12 +243,10 @@ func attnWeights[F float32 | float64](p []float64, qkv []F, i int, keys []int, b
 	mx := math.Inf(-1)
 	for t, a := range keys {
 		kh := qkv[(base+a)*3*d+d+off : (base+a)*3*d+d+off+hd]
-		var s F
-		for e, qv := range qh {
-			s += F(qv * kh[e])
+		p[t] = float64(dot4(qh, kh)) * scale
+		if p[t] > mx {
+			mx = p[t]
 		}
-		p[t] = float64(s) * scale
-		mx = math.Max(mx, p[t])
 	}
 	z := 0.0
 	for t := range p {
@@ -257,6 +256,27 @@ func attnWeights[F float32 | float64](p []float64, qkv []F, i int, keys []int, b
 	for t := range p {
 		p[t] /= z
 	}
+}
+
+// dot4 returns Σ_e a_e·b_e for len(b) ≥ len(a), each product rounded to
+// F, in the fixed order of four partial sums: s_r accumulates e ≡ r mod 4
+// ascending over the largest multiple of 4, s_0 then the remaining e
+// ascending, and the result is (s_0+s_1)+(s_2+s_3), all in F.
+func dot4[F float32 | float64](a, b []F) F {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 F
+	e := 0
+	for ; e+4 <= len(a); e += 4 {
+		a4, b4 := a[e:e+4:e+4], b[e:e+4:e+4]
+		s0 += F(a4[0] * b4[0])
+		s1 += F(a4[1] * b4[1])
+		s2 += F(a4[2] * b4[2])
+		s3 += F(a4[3] * b4[3])
+	}
+	for ; e < len(a); e++ {
+		s0 += F(a[e] * b[e])
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
