@@ -137,13 +137,11 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
 		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
 		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads)
-		linear(y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
-		addInPlace(x, y)
+		residual(x, y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
 		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
 		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
 		geluFwd(u, u)
-		linear(y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
-		addInPlace(x, y)
+		residual(x, y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
 	}
 	layerNormRows(h, x, idx("lnf.gain"), idx("lnf.bias"), m, d)
 	linear(logits, h, idx("head.weight"), nil, m, d, vocab)
@@ -327,11 +325,18 @@ func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
 	}
 }
 
-// addInPlace adds y into x elementwise (the residual connection).
-func addInPlace[F float32 | float64](x, y []F) {
-	y = y[:len(x)]
-	for k, v := range y {
-		x[k] += v
+// residual adds the linear layer in·w + bias into x, through y [m, n]:
+// x_ij = x_ij + (F(Σ_p in_ip·w_pj) + b_j), the graph's Add of x and its
+// linear node.
+func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
+	y = y[:m*n]
+	gemm(false, false, m, n, k, 1, in[:m*k], k, w[:k*n], n, 0, y, n)
+	x = x[:m*n]
+	for i := 0; i < len(x); i += n {
+		xr, yr := x[i:i+n], y[i:i+n]
+		for j, b := range bias[:n] {
+			xr[j] += yr[j] + b
+		}
 	}
 }
 
