@@ -53,9 +53,9 @@
 //	         x̂ = F((x−μ)·r), then x̂·gain + bias in F
 //	x·W + b  F(gemm) + b: gemm sums each element over k in an order set by
 //	         n·k and k alone (never by the number of rows or a row's place)
-//	attention per query and head: scores Σ_e F(q_e·k_e) in F, four partial
-//	         sums over e mod 4 (dot4);
-//	         softmax in float64, keys ascending; Σ_u F(F(p_u)·v_u) in F
+//	attention per head: scores q·k_u and outputs Σ_u p_u·v_u as gemm
+//	         kernel sums whatever the number of positions (gemmFixed);
+//	         softmax in float64, keys ascending, weights rounded to F
 //	residual F(x + y); GELU elementwise in float64, rounded to F
 //	log p    float64(logit_t) − logsumexp(logits) in float64, vocabulary order
 //	outputs  float64 sums, spans in order, positions ascending

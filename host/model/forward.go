@@ -136,7 +136,7 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		pre := "blocks." + strconv.Itoa(l) + "."
 		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
 		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
-		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads)
+		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads, buf)
 		residual(x, y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
 		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
 		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
@@ -161,8 +161,9 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 
 // fwdBuffers are the reusable work arrays of trieForward.
 type fwdBuffers[F float32 | float64] struct {
-	node, pathAt, paths          []int
-	x, h, y, qkv, att, u, logits []F
+	node, pathAt, paths, taken, isParent []int
+	chains                               [][2]int
+	x, h, y, qkv, att, u, logits         []F
 }
 
 func (b *fwdBuffers[F]) ints(s *[]int, n int) []int {
@@ -184,97 +185,131 @@ func grow[F float32 | float64](s *[]F, n int) []F {
 // attendPaths writes causal multi-head attention into att [m, D]: the
 // query of inner node i attends to the keys and values of the inner nodes
 // paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last). qkv
-// [m, 3D] holds q | k | v of every inner node. Each query is computed by
-// attendQuery.
-func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int) {
+// [m, 3D] holds q | k | v of every inner node.
+//
+// The work goes by chains: an inner node that is no inner node's parent
+// ends a chain, its path; the chain's queries are the nodes of the path no
+// earlier chain has taken, always a suffix of the path. Each chain gathers
+// its keys, values and queries and runs attnBlock, so every query is
+// computed once, with the arithmetic of the graph's attention.
+func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int, buf *fwdBuffers[F]) {
 	m := len(pathAt) - 1
-	parallelFor(m, 2*d*(pathAt[m]/m+1), func(lo, hi int) {
-		var sc []float64
-		for i := lo; i < hi; i++ {
-			sc = attendQuery(att[i*d:(i+1)*d], qkv, i, paths[pathAt[i]:pathAt[i+1]], 0, d, heads, sc)
+	taken := buf.ints(&buf.taken, m)
+	parent := buf.ints(&buf.isParent, m)
+	clear(taken)
+	clear(parent)
+	for i := range m {
+		if pathAt[i+1]-pathAt[i] > 1 {
+			parent[paths[pathAt[i+1]-2]] = 1
+		}
+	}
+	chains := buf.chains[:0]
+	work := 0
+	for i := range m {
+		if parent[i] != 0 {
+			continue
+		}
+		path := paths[pathAt[i]:pathAt[i+1]]
+		first := len(path)
+		for first > 0 && taken[path[first-1]] == 0 {
+			first--
+			taken[path[first]] = 1
+		}
+		chains = append(chains, [2]int{i, first})
+		work += (len(path) - first) * len(path)
+	}
+	buf.chains = chains
+	hd := d / heads
+	parallelFor(len(chains), 4*d*(work/len(chains)+1), func(lo, hi int) {
+		var ws attnWork[F]
+		for _, c := range chains[lo:hi] {
+			path := paths[pathAt[c[0]]:pathAt[c[0]+1]]
+			first := c[1]
+			n, nq := len(path), len(path)-first
+			kv := grow(&ws.kv, n*2*d)
+			q := grow(&ws.q, nq*d)
+			o := grow(&ws.o, nq*d)
+			for u, a := range path {
+				copy(kv[u*2*d:(u+1)*2*d], qkv[a*3*d+d:(a+1)*3*d])
+			}
+			for j, a := range path[first:] {
+				copy(q[j*d:(j+1)*d], qkv[a*3*d:a*3*d+d])
+			}
+			for h := range heads {
+				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, &ws)
+			}
+			for j, a := range path[first:] {
+				copy(att[a*d:(a+1)*d], o[j*d:(j+1)*d])
+			}
 		}
 	})
 }
 
-// attendQuery writes into out [D] the multi-head attention of the query in
-// row i of qkv [·, 3D] (q | k | v, head h at columns h·hd within each, hd =
-// D/heads) over the key and value rows base+keys[0], …, base+keys[n−1], in
-// that order. It returns sc, grown to n, for reuse.
-//
-// Reduction order, the contract that makes a position's output a function
-// of its query, keys and values only (not of the batch, the padding or the
-// caller), for each head:
-//
-//	s_u  = float64(dot4(q, k_u)) / √hd      in F, see dot4
-//	p_u  = exp(s_u − max s) / Σ_u exp(…)    attnWeights, in float64, u ascending
-//	out_e = Σ_u F(p_u)·v_ue                 products rounded to F, summed in F from 0, u ascending
-//
-// The training graph's attention op and the scorer both call it.
-func attendQuery[F float32 | float64](out, qkv []F, i int, keys []int, base, d, heads int, sc []float64) []float64 {
-	hd := d / heads
-	if cap(sc) < len(keys) {
-		sc = make([]float64, len(keys))
-	}
-	sc = sc[:len(keys)]
-	for hh := range heads {
-		attnWeights(sc, qkv, i, keys, base, d, hh*hd, hd)
-		oh := out[hh*hd : (hh+1)*hd]
-		clear(oh)
-		for t, a := range keys {
-			wt := F(sc[t])
-			vh := qkv[(base+a)*3*d+2*d+hh*hd : (base+a)*3*d+2*d+(hh+1)*hd]
-			vh = vh[:len(oh)]
-			for e := range oh {
-				oh[e] += F(wt * vh[e])
-			}
-		}
-	}
-	return sc
+// attnWork holds the scratch arrays of attnBlock and its callers.
+type attnWork[F float32 | float64] struct {
+	s, p, kv, q, o []F
+	sc             []float64
 }
 
-// attnWeights writes into p [len(keys)] the softmax weights of the query in
-// row i of qkv for the head at column offset off (width hd) over the key
-// rows base+keys[u], as defined for attendQuery.
-func attnWeights[F float32 | float64](p []float64, qkv []F, i int, keys []int, base, d, off, hd int) {
+// attnBlock writes into o (row stride ldo) the attention of nq queries over
+// nk keys of one head of width hd: query j sits at position first+j and
+// sees keys 0..first+j. q has row stride ldq, k and v row stride ldkv.
+//
+// Reduction order, the contract that makes a position's output a function
+// of its query and its prefix's keys and values only (not of the batch, the
+// padding, nk or the caller):
+//
+//	S = Q·Kᵀ     gemmFixed: each score the kernel sum over the hd entries
+//	P_j          attnSoftmax(S_j[:first+j+1]) rounded to F, zeros after
+//	O = P·V      gemmFixed: each entry the kernel sum over key positions,
+//	             where the zeros of P past the query change nothing
+//
+// The graph's attention op and the scorer both call it.
+func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F]) {
+	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws)
+	gemmFixed(false, false, nq, hd, nk, p, nk, v, ldkv, o, ldo)
+}
+
+// attnProbsBlock returns P [nq, nk] of attnBlock, in ws.p.
+func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F]) []F {
+	s := grow(&ws.s, nq*nk)
+	p := grow(&ws.p, nq*nk)
+	if cap(ws.sc) < nk {
+		ws.sc = make([]float64, nk)
+	}
+	gemmFixed(false, true, nq, nk, hd, q, ldq, k, ldk, s, nk)
 	scale := 1 / math.Sqrt(float64(hd))
-	qh := qkv[i*3*d+off : i*3*d+off+hd]
+	for j := range nq {
+		n := first + j + 1
+		sc := ws.sc[:n]
+		attnSoftmax(sc, s[j*nk:j*nk+n], scale)
+		pr := p[j*nk : (j+1)*nk]
+		for u, v := range sc {
+			pr[u] = F(v)
+		}
+		clear(pr[n:])
+	}
+	return p
+}
+
+// attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
+// σ_u = float64(s_u)·scale, in float64, u ascending.
+func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
 	mx := math.Inf(-1)
-	for t, a := range keys {
-		kh := qkv[(base+a)*3*d+d+off : (base+a)*3*d+d+off+hd]
-		p[t] = float64(dot4(qh, kh)) * scale
-		if p[t] > mx {
-			mx = p[t]
+	for u, v := range s {
+		p[u] = float64(v) * scale
+		if p[u] > mx {
+			mx = p[u]
 		}
 	}
 	z := 0.0
-	for t := range p {
-		p[t] = math.Exp(p[t] - mx)
-		z += p[t]
+	for u := range p {
+		p[u] = math.Exp(p[u] - mx)
+		z += p[u]
 	}
-	for t := range p {
-		p[t] /= z
+	for u := range p {
+		p[u] /= z
 	}
-}
-
-// dot4 returns Σ_e a_e·b_e for len(b) ≥ len(a), each product rounded to
-// F, in the fixed order of four partial sums: s_r accumulates e ≡ r mod 4
-// ascending over the largest multiple of 4, s_0 then the remaining e
-// ascending, and the result is (s_0+s_1)+(s_2+s_3), all in F.
-func dot4[F float32 | float64](a, b []F) F {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 F
-	e := 0
-	for ; e+4 <= len(a); e += 4 {
-		a4, b4 := a[e:e+4:e+4], b[e:e+4:e+4]
-		s0 += F(a4[0] * b4[0])
-		s1 += F(a4[1] * b4[1])
-		s2 += F(a4[2] * b4[2])
-		s3 += F(a4[3] * b4[3])
-	}
-	for ; e < len(a); e++ {
-		s0 += F(a[e] * b[e])
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.

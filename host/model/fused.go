@@ -292,9 +292,8 @@ func lnBwdGain[F float32 | float64](o, x, dy []F) {
 // attentionNode is causal multi-head self-attention over rows of t
 // positions: qkv [B·t, 3D] (q | k | v, head h at columns h·hd within each)
 // gives y [B·t, D] with y_s = Σ_{u≤s} softmax_u(q_s·k_u/√hd)·v_u per head.
-// Position s of a row is computed by attendQuery over positions 0..s of
-// its row, so its value does not depend on t, on the other rows or on the
-// positions after s.
+// Each row block and head is computed by attnBlock, so position s's value
+// does not depend on t, on the other rows or on the positions after s.
 func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
 	d := qkv.Shape()[1] / 3
 	return apply(&fusedOp{name: "attention", params: []int{t, heads}, inDims: []int{2}, diff: []bool{true},
@@ -310,59 +309,37 @@ func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
 		}}, qkv)
 }
 
-// causalKeys returns 0, 1, …, t−1: positions 0..s of a row are
-// causalKeys(t)[:s+1] from the row's first position.
-func causalKeys(t int) []int {
-	keys := make([]int, t)
-	for i := range keys {
-		keys[i] = i
-	}
-	return keys
-}
-
+// attnFwd runs attnBlock for every row block and head: positions 0..t−1
+// of a row are its queries and keys.
 func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
-	keys := causalKeys(t)
-	n := len(o) / d
-	parallelFor(n, 2*d*(t/2+1), func(lo, hi int) {
-		var sc []float64
-		for i := lo; i < hi; i++ {
-			s := i % t
-			sc = attendQuery(o[i*d:(i+1)*d], qkv, i, keys[:s+1], i-s, d, heads, sc)
+	hd := d / heads
+	bsz := len(o) / (t * d)
+	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
+		var ws attnWork[F]
+		for job := lo; job < hi; job++ {
+			b, h := job/heads, job%heads
+			base := b*t*3*d + h*hd
+			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, &ws)
 		}
 	})
 }
 
-// attnProbs writes the causal softmax P [t, t] of head h of row block b
-// (entries above the diagonal 0), each row the weights attendQuery uses,
-// rounded to F.
-func attnProbs[F float32 | float64](p []F, sc []float64, keys []int, qkv []F, b, h, t, d, hd int) {
-	for s := range t {
-		attnWeights(sc[:s+1], qkv, b*t+s, keys[:s+1], b*t, d, h*hd, hd)
-		row := p[s*t : (s+1)*t]
-		for u, v := range sc[:s+1] {
-			row[u] = F(v)
-		}
-		clear(row[s+1:])
-	}
-}
-
-// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities:
+// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities
+// as the forward pass does:
 // dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
 // dV = Pᵀ·dY.
 func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(dy) / (t * d)
 	scale := F(1 / math.Sqrt(float64(hd)))
-	keys := causalKeys(t)
 	parallelFor(bsz*heads, t*t*hd*10, func(lo, hi int) {
-		p := make([]F, t*t)
+		var ws attnWork[F]
 		ds := make([]F, t*t)
-		sc := make([]float64, t)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
-			attnProbs(p, sc, keys, qkv, b, h, t, d, hd)
+			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
 			gemm(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]

@@ -71,6 +71,46 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 		}
 		return
 	}
+	gemmPacked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmFixed is C = op(A)·op(B) (alpha 1, beta 0) computed the same way
+// whatever m, n and k: each element is the packed kernels' sum (FMA chains
+// over blocks of gemmKC values of k, as for gemm) when they are present,
+// else the FMA-free sum Σ_p F(a_ip·b_pj) from 0, p ascending. An element
+// therefore depends on its row of op(A), its column of op(B) and k only,
+// and trailing zero terms (p past the last non-zero a_ip) leave it
+// unchanged. Attention uses it, where n is a number of positions.
+func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b []F, ldb int, c []F, ldc int) {
+	if haveGemmKernels {
+		gemmPacked(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		return
+	}
+	for i := range m {
+		cr := c[i*ldc : i*ldc+n]
+		for j := range cr {
+			var s F
+			for p := range k {
+				var av, bv F
+				if tA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if tB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += F(av * bv)
+			}
+			cr[j] = s
+		}
+	}
+}
+
+// gemmPacked is gemm on the packed AVX2+FMA kernels.
+func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	nr := 16
 	if _, ok := any(c).([]float64); ok {
 		nr = 8

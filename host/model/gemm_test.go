@@ -190,3 +190,70 @@ func gemmRowsCheck[F float32 | float64](t *testing.T, a, b, c0 []F, m, n, k int,
 		}
 	}
 }
+
+// TestGemmFixed checks gemmFixed's contract: an element is the same bits
+// whatever m and n, and trailing zero terms (A's row extended by zeros, B
+// by arbitrary rows) change nothing; with op(B) transposed too.
+func TestGemmFixed(t *testing.T) { testGemmFixed(t) }
+
+func testGemmFixed(t *testing.T) {
+	// tol32: float32 sums of ≤ 300 O(1) products, as in TestGemm.
+	const tol32 = 1e-4
+	for ci, c := range []struct {
+		name    string
+		m, n, k int
+		tB      bool
+	}{
+		{"small", 5, 3, 4, false},
+		{"scores", 20, 20, 16, true},
+		{"values over two k blocks", 9, 16, 300, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 5))
+			const pad = 7 // zero terms appended to k
+			kk := c.k + pad
+			a := make([]float32, c.m*kk) // rows of kk: k values, then zeros
+			for i := range c.m {
+				for p := range c.k {
+					a[i*kk+p] = float32(rng.NormFloat64())
+				}
+			}
+			b := make([]float32, kk*c.n) // op(B) [kk, n], stored [n, kk] when tB
+			for i := range b {
+				b[i] = float32(rng.NormFloat64())
+			}
+			bAt := func(p, j int) float32 {
+				if c.tB {
+					return b[j*kk+p]
+				}
+				return b[p*c.n+j]
+			}
+			ldb := c.n
+			if c.tB {
+				ldb = kk
+			}
+			full := make([]float32, c.m*c.n)
+			gemmFixed(false, c.tB, c.m, c.n, c.k, a, kk, b, ldb, full, c.n)
+			padded := make([]float32, c.m*c.n)
+			gemmFixed(false, c.tB, c.m, c.n, kk, a, kk, b, ldb, padded, c.n)
+			for i := range c.m {
+				for j := range c.n {
+					want := full[i*c.n+j]
+					ref := 0.0
+					for p := range c.k {
+						ref += float64(a[i*kk+p]) * float64(bAt(p, j))
+					}
+					require.InDelta(t, ref, float64(want), tol32*math.Max(1, math.Abs(ref)), "c[%d][%d]", i, j)
+					require.Equal(t, want, padded[i*c.n+j], "c[%d][%d] with %d zero terms", i, j, pad)
+					one := make([]float32, 1)
+					col := b[j:]
+					if c.tB {
+						col = b[j*kk:]
+					}
+					gemmFixed(false, c.tB, 1, 1, c.k, a[i*kk:], kk, col, ldb, one, 1)
+					require.Equal(t, want, one[0], "c[%d][%d] alone", i, j)
+				}
+			}
+		})
+	}
+}
