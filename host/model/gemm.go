@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -83,6 +84,10 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 // unchanged. Attention uses it, where n is a number of positions.
 func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b []F, ldb int, c []F, ldc int) {
 	if haveGemmKernels {
+		if c64, ok := any(c).([]float64); ok && m < gemmMR {
+			fmaGemm64(tA, tB, m, n, k, any(a).([]float64), lda, any(b).([]float64), ldb, c64, ldc)
+			return
+		}
 		gemmPacked(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 		return
 	}
@@ -105,6 +110,61 @@ func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b 
 				s += F(av * bv)
 			}
 			cr[j] = s
+		}
+	}
+}
+
+// fmaGemm64 is C = op(A)·op(B) with exactly the float64 kernel's
+// arithmetic, without its packing: per element, math.FMA chains from 0
+// over blocks of gemmKC values of k, the block sums added left to right. It
+// serves products of fewer rows than a kernel panel, which the kernel
+// would pad.
+func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	sa, sp := lda, 1 // a[i*sa + p*sp]
+	if tA {
+		sa, sp = 1, lda
+	}
+	sb, sj := ldb, 1 // b[p*sb + j*sj]
+	if tB {
+		sb, sj = 1, ldb
+	}
+	for i := range m {
+		cr := c[i*ldc : i*ldc+n]
+		j := 0
+		// Four columns at a time: four independent FMA chains.
+		for ; j+4 <= n; j += 4 {
+			var c0, c1, c2, c3 float64
+			for p0 := 0; p0 < k; p0 += gemmKC {
+				var s0, s1, s2, s3 float64
+				for p := p0; p < min(p0+gemmKC, k); p++ {
+					av, bp := a[i*sa+p*sp], b[p*sb+j*sj:]
+					s0 = math.FMA(av, bp[0], s0)
+					s1 = math.FMA(av, bp[sj], s1)
+					s2 = math.FMA(av, bp[2*sj], s2)
+					s3 = math.FMA(av, bp[3*sj], s3)
+				}
+				if p0 == 0 {
+					c0, c1, c2, c3 = s0, s1, s2, s3
+				} else {
+					c0, c1, c2, c3 = c0+s0, c1+s1, c2+s2, c3+s3
+				}
+			}
+			cr[j], cr[j+1], cr[j+2], cr[j+3] = c0, c1, c2, c3
+		}
+		for ; j < n; j++ {
+			var cv float64
+			for p0 := 0; p0 < k; p0 += gemmKC {
+				s := 0.0
+				for p := p0; p < min(p0+gemmKC, k); p++ {
+					s = math.FMA(a[i*sa+p*sp], b[p*sb+j*sj], s)
+				}
+				if p0 == 0 {
+					cv = s
+				} else {
+					cv += s
+				}
+			}
+			cr[j] = cv
 		}
 	}
 }

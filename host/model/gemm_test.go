@@ -257,3 +257,45 @@ func testGemmFixed(t *testing.T) {
 		})
 	}
 }
+
+// TestFMAGemm64MatchesKernel: fmaGemm64 stands in for the float64 kernel
+// on short products, so it must give the kernel's bits.
+func TestFMAGemm64MatchesKernel(t *testing.T) {
+	if !haveGemmKernels {
+		t.Skip("no kernel on this CPU")
+	}
+	for ci, c := range []struct {
+		name    string
+		m, n, k int
+		tA, tB  bool
+	}{
+		{"NN", 5, 13, 40, false, false},
+		{"NT scores", 3, 9, 16, false, true},
+		{"TN", 4, 7, 11, true, false},
+		{"three k blocks", 2, 10, 600, false, false},
+		{"full panels", 13, 17, 300, false, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 9))
+			a, b := make([]float64, c.m*c.k), make([]float64, c.k*c.n)
+			for _, s := range [][]float64{a, b} {
+				for i := range s {
+					s[i] = rng.NormFloat64()
+				}
+			}
+			lda, ldb := c.k, c.n
+			if c.tA {
+				lda = c.m
+			}
+			if c.tB {
+				ldb = c.k
+			}
+			want, got := make([]float64, c.m*c.n), make([]float64, c.m*c.n)
+			gemmPacked(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, 0, want, c.n)
+			fmaGemm64(c.tA, c.tB, c.m, c.n, c.k, a, lda, b, ldb, got, c.n)
+			for i := range want {
+				require.Equal(t, math.Float64bits(want[i]), math.Float64bits(got[i]), "c[%d]: kernel %v, fma loop %v", i, want[i], got[i])
+			}
+		})
+	}
+}
