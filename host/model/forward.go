@@ -84,9 +84,10 @@ func weightsAs[F float32 | float64](w *Weights, buf fwdWeights[F]) fwdWeights[F]
 // Depth-0 nodes get lp 0 (the first token of a row has no prediction).
 //
 // Every inner node goes through exactly the per-position arithmetic of the
-// training graph (see buildNet): the same functions, on the same operands,
-// in the same order, so a prefix gets bit-identical activations and
-// log-probs here and in the graph, whatever else is computed with it.
+// training graph (see the package documentation): the same functions, on
+// the same operands, in the same order, so a prefix gets bit-identical
+// activations and log-probs here and in the graph, whatever else is
+// computed with it.
 // Arithmetic is in F; the LayerNorm statistics, the softmax weights, the
 // log-softmax normaliser and lp are formed in float64.
 func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTrie, buf *fwdBuffers[F]) {
@@ -360,7 +361,8 @@ func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
 	}
 }
 
-// residual adds the linear layer in·w + bias into x, through y [m, n]:
+// residual adds the linear layer in·w + bias (bias [n]) into x, through
+// y [m, n]:
 // x_ij = x_ij + (F(Σ_p in_ip·w_pj) + b_j), the graph's Add of x and its
 // linear node.
 func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
