@@ -38,6 +38,34 @@
 // g = ∂L/∂out from the objective and resumes the same run through the
 // backward pass, so the forward pass is computed once per step.
 //
+// # One arithmetic for policy and reference
+//
+// At equal weights and dtype, [Runner.Forward], [Scorer.Score] and
+// [Scorer.ScoreAll] give a sequence the same float64 sums bit for bit,
+// whatever else is in the call, at whichever row, with whichever
+// [WithLength]: a frozen reference that equals the policy scores exactly
+// as the policy does, so margins and reward accuracies at step 0 are
+// exactly those of equal models. Both run each position through the same
+// functions, whose reduction orders depend only on the model's shape:
+//
+//	x₀       F(tok + pos)
+//	LayerNorm μ, σ² and r = (σ²+ε)^(−1/2) in float64, row order;
+//	         x̂ = F((x−μ)·r), then x̂·gain + bias in F
+//	x·W + b  F(gemm) + b: gemm sums each element over k in an order set by
+//	         n·k and k alone (never by the number of rows or a row's place)
+//	attention per head: scores q·k_u and outputs Σ_u p_u·v_u as gemm
+//	         kernel sums whatever the number of positions (gemmFixed);
+//	         softmax in float64, keys ascending, weights rounded to F
+//	residual F(x + y); GELU elementwise in float64, rounded to F
+//	log p    float64(logit_t) − logsumexp(logits) in float64, vocabulary order
+//	outputs  float64 sums, spans in order, positions ascending
+//
+// F is float32, or float64 with [WithFloat64]. The padding after a
+// shorter row is computed but never read by the row's positions, and
+// prefixes shared by several rows are computed once by the scorer: both
+// change no bit of any sum. Results are reproducible bit for bit on one
+// machine and GOARCH; [NumericsVersion] changes whenever they could change.
+//
 // Matrix products run on packed AVX2+FMA kernels on amd64 CPUs that have
 // them (gonum's pure-Go BLAS elsewhere). The package installs them as
 // gorgonia's BLAS at init (gorgonia.Use), which is process-wide: every

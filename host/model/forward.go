@@ -82,8 +82,14 @@ func weightsAs[F float32 | float64](w *Weights, buf fwdWeights[F]) fwdWeights[F]
 // trieForward runs the model over the inner (computed) nodes of tr, all
 // nodes a layer at a time, and fills tr.lp for every node of depth ≥ 1.
 // Depth-0 nodes get lp 0 (the first token of a row has no prediction).
-// Arithmetic is in F; the log-softmax normaliser and lp are formed in
-// float64.
+//
+// Every inner node goes through exactly the per-position arithmetic of the
+// training graph (see the package documentation): the same functions, on
+// the same operands, in the same order, so a prefix gets bit-identical
+// activations and log-probs here and in the graph, whatever else is
+// computed with it.
+// Arithmetic is in F; the LayerNorm statistics, the softmax weights, the
+// log-softmax normaliser and lp are formed in float64.
 func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTrie, buf *fwdBuffers[F]) {
 	cfg := w.cfg
 	d, hid, vocab := cfg.Width, cfg.Hidden(), cfg.Vocab
@@ -115,6 +121,7 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 	idx := func(name string) []F { return p[w.index[name]] }
 	x := grow(&buf.x, m*d)
 	h := grow(&buf.h, m*d)
+	y := grow(&buf.y, m*d)
 	qkv := grow(&buf.qkv, m*3*d)
 	att := grow(&buf.att, m*d)
 	u := grow(&buf.u, m*hid)
@@ -130,12 +137,12 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		pre := "blocks." + strconv.Itoa(l) + "."
 		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
 		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
-		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads)
-		linearAdd(x, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
+		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads, buf)
+		residual(x, y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
 		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
 		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
-		geluInPlace(u)
-		linearAdd(x, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
+		geluFwd(u, u)
+		residual(x, y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
 	}
 	layerNormRows(h, x, idx("lnf.gain"), idx("lnf.bias"), m, d)
 	linear(logits, h, idx("head.weight"), nil, m, d, vocab)
@@ -155,8 +162,9 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 
 // fwdBuffers are the reusable work arrays of trieForward.
 type fwdBuffers[F float32 | float64] struct {
-	node, pathAt, paths       []int
-	x, h, qkv, att, u, logits []F
+	node, pathAt, paths, taken, isParent []int
+	chains                               [][2]int
+	x, h, y, qkv, att, u, logits         []F
 }
 
 func (b *fwdBuffers[F]) ints(s *[]int, n int) []int {
@@ -177,51 +185,132 @@ func grow[F float32 | float64](s *[]F, n int) []F {
 
 // attendPaths writes causal multi-head attention into att [m, D]: the
 // query of inner node i attends to the keys and values of the inner nodes
-// paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last), scores
-// scaled by 1/√(D/heads). qkv [m, 3D] holds q | k | v of every inner node.
-func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int) {
-	hd := d / heads
-	scale := 1 / math.Sqrt(float64(hd))
+// paths[pathAt[i]:pathAt[i+1]] (its prefix positions, itself last). qkv
+// [m, 3D] holds q | k | v of every inner node.
+//
+// The work goes by chains: an inner node that is no inner node's parent
+// ends a chain, its path; the chain's queries are the nodes of the path no
+// earlier chain has taken, always a suffix of the path. Each chain gathers
+// its keys, values and queries and runs attnBlock, so every query is
+// computed once, with the arithmetic of the graph's attention.
+func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, heads int, buf *fwdBuffers[F]) {
 	m := len(pathAt) - 1
-	parallelFor(m, 2*d*(pathAt[m]/m+1), func(lo, hi int) {
-		var sc []float64
-		for i := lo; i < hi; i++ {
-			path := paths[pathAt[i]:pathAt[i+1]]
-			if cap(sc) < len(path) {
-				sc = make([]float64, len(path))
+	taken := buf.ints(&buf.taken, m)
+	parent := buf.ints(&buf.isParent, m)
+	clear(taken)
+	clear(parent)
+	for i := range m {
+		if pathAt[i+1]-pathAt[i] > 1 {
+			parent[paths[pathAt[i+1]-2]] = 1
+		}
+	}
+	chains := buf.chains[:0]
+	work := 0
+	for i := range m {
+		if parent[i] != 0 {
+			continue
+		}
+		path := paths[pathAt[i]:pathAt[i+1]]
+		first := len(path)
+		for first > 0 && taken[path[first-1]] == 0 {
+			first--
+			taken[path[first]] = 1
+		}
+		chains = append(chains, [2]int{i, first})
+		work += (len(path) - first) * len(path)
+	}
+	buf.chains = chains
+	hd := d / heads
+	parallelFor(len(chains), 4*d*(work/len(chains)+1), func(lo, hi int) {
+		var ws attnWork[F]
+		for _, c := range chains[lo:hi] {
+			path := paths[pathAt[c[0]]:pathAt[c[0]+1]]
+			first := c[1]
+			n, nq := len(path), len(path)-first
+			kv := grow(&ws.kv, n*2*d)
+			q := grow(&ws.q, nq*d)
+			o := grow(&ws.o, nq*d)
+			for u, a := range path {
+				copy(kv[u*2*d:(u+1)*2*d], qkv[a*3*d+d:(a+1)*3*d])
 			}
-			sc = sc[:len(path)]
-			q := qkv[i*3*d : i*3*d+d]
-			out := att[i*d : (i+1)*d]
-			for hh := range heads {
-				qh := q[hh*hd : (hh+1)*hd]
-				mx := math.Inf(-1)
-				for t, a := range path {
-					kh := qkv[a*3*d+d+hh*hd : a*3*d+d+(hh+1)*hd]
-					var s F
-					for e, qv := range qh {
-						s += qv * kh[e]
-					}
-					sc[t] = float64(s) * scale
-					mx = math.Max(mx, sc[t])
-				}
-				z := 0.0
-				for t := range sc {
-					sc[t] = math.Exp(sc[t] - mx)
-					z += sc[t]
-				}
-				oh := out[hh*hd : (hh+1)*hd]
-				clear(oh)
-				for t, a := range path {
-					wt := F(sc[t] / z)
-					vh := qkv[a*3*d+2*d+hh*hd : a*3*d+2*d+(hh+1)*hd]
-					for e, vv := range vh {
-						oh[e] += wt * vv
-					}
-				}
+			for j, a := range path[first:] {
+				copy(q[j*d:(j+1)*d], qkv[a*3*d:a*3*d+d])
+			}
+			for h := range heads {
+				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, &ws)
+			}
+			for j, a := range path[first:] {
+				copy(att[a*d:(a+1)*d], o[j*d:(j+1)*d])
 			}
 		}
 	})
+}
+
+// attnWork holds the scratch arrays of attnBlock and its callers.
+type attnWork[F float32 | float64] struct {
+	s, p, kv, q, o []F
+	sc             []float64
+}
+
+// attnBlock writes into o (row stride ldo) the attention of nq queries over
+// nk keys of one head of width hd: query j sits at position first+j and
+// sees keys 0..first+j. q has row stride ldq, k and v row stride ldkv.
+//
+// Reduction order, the contract that makes a position's output a function
+// of its query and its prefix's keys and values only (not of the batch, the
+// padding, nk or the caller):
+//
+//	S = Q·Kᵀ     gemmFixed: each score the kernel sum over the hd entries
+//	P_j          attnSoftmax(S_j[:first+j+1]) rounded to F, zeros after
+//	O = P·V      gemmFixed: each entry the kernel sum over key positions,
+//	             where the zeros of P past the query change nothing
+//
+// The graph's attention op and the scorer both call it.
+func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F]) {
+	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws)
+	gemmFixed(false, false, nq, hd, nk, p, nk, v, ldkv, o, ldo)
+}
+
+// attnProbsBlock returns P [nq, nk] of attnBlock, in ws.p.
+func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F]) []F {
+	s := grow(&ws.s, nq*nk)
+	p := grow(&ws.p, nq*nk)
+	if cap(ws.sc) < nk {
+		ws.sc = make([]float64, nk)
+	}
+	gemmFixed(false, true, nq, nk, hd, q, ldq, k, ldk, s, nk)
+	scale := 1 / math.Sqrt(float64(hd))
+	for j := range nq {
+		n := first + j + 1
+		sc := ws.sc[:n]
+		attnSoftmax(sc, s[j*nk:j*nk+n], scale)
+		pr := p[j*nk : (j+1)*nk]
+		for u, v := range sc {
+			pr[u] = F(v)
+		}
+		clear(pr[n:])
+	}
+	return p
+}
+
+// attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
+// σ_u = float64(s_u)·scale, in float64, u ascending.
+func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
+	mx := math.Inf(-1)
+	for u, v := range s {
+		p[u] = float64(v) * scale
+		if p[u] > mx {
+			mx = p[u]
+		}
+	}
+	z := 0.0
+	for u := range p {
+		p[u] = math.Exp(p[u] - mx)
+		z += p[u]
+	}
+	for u := range p {
+		p[u] /= z
+	}
 }
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
@@ -248,17 +337,6 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 	})
 }
 
-// geluInPlace applies x·σ(2√(2/π)(x+0.044715x³)).
-func geluInPlace[F float32 | float64](x []F) {
-	c := 2 * math.Sqrt(2/math.Pi)
-	parallelFor(len(x), 30, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := float64(x[i])
-			x[i] = F(v / (1 + math.Exp(-c*(v+0.044715*v*v*v))))
-		}
-	})
-}
-
 func logSumExp[F float32 | float64](x []F) float64 {
 	mx := math.Inf(-1)
 	for _, v := range x {
@@ -271,34 +349,32 @@ func logSumExp[F float32 | float64](x []F) float64 {
 	return mx + math.Log(s)
 }
 
-// linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil.
+// linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil:
+// y_ij = F(Σ_p x_ip·w_pj) + b_j, the product from gemm (whose sum order
+// depends on k only) rounded to F before the bias is added. It is the
+// training graph's Mul followed by its bias op.
 func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
 	y = y[:m*n]
-	if bias == nil {
-		clear(y)
-	} else {
-		for i := range m {
-			copy(y[i*n:(i+1)*n], bias)
-		}
+	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 0, y, n)
+	if bias != nil {
+		addBias(y, y, bias)
 	}
-	gemmAcc(y, x, w, m, k, n)
 }
 
-// linearAdd adds x·w + bias into y.
-func linearAdd[F float32 | float64](y, x, w, bias []F, m, k, n int) {
+// residual adds the linear layer in·w + bias (bias [n]) into x, through
+// y [m, n]:
+// x_ij = x_ij + (F(Σ_p in_ip·w_pj) + b_j), the graph's Add of x and its
+// linear node.
+func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	y = y[:m*n]
-	for i := range m {
-		yr := y[i*n : (i+1)*n]
-		for j, b := range bias {
-			yr[j] += b
+	gemm(false, false, m, n, k, 1, in[:m*k], k, w[:k*n], n, 0, y, n)
+	x = x[:m*n]
+	for i := 0; i < len(x); i += n {
+		xr, yr := x[i:i+n], y[i:i+n]
+		for j, b := range bias[:n] {
+			xr[j] += yr[j] + b
 		}
 	}
-	gemmAcc(y, x, w, m, k, n)
-}
-
-// gemmAcc computes y += x·w for row-major x [m, k], w [k, n], y [m, n].
-func gemmAcc[F float32 | float64](y, x, w []F, m, k, n int) {
-	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 1, y[:m*n], n)
 }
 
 // parallelFor splits [0, n) into contiguous ranges over the available

@@ -292,6 +292,8 @@ func lnBwdGain[F float32 | float64](o, x, dy []F) {
 // attentionNode is causal multi-head self-attention over rows of t
 // positions: qkv [B·t, 3D] (q | k | v, head h at columns h·hd within each)
 // gives y [B·t, D] with y_s = Σ_{u≤s} softmax_u(q_s·k_u/√hd)·v_u per head.
+// Each row block and head is computed by attnBlock, so position s's value
+// does not depend on t, on the other rows or on the positions after s.
 func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
 	d := qkv.Shape()[1] / 3
 	return apply(&fusedOp{name: "attention", params: []int{t, heads}, inDims: []int{2}, diff: []bool{true},
@@ -307,45 +309,23 @@ func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
 		}}, qkv)
 }
 
-// attnProbs writes the causal softmax P [t, t] of head h of row block b
-// (entries above the diagonal 0).
-func attnProbs[F float32 | float64](p, qkv []F, b, h, t, d, hd int) {
-	e := 3 * d
-	base := b * t * e
-	gemm(false, true, t, t, hd, F(1/math.Sqrt(float64(hd))), qkv[base+h*hd:], e, qkv[base+d+h*hd:], e, 0, p, t)
-	for s := range t {
-		row := p[s*t : (s+1)*t]
-		mx := math.Inf(-1)
-		for _, v := range row[:s+1] {
-			mx = math.Max(mx, float64(v))
-		}
-		z := 0.0
-		for u := range s + 1 {
-			ev := math.Exp(float64(row[u]) - mx)
-			row[u] = F(ev)
-			z += ev
-		}
-		for u := range s + 1 {
-			row[u] = F(float64(row[u]) / z)
-		}
-		clear(row[s+1:])
-	}
-}
-
+// attnFwd runs attnBlock for every row block and head: positions 0..t−1
+// of a row are its queries and keys.
 func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(o) / (t * d)
 	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
-		p := make([]F, t*t)
+		var ws attnWork[F]
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
-			attnProbs(p, qkv, b, h, t, d, hd)
-			gemm(false, false, t, hd, t, 1, p, t, qkv[b*t*3*d+2*d+h*hd:], 3*d, 0, o[b*t*d+h*hd:], d)
+			base := b*t*3*d + h*hd
+			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, &ws)
 		}
 	})
 }
 
-// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities:
+// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities
+// as the forward pass does:
 // dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
 // dV = Pᵀ·dY.
 func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
@@ -353,13 +333,13 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 	bsz := len(dy) / (t * d)
 	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(bsz*heads, t*t*hd*10, func(lo, hi int) {
-		p := make([]F, t*t)
+		var ws attnWork[F]
 		ds := make([]F, t*t)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
-			attnProbs(p, qkv, b, h, t, d, hd)
+			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
 			gemm(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
@@ -381,11 +361,21 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 
 // tokenLogpNode is out_i = Σ_v w_iv·log softmax(x_i)_v for logits x [N, V]
 // and weights w [N, V] (the next-token one-hot); w is treated as constant.
-func tokenLogpNode(x, w *G.Node) (*G.Node, error) {
+// Each value is formed in float64 as Σ_v w_iv·(x_iv − logSumExp(x_i)), v
+// ascending over the non-zero weights, then rounded to F; when keep is not
+// nil every run also stores the float64 values in *keep (length N), which
+// the runner sums into its outputs.
+func tokenLogpNode(x, w *G.Node, keep *[]float64) (*G.Node, error) {
+	lp := func(n int) []float64 {
+		if keep == nil {
+			return nil
+		}
+		return grow(keep, n)
+	}
 	return apply(&fusedOp{name: "tokenLogp", inDims: []int{2, 2}, diff: []bool{true, false},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0]} },
-		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1]) },
-		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1]) },
+		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o))) },
+		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o))) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "tokenLogpGrad", inDims: []int{2, 2, 1}, shape: sameShape,
 				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2]) },
@@ -395,7 +385,9 @@ func tokenLogpNode(x, w *G.Node) (*G.Node, error) {
 		}}, x, w)
 }
 
-func tokFwd[F float32 | float64](o, x, w []F) {
+// tokFwd writes the target log-probs into o (rounded to F) and, if lp is
+// not nil, into lp (float64).
+func tokFwd[F float32 | float64](o, x, w []F, lp []float64) {
 	v := len(x) / len(o)
 	for i := range o {
 		xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
@@ -407,6 +399,9 @@ func tokFwd[F float32 | float64](o, x, w []F) {
 			}
 		}
 		o[i] = F(s)
+		if lp != nil {
+			lp[i] = s
+		}
 	}
 }
 

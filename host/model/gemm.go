@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -50,9 +51,17 @@ func trans(t bool) blas.Transpose {
 
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices with
 // BLAS semantics (op(A) is m×k, op(B) k×n; beta = 0 ignores C's old
-// values). With the AVX2+FMA kernels every element of C is a fixed-order
-// sum over k, whatever the number of cores, so results are reproducible
-// bit for bit on one machine.
+// values).
+//
+// Reduction order, for alpha = 1 and beta ∈ {0, 1} (how the model calls
+// it): with the AVX2+FMA kernels (n·k ≥ gemmMinWork) element (i, j) is
+// C_ij (+)= S_0 + S_1 + … left to right, S_b the FMA chain from 0 over
+// p ascending in the b-th block of gemmKC values of k; otherwise it is
+// gonum's, which for op(A)·op(B) untransposed adds a_ip·b_pj to C_ij one p
+// at a time, ascending. Either way an element depends on row i of op(A),
+// column j of op(B) and k only — not on m, on i's place among the rows, on
+// n beyond the path choice, or on the number of cores — so a row's result
+// never depends on which other rows share its product.
 func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if !haveGemmKernels || n*k < gemmMinWork {
 		switch cc := any(c).(type) {
@@ -63,6 +72,105 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 		}
 		return
 	}
+	gemmPacked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmFixed is C = op(A)·op(B) (alpha 1, beta 0) computed the same way
+// whatever m, n and k: each element is the packed kernels' sum (FMA chains
+// over blocks of gemmKC values of k, as for gemm) when they are present,
+// else the FMA-free sum Σ_p F(a_ip·b_pj) from 0, p ascending. An element
+// therefore depends on its row of op(A), its column of op(B) and k only,
+// and trailing zero terms (p past the last non-zero a_ip) leave it
+// unchanged. Attention uses it, where n is a number of positions.
+func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b []F, ldb int, c []F, ldc int) {
+	if haveGemmKernels {
+		if c64, ok := any(c).([]float64); ok && m < gemmMR {
+			fmaGemm64(tA, tB, m, n, k, any(a).([]float64), lda, any(b).([]float64), ldb, c64, ldc)
+			return
+		}
+		gemmPacked(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		return
+	}
+	for i := range m {
+		cr := c[i*ldc : i*ldc+n]
+		for j := range cr {
+			var s F
+			for p := range k {
+				var av, bv F
+				if tA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if tB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += F(av * bv)
+			}
+			cr[j] = s
+		}
+	}
+}
+
+// fmaGemm64 is C = op(A)·op(B) with exactly the float64 kernel's
+// arithmetic, without its packing: per element, math.FMA chains from 0
+// over blocks of gemmKC values of k, the block sums added left to right. It
+// serves products of fewer rows than a kernel panel, which the kernel
+// would pad.
+func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	sa, sp := lda, 1 // a[i*sa + p*sp]
+	if tA {
+		sa, sp = 1, lda
+	}
+	sb, sj := ldb, 1 // b[p*sb + j*sj]
+	if tB {
+		sb, sj = 1, ldb
+	}
+	for i := range m {
+		cr := c[i*ldc : i*ldc+n]
+		j := 0
+		// Four columns at a time: four independent FMA chains.
+		for ; j+4 <= n; j += 4 {
+			var c0, c1, c2, c3 float64
+			for p0 := 0; p0 < k; p0 += gemmKC {
+				var s0, s1, s2, s3 float64
+				for p := p0; p < min(p0+gemmKC, k); p++ {
+					av, bp := a[i*sa+p*sp], b[p*sb+j*sj:]
+					s0 = math.FMA(av, bp[0], s0)
+					s1 = math.FMA(av, bp[sj], s1)
+					s2 = math.FMA(av, bp[2*sj], s2)
+					s3 = math.FMA(av, bp[3*sj], s3)
+				}
+				if p0 == 0 {
+					c0, c1, c2, c3 = s0, s1, s2, s3
+				} else {
+					c0, c1, c2, c3 = c0+s0, c1+s1, c2+s2, c3+s3
+				}
+			}
+			cr[j], cr[j+1], cr[j+2], cr[j+3] = c0, c1, c2, c3
+		}
+		for ; j < n; j++ {
+			var cv float64
+			for p0 := 0; p0 < k; p0 += gemmKC {
+				s := 0.0
+				for p := p0; p < min(p0+gemmKC, k); p++ {
+					s = math.FMA(a[i*sa+p*sp], b[p*sb+j*sj], s)
+				}
+				if p0 == 0 {
+					cv = s
+				} else {
+					cv += s
+				}
+			}
+			cr[j] = cv
+		}
+	}
+}
+
+// gemmPacked is gemm on the packed AVX2+FMA kernels.
+func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	nr := 16
 	if _, ok := any(c).([]float64); ok {
 		nr = 8

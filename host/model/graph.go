@@ -22,7 +22,8 @@ type net struct {
 	ids    *G.Node   // [rows·T] int, model input ids
 	onehot *G.Node   // [rows·T, V] next-token one-hot
 	sel    *G.Node   // [outputs, rows·T] span selection
-	out    *G.Node   // [outputs] selected log-prob sums
+	out    *G.Node   // [outputs] selected log-prob sums, rounded to dt
+	lp     []float64 // [rows·T] float64 target log-probs of the last run
 }
 
 // b accumulates the first graph-building error so the model code reads as
@@ -113,9 +114,10 @@ func (b *b) attention(qkv *G.Node, t, heads int) *G.Node {
 	return b.do(func() (*G.Node, error) { return attentionNode(qkv, t, heads) }, "attention")
 }
 
-// tokenLogp is Σ_v onehot_iv·log softmax(logits_i)_v for each row i.
-func (b *b) tokenLogp(logits, onehot *G.Node) *G.Node {
-	return b.do(func() (*G.Node, error) { return tokenLogpNode(logits, onehot) }, "target log-probs")
+// tokenLogp is Σ_v onehot_iv·log softmax(logits_i)_v for each row i; keep,
+// if not nil, receives the float64 values at every run.
+func (b *b) tokenLogp(logits, onehot *G.Node, keep *[]float64) *G.Node {
+	return b.do(func() (*G.Node, error) { return tokenLogpNode(logits, onehot, keep) }, "target log-probs")
 }
 
 // buildNet builds the graph. Parameters get values from w (float32 backing
@@ -165,8 +167,8 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 		x = bd.add(x, bd.linear(h, p[pre+"mlp.proj.weight"], p[pre+"mlp.proj.bias"]))
 	}
 	x = bd.layerNorm(x, p["lnf.gain"], p["lnf.bias"])
-	tok := bd.tokenLogp(bd.linear(x, p["head.weight"], nil), nt.onehot) // [N]
-	nt.out = bd.mul(nt.sel, tok)                                        // [R]
+	tok := bd.tokenLogp(bd.linear(x, p["head.weight"], nil), nt.onehot, &nt.lp) // [N]
+	nt.out = bd.mul(nt.sel, tok)                                                // [R]
 	if bd.err != nil {
 		return nil, bd.err
 	}

@@ -92,3 +92,15 @@ func validateBatch(b *Batch, rows, length, vocab, outputs int) error {
 	}
 	return nil
 }
+
+// sumSpans adds into out the log-prob lp(row, j) of every token a span
+// scores: spans in order, positions j ascending within a span, each added
+// in float64 to out[span.Out]. It is the one summation order of the
+// outputs of [Runner] and [Scorer].
+func sumSpans(out []float64, spans []Span, lp func(row, j int) float64) {
+	for _, sp := range spans {
+		for j := sp.From; j < sp.To; j++ {
+			out[sp.Out] += lp(sp.Row, j)
+		}
+	}
+}

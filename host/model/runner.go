@@ -35,8 +35,8 @@ type Runner struct {
 
 // hook connects a paused machine run to Forward and Backward.
 type hook struct {
-	outs chan []float64 // outputs, from the machine to Forward
-	g    chan []float64 // g from Backward to the machine; nil aborts the run
+	ready chan struct{}  // the forward pass is done, from the machine to Forward
+	g     chan []float64 // g from Backward to the machine; nil aborts the run
 }
 
 var errAborted = errors.New("model: run aborted")
@@ -49,7 +49,7 @@ func NewRunner(w *Weights, rows, outputs int, opts ...Option) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &hook{outs: make(chan []float64), g: make(chan []float64)}
+	h := &hook{ready: make(chan struct{}), g: make(chan []float64)}
 	gNode, err := G.ApplyOp(&hookOp{h: h, dt: o.dt}, nt.out)
 	if err != nil {
 		return nil, fmt.Errorf("model: build gradient hook: %w", err)
@@ -82,6 +82,11 @@ func (r *Runner) Weights() *Weights { return r.w }
 // Forward returns the outputs defined by b (see [Batch]) and leaves the run
 // paused for [Runner.Backward]. A Forward while a run is paused discards
 // that run without touching the gradients.
+//
+// The outputs are float64 sums of float64 per-token log-probs,
+// bit-identical to [Scorer.Score] of the same batch at the same weights and
+// dtype; a sequence's sums do not depend on the other rows of b, its row
+// index or [WithLength] (see the package documentation).
 func (r *Runner) Forward(b *Batch) ([]float64, error) {
 	r.abort()
 	if err := prepare(r.nt, r.w, r.p32, r.p64, b); err != nil {
@@ -90,8 +95,11 @@ func (r *Runner) Forward(b *Batch) ([]float64, error) {
 	r.m.Reset()
 	go func() { r.done <- r.m.RunAll() }()
 	select {
-	case out := <-r.h.outs:
+	case <-r.h.ready:
 		r.active = true
+		t := r.nt.length
+		out := make([]float64, r.nt.outs)
+		sumSpans(out, b.Spans, func(row, j int) float64 { return r.nt.lp[row*t+j-1] })
 		return out, nil
 	case err := <-r.done:
 		return nil, fmt.Errorf("model: forward: %w", err)
@@ -178,8 +186,8 @@ func (r *Runner) Close() error {
 	return r.m.Close()
 }
 
-// hookOp passes its input through to Forward's caller and returns the
-// gradient that Backward supplies. It is the seed of the backward pass and is
+// hookOp tells Forward's caller that the forward pass is done (the outputs
+// are read from net.lp) and returns the gradient that Backward supplies. It is the seed of the backward pass and is
 // itself not differentiated.
 type hookOp struct {
 	h  *hook
@@ -202,7 +210,7 @@ func (op *hookOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *hookOp) Do(in ...G.Value) (G.Value, error) {
-	op.h.outs <- toFloat64(in[0])
+	op.h.ready <- struct{}{}
 	g := <-op.h.g
 	if g == nil {
 		return nil, errAborted

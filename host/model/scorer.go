@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
@@ -39,8 +38,9 @@ func resolve(cfg Config, opts []Option) options {
 // their distinct token prefixes and each distinct prefix is run once
 // (causal attention makes a position's states a function of its prefix),
 // so rows that share a prompt, or completions that share a start, cost
-// only their distinct positions. Results equal the graph's up to
-// summation order.
+// only their distinct positions. Each position runs the arithmetic of the
+// training graph (see the package documentation), so scores equal
+// [Runner.Forward]'s bit for bit.
 type Scorer struct {
 	w      *Weights
 	dt     tensor.Dtype
@@ -126,12 +126,7 @@ func (s *Scorer) Score(b *Batch) ([]float64, error) {
 	}
 	s.forward()
 	out := make([]float64, s.outs)
-	for _, sp := range b.Spans {
-		ids := s.ids[first[sp.Row]:]
-		for j := sp.From; j < sp.To; j++ {
-			out[sp.Out] += s.tr.lp[ids[j]]
-		}
-	}
+	sumSpans(out, b.Spans, func(row, j int) float64 { return s.tr.lp[s.ids[first[row]+j]] })
 	return out, nil
 }
 
@@ -212,21 +207,4 @@ func (s *Scorer) Close() error {
 	s.ids, s.w64 = nil, nil
 	s.b32, s.b64 = fwdBuffers[float32]{}, fwdBuffers[float64]{}
 	return nil
-}
-func toFloat64(v G.Value) []float64 {
-	switch d := v.Data().(type) {
-	case []float32:
-		out := make([]float64, len(d))
-		for i, x := range d {
-			out[i] = float64(x)
-		}
-		return out
-	case []float64:
-		return append([]float64(nil), d...)
-	case float32:
-		return []float64{float64(d)}
-	case float64:
-		return []float64{d}
-	}
-	panic(fmt.Sprintf("model: unexpected value type %T", v.Data()))
 }
