@@ -368,11 +368,7 @@ func (f *flaky) Compute(ctx context.Context, b *core.Batch) (*core.Result, error
 
 func requireFinite(t *testing.T, w *model.Weights) {
 	t.Helper()
-	for _, name := range w.Names() {
-		for i, v := range w.Data(name) {
-			require.False(t, math.IsNaN(float64(v)) || math.IsInf(float64(v), 0), "%s[%d] = %v", name, i, v)
-		}
-	}
+	require.NoError(t, w.CheckFinite())
 }
 
 // withColumn is DPO that also reads the data column "margin" and records
@@ -418,4 +414,30 @@ func TestDataColumnsReachTheObjective(t *testing.T) {
 	_, err = New(testSpec(&withColumn{Objective: dpoObjective(t)}, newWeights(t, tinyCfg, 2), set, 3))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `column "margin" was not read from the data`)
+}
+
+// TestPolicyEqualsReferenceAtStart checks that the training forward, the
+// evaluation scorer and the reference scorer agree bit for bit at equal
+// weights: before any update every implicit reward is exactly 0, so DPO's
+// loss is exactly log 2 and no pair counts as ranked right.
+func TestPolicyEqualsReferenceAtStart(t *testing.T) {
+	set := pairedData(1, 10, tinyCfg.Vocab)
+	s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 1)
+	s.Eval = Set{Paired: set}
+	s.Loop.Schedule, s.Loop.WarmupSteps = "constant", 0
+	s.Dir = t.TempDir()
+	s.CacheDir = filepath.Join(s.Dir, "cache")
+	for range 2 { // the second run reads the reference from the cache
+		out, err := Run(context.Background(), s)
+		require.NoError(t, err)
+		step0 := out.History[0].Values
+		assert.Equal(t, math.Ln2, step0["eval_loss"])
+		assert.Zero(t, step0["eval_rewards/margins"])
+		assert.Zero(t, step0["eval_rewards/accuracies"])
+		step1 := out.Train[0].Values
+		for _, k := range []string{"rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"} {
+			assert.Zero(t, step1[k], "training forward at the reference's weights: %s", k)
+		}
+		assert.Equal(t, math.Ln2, step1["loss"])
+	}
 }

@@ -59,7 +59,7 @@ func (c ScoreCache) Score(w *model.Weights, seqs []model.Seq) (scores []float64,
 
 func cacheKey(w *model.Weights, seqs []model.Seq) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "prefopt-ref-v1 %+v\n", w.Config())
+	fmt.Fprintf(h, "prefopt-ref-v1 numerics %d %+v\n", model.NumericsVersion, w.Config())
 	var buf [8]byte
 	for _, name := range w.Names() {
 		fmt.Fprintf(h, "%s %v\n", name, w.Shape(name))
