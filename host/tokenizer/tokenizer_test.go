@@ -188,7 +188,7 @@ func TestFromSpecErrors(t *testing.T) {
 		{"bytes wrong size", Spec{Kind: "bytes", Specials: []Special{PAD, BOS, EOS}, Size: 258},
 			"tokenizer: spec says size 258 but a bytes tokenizer built from it has 259"},
 		{"bytes other specials", Spec{Kind: "bytes", Specials: []Special{EOS}, Size: 257},
-			`tokenizer: spec of kind "bytes" must have specials [<pad> <bos> <eos>], got [<eos>]`},
+			`tokenizer: spec of kind "bytes" must have specials [<pad> <bos> <eos>] or [<pad> <bos>], got [<eos>]`},
 		{"bytes with symbols", Spec{Kind: "bytes", Symbols: "ab", Specials: []Special{PAD, BOS, EOS}, Size: 259},
 			`tokenizer: spec of kind "bytes" must not list symbols`},
 		{"symbols wrong size", Spec{Kind: "symbols", Symbols: "abc", Specials: []Special{EOS}, Size: 3},
