@@ -41,5 +41,5 @@ func ExampleParse_unknownKey() {
 	_, err := config.Parse([]byte("[train]\nbatch_sise = 4\n"), "exp.toml")
 	fmt.Println(err)
 	// Output:
-	// config: exp.toml:2: unknown key train.batch_sise
+	// config: exp.toml:2: unknown key train.batch_sise (did you mean train.batch_size?)
 }

@@ -8,20 +8,43 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Resolved returns the experiment re-encoded as TOML with every default
-// filled in and the sweep expanded: parsing it yields the same experiment.
+// Resolved returns the experiment as TOML holding every value in effect —
+// defaults, the task's included, and paths made absolute — with the sweep
+// expanded, and no section that does not apply: no [tokenizer] or [data]
+// beside [task]; no [reference] or [[objective]], and of [data] only what
+// fine-tuning reads, in a fine-tuning experiment. Parsing it (with Parse, or
+// ParseSFT for fine-tuning) yields the same experiment.
 func (e *Experiment) Resolved() ([]byte, error) {
+	type sftData struct {
+		Train        string  `toml:"train"`
+		Eval         string  `toml:"eval"`
+		EvalFraction float64 `toml:"eval_fraction"`
+		MaxLength    int     `toml:"max_length"`
+	}
 	out := struct {
-		Run        Run             `toml:"run"`
-		Model      Model           `toml:"model"`
-		Tokenizer  Tokenizer       `toml:"tokenizer"`
-		Data       Data            `toml:"data"`
-		Reference  Reference       `toml:"reference"`
-		Optimizer  Optimizer       `toml:"optimizer"`
-		Train      Train           `toml:"train"`
-		Task       *toml.Primitive `toml:"task,omitempty"`
-		Objectives []Objective     `toml:"objective"`
-	}{e.Run, e.Model, e.Tokenizer, e.Data, e.Reference, e.Optimizer, e.Train, e.Task, e.Objectives}
+		Run        Run         `toml:"run"`
+		Model      Model       `toml:"model"`
+		Tokenizer  *Tokenizer  `toml:"tokenizer,omitempty"`
+		Data       any         `toml:"data,omitempty"`
+		Task       *Task       `toml:"task,omitempty"`
+		Reference  *Reference  `toml:"reference,omitempty"`
+		Optimizer  Optimizer   `toml:"optimizer"`
+		Train      Train       `toml:"train"`
+		Objectives []Objective `toml:"objective,omitempty"`
+	}{Run: e.Run, Model: e.Model, Optimizer: e.Optimizer, Train: e.Train, Objectives: e.Objectives}
+	switch {
+	case e.Task != nil:
+		out.Task = e.Task
+	case e.sft:
+		d := e.Data
+		out.Tokenizer = &e.Tokenizer
+		out.Data = sftData{Train: d.Train, Eval: d.Eval, EvalFraction: d.EvalFraction, MaxLength: d.MaxLength}
+	default:
+		out.Tokenizer, out.Data = &e.Tokenizer, e.Data
+	}
+	if !e.sft {
+		out.Reference = &e.Reference
+	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(out); err != nil {
 		return nil, fmt.Errorf("config: encoding resolved experiment: %w", err)
