@@ -98,11 +98,12 @@ func TaskExperimentDefaults() Experiment {
 func TaskDefaults() Task {
 	return Task{
 		Config:         testbed.Defaults(),
-		Demonstrations: 4096,                                                         // supervised rows for the reference
-		SFTSteps:       300,                                                          // reference SFT steps
-		SFTBatch:       64,                                                           // rows per reference SFT step
-		SFTLR:          3e-3,                                                         // reference SFT learning rate, constant
-		FrontierBetas:  []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05}, // β′ of the exact reward–KL frontier
+		Demonstrations: 4096, // supervised rows for the reference
+		SFTSteps:       300,  // reference SFT steps
+		SFTBatch:       64,   // rows per reference SFT step
+		SFTLR:          3e-3, // reference SFT learning rate, constant
+		// β′ of the exact reward–KL frontier, from nearly π_ref to far from it
+		FrontierBetas: []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05},
 	}
 }
 

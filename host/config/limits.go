@@ -23,7 +23,7 @@ const (
 // the syntax: the decoder does that afterwards.
 func checkLimits(data []byte) error {
 	if len(data) > MaxFileSize {
-		return fmt.Errorf("file is %d bytes, more than the limit of %d (MaxFileSize)", len(data), MaxFileSize)
+		return fmt.Errorf("file is larger than the limit of %d bytes (MaxFileSize)", MaxFileSize)
 	}
 	var (
 		line     = 1
@@ -55,7 +55,11 @@ func checkLimits(data []byte) error {
 				i = end - 1 // unterminated: scan on; the decoder reports it
 				continue
 			}
-			if n := end - start; n > MaxStringLen {
+			w := 1 // quote width
+			if end-start >= 5 && data[start+1] == c && data[start+2] == c {
+				w = 3
+			}
+			if n := end + 1 - start - 2*w; n > MaxStringLen {
 				return fmt.Errorf("line %d: string of %d bytes is longer than the limit of %d (MaxStringLen)", startLine, n, MaxStringLen)
 			}
 			i = end
