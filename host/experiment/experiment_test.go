@@ -114,3 +114,24 @@ func TestPrepareNamesBadInit(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "model.init: "+ckpt+": weight \""+w.Names()[0]+"\"[2] is NaN")
 }
+
+// TestKTOExample checks that the KTO example trains on its own data, large
+// enough that every step sees a full batch.
+func TestKTOExample(t *testing.T) {
+	exp, err := config.Load(filepath.Join("..", "..", "examples", "kto.toml"))
+	require.NoError(t, err)
+	m, err := Prepare(t.Context(), exp, Options{})
+	require.NoError(t, err)
+	require.NotNil(t, m.Train.Unpaired)
+	n := m.Train.Unpaired.Len()
+	desirable := 0
+	for _, l := range m.Train.Unpaired.Labels {
+		if l {
+			desirable++
+		}
+	}
+	assert.Equal(t, 50, n, "the rows of examples/data/kto.jsonl")
+	assert.Equal(t, n/2, desirable)
+	assert.True(t, exp.Train.DropLast)
+	assert.GreaterOrEqual(t, n/exp.Train.BatchSize, 6, "full batches per epoch")
+}
