@@ -322,6 +322,9 @@ func ParseBuiltin(data []byte, name string) (*Experiment, error) {
 func parse(data []byte, path string, sft, builtin bool) (*Experiment, error) {
 	e := &Experiment{path: path, sft: sft}
 	if err := checkLimits(data); err != nil {
+		if le, ok := err.(limitError); ok && le.line > 0 {
+			return nil, fmt.Errorf("config: %s:%d: %w", path, le.line, err)
+		}
 		return nil, e.errorf("%w", err)
 	}
 	var doc document
@@ -369,6 +372,9 @@ func parse(data []byte, path string, sft, builtin bool) (*Experiment, error) {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
+	}
+	if len(e.Objectives) > MaxObjectives {
+		return nil, e.errorf("%d [[objective]] entries are more than the limit of %d (MaxObjectives)", len(e.Objectives), MaxObjectives)
 	}
 	if err := e.expandSweep(); err != nil {
 		return nil, err
@@ -502,21 +508,25 @@ func (e *Experiment) checkKeys(data []byte, md *toml.MetaData) error {
 		undecoded[k.String()] = true
 	}
 	var bad []toml.Key
-	seen := map[string]bool{}
+	seen := map[string]bool{} // keys already reported, and their parents
 	for _, k := range md.Keys() {
 		if underLate(k) || seen[k.String()] || !undecoded[k.String()] && known[k.String()] {
 			continue
 		}
+		reported := false
+		for i := 1; i < len(k) && !reported; i++ {
+			reported = seen[k[:i].String()]
+		}
 		seen[k.String()] = true
-		if !slices.ContainsFunc(bad, func(b toml.Key) bool { return len(b) < len(k) && slices.Equal(b, k[:len(b)]) }) {
+		if !reported {
 			bad = append(bad, k)
 		}
 	}
 	if len(bad) == 0 {
 		return nil
 	}
-	errs := make([]error, 0, len(bad))
-	for _, k := range bad {
+	errs := make([]error, 0, min(len(bad), maxReported)+1)
+	for _, k := range bad[:min(len(bad), maxReported)] {
 		hint := ""
 		if s := caseMatch(known, k); s != "" {
 			hint = fmt.Sprintf(" (keys are case-sensitive: did you mean %s?)", s)
@@ -527,8 +537,15 @@ func (e *Experiment) checkKeys(data []byte, md *toml.MetaData) error {
 		}
 		errs = append(errs, e.lineErrorf(data, md, k, "unknown key %s%s", k, hint))
 	}
+	if n := len(bad) - maxReported; n > 0 {
+		errs = append(errs, e.errorf("and %d more unknown keys", n))
+	}
 	return errors.Join(errs...)
 }
+
+// maxReported bounds the unknown keys reported one by one: finding a key's
+// line decodes the file again.
+const maxReported = 10
 
 // lineErrorf is errorf with the line of key k when it can be found:
 // "config: NAME:LINE: MSG".
@@ -745,6 +762,15 @@ func (e *Experiment) expandSweep() error {
 		if !slices.ContainsFunc(e.Objectives, func(o Objective) bool { return o.Label == l }) {
 			return e.errorf("sweep.objectives[%d] %q is not an objective label (labels: %s)", i, l, strings.Join(e.labels(), ", "))
 		}
+	}
+	n := len(e.Objectives)
+	for _, o := range e.Objectives {
+		if len(s.Objectives) == 0 || slices.Contains(s.Objectives, o.Label) {
+			n += len(s.Values) - 1
+		}
+	}
+	if n > MaxObjectives {
+		return e.errorf("the sweep makes %d objectives, more than the limit of %d (MaxObjectives)", n, MaxObjectives)
 	}
 	var out []Objective
 	for _, o := range e.Objectives {

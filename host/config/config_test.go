@@ -437,6 +437,13 @@ func TestShapeChanges(t *testing.T) {
 	keys := a.ShapeKeys()
 	require.Len(t, keys, 10, "7 model keys without init, 3 tokenizer keys")
 	assert.Equal(t, Setting{"tokenizer.kind", `"byte"`}, keys[7])
+
+	task, err := Parse([]byte("[task]\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	assert.Len(t, task.ShapeKeys(), 7, "the task's tokenizer is not configured")
+	wider, err := Parse([]byte("[task]\nalphabet = 5\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"model.vocab changed from 4 to 5"}, ShapeChanges(task, wider))
 }
 
 func TestWarmupFor(t *testing.T) {

@@ -6,24 +6,37 @@ import "fmt"
 // sees them: the decoder's memory grows with the square of the nesting depth,
 // and every string of the file is copied into each checkpoint.
 const (
-	// MaxFileSize is the largest experiment file accepted, in bytes.
-	MaxFileSize = 1 << 20
+	// MaxFileSize is the largest experiment file accepted, in bytes: 64
+	// times the largest example.
+	MaxFileSize = 256 << 10
 	// MaxDepth is the deepest nesting accepted: the number of parts of a
 	// dotted key plus the arrays and inline tables that enclose it, or the
-	// number of nested arrays and inline tables around a value.
-	MaxDepth = 16
+	// number of nested arrays and inline tables around a value. The schema
+	// needs 3 (objective.params.beta).
+	MaxDepth = 8
 	// MaxStringLen is the longest string accepted, in bytes as written
 	// between its quotes.
 	MaxStringLen = 4096
+	// MaxObjectives is the largest number of objectives an experiment may
+	// train, after the sweep is expanded.
+	MaxObjectives = 256
 )
+
+// limitError is a limit exceeded at a line (0 for the whole file).
+type limitError struct {
+	line int
+	msg  string
+}
+
+func (l limitError) Error() string { return l.msg }
 
 // checkLimits scans data as TOML just far enough to measure it: its size,
 // the depth of every key and value, and the length of every string. It
-// returns the first limit exceeded, naming the line. It does not validate
+// returns the first limit exceeded, as a limitError. It does not validate
 // the syntax: the decoder does that afterwards.
 func checkLimits(data []byte) error {
 	if len(data) > MaxFileSize {
-		return fmt.Errorf("file is larger than the limit of %d bytes (MaxFileSize)", MaxFileSize)
+		return limitError{0, fmt.Sprintf("file is larger than the limit of %d bytes (MaxFileSize)", MaxFileSize)}
 	}
 	var (
 		line     = 1
@@ -33,7 +46,7 @@ func checkLimits(data []byte) error {
 		keyParts = 1
 	)
 	deep := func(d int) error {
-		return fmt.Errorf("line %d: nesting depth %d is more than the limit of %d (MaxDepth)", line, d, MaxDepth)
+		return limitError{line, fmt.Sprintf("nesting depth %d is more than the limit of %d (MaxDepth)", d, MaxDepth)}
 	}
 	for i := 0; i < len(data); i++ {
 		c := data[i]
@@ -60,7 +73,7 @@ func checkLimits(data []byte) error {
 				w = 3
 			}
 			if n := end + 1 - start - 2*w; n > MaxStringLen {
-				return fmt.Errorf("line %d: string of %d bytes is longer than the limit of %d (MaxStringLen)", startLine, n, MaxStringLen)
+				return limitError{startLine, fmt.Sprintf("string of %d bytes is longer than the limit of %d (MaxStringLen)", n, MaxStringLen)}
 			}
 			i = end
 		case inKey && c == '.':

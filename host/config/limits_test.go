@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,23 +21,23 @@ func TestHostileFiles(t *testing.T) {
 		want string
 	}{
 		{"dotted key parts", "a" + strings.Repeat(".a", 29999) + " = 1\n",
-			"config: h.toml: line 1: nesting depth 17 is more than the limit of 16 (MaxDepth)"},
+			"config: h.toml:1: nesting depth 9 is more than the limit of 8 (MaxDepth)"},
 		{"dotted table header", "[" + "a" + strings.Repeat(".a", 20) + "]\n",
-			"config: h.toml: line 1: nesting depth 17 is more than the limit of 16 (MaxDepth)"},
+			"config: h.toml:1: nesting depth 9 is more than the limit of 8 (MaxDepth)"},
 		{"nested inline tables", "x = " + strings.Repeat("{a = ", 10000) + "1" + strings.Repeat("}", 10000) + "\n",
-			"config: h.toml: line 1: nesting depth 17 is more than the limit of 16 (MaxDepth)"},
+			"config: h.toml:1: nesting depth 9 is more than the limit of 8 (MaxDepth)"},
 		{"nested arrays", "\n\nx = " + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + "\n",
-			"config: h.toml: line 3: nesting depth 17 is more than the limit of 16 (MaxDepth)"},
-		{"dotted keys in inline tables", "x = {" + strings.Repeat("a.", 15) + "a = 1}\n",
-			"config: h.toml: line 1: nesting depth 17 is more than the limit of 16 (MaxDepth)"},
+			"config: h.toml:3: nesting depth 9 is more than the limit of 8 (MaxDepth)"},
+		{"dotted keys in inline tables", "x = {" + strings.Repeat("a.", 7) + "a = 1}\n",
+			"config: h.toml:1: nesting depth 9 is more than the limit of 8 (MaxDepth)"},
 		{"long string", "[run]\nname = \"" + strings.Repeat("x", MaxStringLen+1) + "\"\n",
-			"config: h.toml: line 2: string of 4097 bytes is longer than the limit of 4096 (MaxStringLen)"},
+			"config: h.toml:2: string of 4097 bytes is longer than the limit of 4096 (MaxStringLen)"},
 		{"long literal string", "[run]\n\nname = '" + strings.Repeat("x", 5000) + "'\n",
-			"config: h.toml: line 3: string of 5000 bytes is longer than the limit of 4096 (MaxStringLen)"},
+			"config: h.toml:3: string of 5000 bytes is longer than the limit of 4096 (MaxStringLen)"},
 		{"long multi-line string", "a = \"\"\"\n" + strings.Repeat("x\n", 3000) + "\"\"\"\n",
-			"config: h.toml: line 1: string of 6001 bytes is longer than the limit of 4096 (MaxStringLen)"},
+			"config: h.toml:1: string of 6001 bytes is longer than the limit of 4096 (MaxStringLen)"},
 		{"large file", "# " + strings.Repeat("x", MaxFileSize) + "\n",
-			"config: h.toml: file is larger than the limit of 1048576 bytes (MaxFileSize)"},
+			"config: h.toml: file is larger than the limit of 262144 bytes (MaxFileSize)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -47,6 +48,33 @@ func TestHostileFiles(t *testing.T) {
 	}
 }
 
+func TestObjectiveLimit(t *testing.T) {
+	many := "[data]\ntrain = \"d\"\n"
+	for i := range MaxObjectives + 1 {
+		many += fmt.Sprintf("[[objective]]\nname = \"dpo\"\nlabel = \"l%d\"\n", i)
+	}
+	_, err := Parse([]byte(many), "o.toml")
+	assert.EqualError(t, err, "config: o.toml: 257 [[objective]] entries are more than the limit of 256 (MaxObjectives)")
+
+	values := strings.TrimSuffix(strings.Repeat("1, ", 100), ", ")
+	sweep := minimal + "[[objective]]\nname = \"ipo\"\n[[objective]]\nname = \"kto\"\n[sweep]\nparam = \"beta\"\nvalues = [" + values + "]\n"
+	_, err = Parse([]byte(sweep), "s.toml")
+	assert.EqualError(t, err, "config: s.toml: the sweep makes 300 objectives, more than the limit of 256 (MaxObjectives)")
+}
+
+func TestUnknownKeysReportedUpToALimit(t *testing.T) {
+	var doc strings.Builder
+	for i := range maxReported + 5 {
+		fmt.Fprintf(&doc, "k%d = 1\n", i)
+	}
+	_, err := Parse([]byte(doc.String()+minimal), "u.toml")
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	require.Len(t, lines, maxReported+1)
+	assert.Equal(t, "config: u.toml:1: unknown key k0", lines[0])
+	assert.Equal(t, "config: u.toml: and 5 more unknown keys", lines[maxReported])
+}
+
 // TestLimitsAcceptValid checks that the scan does not count what is not
 // nesting: brackets, dots and quotes inside strings and comments, floats,
 // arrays of tables.
@@ -55,7 +83,7 @@ func TestLimitsAcceptValid(t *testing.T) {
 		"a = \"[[[[[[[[[[[[[[[[[[{{{{{{{{{{{{{{{{{{.................\"\n",
 		"a = '{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{'\n",
 		"# [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
-		"a = \"\"\"\n[[[[[[[[[[[[[[[[[[[[[[[[\n\"\"\" # closed\nb = [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 11.5, 12.5, 13.5, 14.5, 15.5, 16.5, 17.5]\n",
+		"a = \"\"\"\n[[[[[[[[[[[[[[[[[[[[[[[[\n\"\"\" # closed\nb = [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5, 10.5, 11.5]\n",
 		"a = \"esc \\\" [[[[[[[[[[[[[[[[[[[[[[\"\n",
 		"a = \"\"\"two quotes at the end\"\"\"\"\"\nb = 1.2.3\n", // second line is bad TOML: the decoder's error
 		strings.Repeat("[[objective]]\nname = \"dpo\"\n", 100),
@@ -79,5 +107,5 @@ func TestLoadRefusesLargeFileUnread(t *testing.T) {
 	require.NoError(t, f.Close())
 	_, err = Load(p)
 	require.Error(t, err)
-	assert.Equal(t, "config: "+p+": file is larger than the limit of 1048576 bytes (MaxFileSize)", err.Error())
+	assert.Equal(t, "config: "+p+": file is larger than the limit of 262144 bytes (MaxFileSize)", err.Error())
 }

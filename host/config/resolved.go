@@ -60,14 +60,19 @@ type Setting struct {
 
 // ShapeKeys returns the settings that fix the shape of the model's
 // parameters and the meaning of its token ids: every model.* key except
-// model.init (which only chooses starting values) and every tokenizer.* key,
-// in file order. A run must not resume under different values.
+// model.init (which only chooses starting values) and every tokenizer.* key
+// (none beside [task], whose tokenizer model.vocab fixes), in file order. A
+// run must not resume under different values.
 func (e *Experiment) ShapeKeys() []Setting {
 	var s []Setting
-	for _, sec := range []struct {
+	secs := []struct {
 		name string
 		v    any
-	}{{"model", e.Model}, {"tokenizer", e.Tokenizer}} {
+	}{{"model", e.Model}, {"tokenizer", e.Tokenizer}}
+	if e.Task != nil {
+		secs = secs[:1]
+	}
+	for _, sec := range secs {
 		rv := reflect.ValueOf(sec.v)
 		for i := range rv.NumField() {
 			tag := rv.Type().Field(i).Tag.Get("toml")
