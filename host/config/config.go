@@ -25,7 +25,9 @@
 //
 // Limits, checked on the bytes before decoding: a file is at most
 // [MaxFileSize] bytes, keys and values nest at most [MaxDepth] deep, and a
-// string is at most [MaxStringLen] bytes.
+// string is at most [MaxStringLen] bytes. An experiment trains at most
+// [MaxObjectives] objectives, sweep expanded. At most ten unknown keys are
+// reported one by one.
 //
 // [Experiment.Resolved] writes the experiment back as TOML holding every
 // value in effect, and nothing that does not apply.

@@ -21,9 +21,6 @@ const retryBackoff = 100 * time.Millisecond
 // reference model is made.
 type TaskConfig = config.Task
 
-// DefaultTaskConfig returns the built-in task, config.TaskDefaults.
-func DefaultTaskConfig() TaskConfig { return config.TaskDefaults() }
-
 // Testbed is the built-in task with its reference, for exact evaluation.
 type Testbed struct {
 	Task      *testbed.Task
