@@ -590,7 +590,11 @@ func (e *Experiment) checkApplies(data []byte, md *toml.MetaData) error {
 	}
 	if e.sft {
 		for _, k := range []string{"objective", "sweep", "reference", "task"} {
-			rules = append(rules, rule{toml.Key{k}, fmt.Sprintf("%s does not apply to supervised fine-tuning", k)})
+			section := "[" + k + "]"
+			if k == "objective" {
+				section = "[[objective]]"
+			}
+			rules = append(rules, rule{toml.Key{k}, section + " does not apply to supervised fine-tuning"})
 		}
 		for _, k := range []string{"format", "max_prompt_length", "truncation_mode"} {
 			rules = append(rules, rule{toml.Key{"data", k}, fmt.Sprintf("data.%s does not apply to supervised fine-tuning (texts keep their start, up to data.max_length)", k)})

@@ -120,9 +120,9 @@ func TestNotApplicable(t *testing.T) {
 		{"tokenizer beside task", false, "[task]\n[tokenizer]\nkind = \"byte\"\n" + objDPO,
 			"config: a.toml:2: [tokenizer] does not apply to an experiment with [task]: the task's tokenizer is one letter per task.alphabet symbol"},
 		{"objective in sft", true, minimal,
-			"config: a.toml:5: objective does not apply to supervised fine-tuning"},
+			"config: a.toml:5: [[objective]] does not apply to supervised fine-tuning"},
 		{"reference in sft", true, "[data]\ntrain = \"t\"\n[reference]\ncache = false\n",
-			"config: a.toml:3: reference does not apply to supervised fine-tuning"},
+			"config: a.toml:3: [reference] does not apply to supervised fine-tuning"},
 		{"prompt length in sft", true, "[data]\ntrain = \"t\"\nmax_prompt_length = 8\n",
 			"config: a.toml:3: data.max_prompt_length does not apply to supervised fine-tuning (texts keep their start, up to data.max_length)"},
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prefopt/prefopt/host/checkpoint"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/model"
+	"github.com/prefopt/prefopt/host/tokenizer"
 )
 
 func TestDefaultCompare(t *testing.T) {
@@ -134,4 +135,28 @@ func TestKTOExample(t *testing.T) {
 	assert.Equal(t, n/2, desirable)
 	assert.True(t, exp.Train.DropLast)
 	assert.GreaterOrEqual(t, n/exp.Train.BatchSize, 6, "full batches per epoch")
+}
+
+// TestAddEOSReachesRows checks that tokenizer.add_eos is honoured for the
+// byte tokenizer: completions end with EOS only when it is true.
+func TestAddEOSReachesRows(t *testing.T) {
+	data, err := filepath.Abs(filepath.Join("..", "..", "testdata", "data", "paired.jsonl"))
+	require.NoError(t, err)
+	for _, addEOS := range []bool{true, false} {
+		t.Run(fmt.Sprint(addEOS), func(t *testing.T) {
+			doc := fmt.Sprintf("[model]\ncontext = 64\nwidth = 8\nheads = 2\nlayers = 1\n[tokenizer]\nadd_eos = %v\n"+
+				"[data]\ntrain = %q\nmax_length = 64\nmax_prompt_length = 32\n[[objective]]\nname = \"dpo\"\n", addEOS, data)
+			exp, err := config.Parse([]byte(doc), filepath.Join(t.TempDir(), "e.toml"))
+			require.NoError(t, err)
+			m, err := Prepare(t.Context(), exp, Options{})
+			require.NoError(t, err)
+			require.NotZero(t, m.Train.Paired.Len())
+			for i, row := range m.Train.Paired.Chosen {
+				last := row.Tokens[len(row.Tokens)-1]
+				assert.Equal(t, addEOS, last == tokenizer.ByteEOS, "row %d ends with %d", i, last)
+			}
+			assert.Equal(t, exp.Model.Vocab, m.Model.Vocab)
+			assert.Equal(t, m.Tokenizer.Size(), m.Model.Vocab)
+		})
+	}
 }
