@@ -46,9 +46,6 @@ width = 8
 heads = 2
 layers = 1
 mlp_mult = 2
-[data]
-max_length = 5
-max_prompt_length = 2
 [optimizer]
 lr = 1e-2
 [train]

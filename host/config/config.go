@@ -1,19 +1,43 @@
 // Package config reads the experiment file: a strict TOML document whose
-// sections configure the run, the model, the tokenizer, the data, the
-// reference model, the optimizer, the training loop and the objectives.
+// sections configure the run, the model, the tokenizer, the data (or the
+// built-in synthetic task), the reference model, the optimizer, the training
+// loop and the objectives.
 //
 // Decoding is strict: a key the package does not know is an error naming the
-// key and its line, and so is a key spelt with the wrong case. Values not
-// given take the defaults of [Defaults] and [ObjectiveDefaults]. Objective
-// parameters and the [task] table are not interpreted here: parameters are
-// kept as plain Go values for the objective's spec to resolve, and the task
-// table is decoded by its package through [Experiment.DecodeTask].
+// key and its line, with the closest known key when one is near ("did you
+// mean"), and so is a key spelt with the wrong case, and a section that does
+// not apply to the experiment ([data] or [tokenizer] next to [task]; [task],
+// [reference], [[objective]] and [sweep] in a fine-tuning file). No setting
+// is ignored.
+//
+// Defaults, one rule: an experiment with a [task] table starts from
+// [TaskExperimentDefaults] (the built-in comparison's settings) and its task
+// from [TaskDefaults] (the built-in task); any other experiment starts from
+// [Defaults]. Every key written overrides its default, one key at a time, so
+// a partial [task] or [optimizer] keeps the built-in values of the keys it
+// omits. [[objective]] entries start from [ObjectiveDefaults].
+//
+// Paths, one rule: every path in an experiment file (data.train, data.eval,
+// model.init, reference.checkpoint, objective paths and run.output_dir) is
+// relative to the directory of the file; Parse stores it made absolute. A
+// built-in experiment, which has no file ([ParseBuiltin]), keeps relative
+// paths relative to the current directory.
+//
+// Limits, checked on the bytes before decoding: a file is at most
+// [MaxFileSize] bytes, keys and values nest at most [MaxDepth] deep, and a
+// string is at most [MaxStringLen] bytes. An experiment trains at most
+// [MaxObjectives] objectives, sweep expanded. At most ten unknown keys are
+// reported one by one.
+//
+// [Experiment.Resolved] writes the experiment back as TOML holding every
+// value in effect, and nothing that does not apply.
 package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -25,12 +49,13 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/prefopt/prefopt/host/testbed"
+	"github.com/prefopt/prefopt/host/tokenizer"
 )
 
-// Experiment is a parsed, defaulted and validated experiment file.
-//
-// An Experiment is not safe for concurrent use: DecodeTask updates the
-// decoder state it shares with Parse.
+// Experiment is a parsed, defaulted and validated experiment file. Its
+// paths are absolute (or, for a built-in experiment, as written).
 type Experiment struct {
 	Run        Run         `toml:"run"`
 	Model      Model       `toml:"model"`
@@ -41,15 +66,16 @@ type Experiment struct {
 	Train      Train       `toml:"train"`
 	Objectives []Objective `toml:"objective"`
 
-	// Task is the [task] table, nil when absent. Decode it with DecodeTask.
-	Task *toml.Primitive `toml:"task"`
+	// Task is the [task] table with the built-in task's defaults filled in,
+	// nil when absent: the experiment trains on the synthetic task instead
+	// of [data], with the task's own tokenizer.
+	Task *Task `toml:"task"`
 	// Sweep is the [sweep] table as written, nil when absent. Parse has
 	// already expanded it into Objectives.
 	Sweep *Sweep `toml:"sweep"`
 
-	name string
-	sft  bool // objectives are optional
-	md   toml.MetaData
+	path string // the file, or the built-in experiment's name
+	sft  bool   // a fine-tuning experiment: no objectives, reference or task
 }
 
 // Run names the run and seeds it.
@@ -138,6 +164,9 @@ type Train struct {
 	EvalEvery       int     `toml:"eval_every"`
 	CheckpointEvery int     `toml:"checkpoint_every"`
 	KeepCheckpoints int     `toml:"keep_checkpoints"`
+	// DropLast drops the last batch of an epoch when it is smaller than
+	// BatchSize, as TRL's dataloader_drop_last.
+	DropLast bool `toml:"drop_last"`
 }
 
 // WarmupFor returns the warmup length in optimizer steps for a run of
@@ -189,62 +218,154 @@ type Sweep struct {
 	Objectives []string  `toml:"objectives"`
 }
 
-// document is the decoding target: the experiment with raw objectives.
+// Task is the [task] table: the built-in synthetic task, plus how its
+// reference model is made. Its tokenizer is one symbol per letter a, b, c,
+// ... of the alphabet, without special tokens.
+type Task struct {
+	testbed.Config
+	// Demonstrations is the number of supervised rows the reference is
+	// trained on.
+	Demonstrations int `toml:"demonstrations"`
+	// SFTSteps, SFTBatch and SFTLR configure the reference's supervised
+	// training (AdamW, constant learning rate); SFTSteps = 0 keeps the
+	// starting policy as the reference.
+	SFTSteps int     `toml:"sft_steps"`
+	SFTBatch int     `toml:"sft_batch"`
+	SFTLR    float64 `toml:"sft_lr"`
+	// FrontierBetas are the β′ of the exact optimal reward–KL frontier.
+	FrontierBetas []float64 `toml:"frontier_betas"`
+}
+
+// TaskSymbols is the alphabet the task's token ids are shown with: task id
+// i is the letter TaskSymbols[i].
+const TaskSymbols = "abcdefghijklmnopqrstuvwxyz"
+
+// document is the decoding target: each section waits as a Primitive until
+// the defaults it starts from are known.
 type document struct {
-	Run        *Run            `toml:"run"`
-	Model      *Model          `toml:"model"`
-	Tokenizer  *Tokenizer      `toml:"tokenizer"`
-	Data       *Data           `toml:"data"`
-	Reference  *Reference      `toml:"reference"`
-	Optimizer  *Optimizer      `toml:"optimizer"`
-	Train      *Train          `toml:"train"`
+	Run        *toml.Primitive `toml:"run"`
+	Model      *toml.Primitive `toml:"model"`
+	Tokenizer  *toml.Primitive `toml:"tokenizer"`
+	Data       *toml.Primitive `toml:"data"`
+	Reference  *toml.Primitive `toml:"reference"`
+	Optimizer  *toml.Primitive `toml:"optimizer"`
+	Train      *toml.Primitive `toml:"train"`
 	Objectives []rawObjective  `toml:"objective"`
 	Task       *toml.Primitive `toml:"task"`
 	Sweep      *Sweep          `toml:"sweep"`
 }
 
-// Load reads, parses and validates the experiment file at path.
+// schema is the document with every section typed: the keys it knows.
+type schema struct {
+	Run        Run            `toml:"run"`
+	Model      Model          `toml:"model"`
+	Tokenizer  Tokenizer      `toml:"tokenizer"`
+	Data       Data           `toml:"data"`
+	Reference  Reference      `toml:"reference"`
+	Optimizer  Optimizer      `toml:"optimizer"`
+	Train      Train          `toml:"train"`
+	Objectives []rawObjective `toml:"objective"`
+	Task       Task           `toml:"task"`
+	Sweep      Sweep          `toml:"sweep"`
+}
+
+// Load reads, parses and validates the experiment file at path. Relative
+// paths in the file resolve from its directory.
 func Load(path string) (*Experiment, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	return Parse(data, path)
+	return parse(data, path, false, false)
 }
 
-// LoadSFT is Load for supervised fine-tuning: [[objective]] entries are
-// optional (and unused).
+// LoadSFT is Load for supervised fine-tuning: the file has no
+// [[objective]], [sweep], [reference] or [task], and of [data] only train,
+// eval, eval_fraction and max_length apply.
 func LoadSFT(path string) (*Experiment, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path, true, false)
+}
+
+// readFile reads at most MaxFileSize+1 bytes of path, so that a larger
+// file is refused without being read whole.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(data, path, true)
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return data, nil
 }
 
-// Parse decodes an experiment file, fills defaults, expands the sweep and
-// validates the result. name labels error messages (usually the path).
-func Parse(data []byte, name string) (*Experiment, error) { return parse(data, name, false) }
+// Parse decodes the experiment file at path whose content is data, fills
+// defaults, expands the sweep, validates the result and makes its paths
+// absolute, relative to the directory of path. path also labels error
+// messages.
+func Parse(data []byte, path string) (*Experiment, error) { return parse(data, path, false, false) }
 
-func parse(data []byte, name string, sft bool) (*Experiment, error) {
-	e := Defaults()
-	e.name, e.sft = name, sft
-	doc := document{
-		Run: &e.Run, Model: &e.Model, Tokenizer: &e.Tokenizer, Data: &e.Data,
-		Reference: &e.Reference, Optimizer: &e.Optimizer, Train: &e.Train,
+// ParseSFT is Parse for a fine-tuning file, as LoadSFT.
+func ParseSFT(data []byte, path string) (*Experiment, error) { return parse(data, path, true, false) }
+
+// ParseBuiltin is Parse for an experiment that has no file, such as the
+// built-in comparison: name labels error messages, and relative paths stay
+// relative, that is, resolve from the current directory.
+func ParseBuiltin(data []byte, name string) (*Experiment, error) {
+	return parse(data, name, false, true)
+}
+
+func parse(data []byte, path string, sft, builtin bool) (*Experiment, error) {
+	e := &Experiment{path: path, sft: sft}
+	if err := checkLimits(data); err != nil {
+		if le, ok := err.(limitError); ok && le.line > 0 {
+			return nil, fmt.Errorf("config: %s:%d: %w", path, le.line, err)
+		}
+		return nil, e.errorf("%w", err)
 	}
+	var doc document
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&doc)
 	if err != nil {
 		return nil, e.decodeError(err)
 	}
-	e.md = md
-	e.Task, e.Sweep = doc.Task, doc.Sweep
-	if err := e.checkKeys(data); err != nil {
+	if doc.Task != nil {
+		*e = TaskExperimentDefaults()
+		e.Task = new(Task)
+		*e.Task = TaskDefaults()
+	} else {
+		*e = Defaults()
+	}
+	e.path, e.sft = path, sft
+	for _, sec := range []struct {
+		p *toml.Primitive
+		v any
+	}{
+		{doc.Run, &e.Run}, {doc.Model, &e.Model}, {doc.Tokenizer, &e.Tokenizer}, {doc.Data, &e.Data},
+		{doc.Reference, &e.Reference}, {doc.Optimizer, &e.Optimizer}, {doc.Train, &e.Train}, {doc.Task, e.Task},
+	} {
+		if sec.p == nil {
+			continue
+		}
+		if err := md.PrimitiveDecode(*sec.p, sec.v); err != nil {
+			return nil, e.decodeError(err)
+		}
+	}
+	e.Sweep = doc.Sweep
+	if err := e.checkKeys(data, &md); err != nil {
+		return nil, err
+	}
+	if err := e.checkApplies(data, &md); err != nil {
 		return nil, err
 	}
 	var errs []error
 	for i, raw := range doc.Objectives {
-		o, err := e.objective(i, raw)
+		o, err := e.objective(&md, i, raw)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -254,24 +375,100 @@ func parse(data []byte, name string, sft bool) (*Experiment, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if len(e.Objectives) > MaxObjectives {
+		return nil, e.errorf("%d [[objective]] entries are more than the limit of %d (MaxObjectives)", len(e.Objectives), MaxObjectives)
+	}
 	if err := e.expandSweep(); err != nil {
 		return nil, err
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return &e, nil
+	e.fillVocab()
+	if !builtin {
+		if err := e.resolvePaths(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
-// Name returns the name the experiment was parsed under.
-func (e *Experiment) Name() string { return e.name }
+// Path returns the path of the experiment's file as given to Load or Parse,
+// or the name of a built-in experiment.
+func (e *Experiment) Path() string { return e.path }
+
+// resolvePaths makes every relative path of the experiment absolute,
+// relative to the directory of its file.
+func (e *Experiment) resolvePaths() error {
+	dir, err := filepath.Abs(filepath.Dir(e.path))
+	if err != nil {
+		return e.errorf("resolving paths: %w", err)
+	}
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	abs(&e.Run.OutputDir)
+	abs(&e.Model.Init)
+	abs(&e.Data.Train)
+	abs(&e.Data.Eval)
+	abs(&e.Reference.Checkpoint)
+	for i := range e.Objectives {
+		abs(&e.Objectives[i].Path)
+	}
+	return nil
+}
+
+// fillVocab sets a model.vocab of 0 to the size of the experiment's
+// tokenizer, the value in effect. Validate has checked the tokenizer.
+func (e *Experiment) fillVocab() {
+	if e.Model.Vocab != 0 {
+		return
+	}
+	if n, err := e.vocabSize(); err == nil {
+		e.Model.Vocab = n
+	}
+}
+
+// vocabSize is the size of the tokenizer the experiment uses.
+func (e *Experiment) vocabSize() (int, error) {
+	if e.Task != nil {
+		return e.Task.Alphabet, nil
+	}
+	tok, err := e.Tokenizer.New()
+	if err != nil {
+		return 0, err
+	}
+	return tok.Size(), nil
+}
+
+// New builds the tokenizer t describes: kind "byte" (with EOS unless
+// add_eos = false) or "symbols" (with EOS as its only special token when
+// add_eos = true).
+func (t Tokenizer) New() (tokenizer.Tokenizer, error) {
+	switch t.Kind {
+	case "byte":
+		if !t.AddEOS {
+			return tokenizer.NewBytesNoEOS(), nil
+		}
+		return tokenizer.NewBytes(), nil
+	case "symbols":
+		var specials []tokenizer.Special
+		if t.AddEOS {
+			specials = append(specials, tokenizer.EOS)
+		}
+		return tokenizer.NewSymbols(t.Symbols, specials...)
+	}
+	return nil, fmt.Errorf("config: tokenizer.kind must be one of \"byte\", \"symbols\", got %q", t.Kind)
+}
 
 // errorf formats a problem with the experiment: "config: NAME: MSG".
 func (e *Experiment) errorf(format string, a ...any) error {
-	if e.name == "" {
+	if e.path == "" {
 		return fmt.Errorf("config: "+format, a...)
 	}
-	return fmt.Errorf("config: %s: "+format, append([]any{e.name}, a...)...)
+	return fmt.Errorf("config: %s: "+format, append([]any{e.path}, a...)...)
 }
 
 // positionError shows a TOML parse error with its line, column and the
@@ -284,14 +481,15 @@ func (p positionError) Unwrap() error { return p.pe }
 func (e *Experiment) decodeError(err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("config: %s:%d:%d: %w", e.name, pe.Position.Line, pe.Position.Col, positionError{pe})
+		return fmt.Errorf("config: %s:%d:%d: %w", e.path, pe.Position.Line, pe.Position.Col, positionError{pe})
 	}
-	return fmt.Errorf("config: %s: %w", e.name, err)
+	return fmt.Errorf("config: %s: %w", e.path, err)
 }
 
-// lateKeys are tables decoded after Parse by their owners; their contents
-// are not checked against the experiment's schema.
-var lateKeys = []toml.Key{{"task"}, {"objective", "params"}}
+// lateKeys are tables whose contents are not checked against the
+// experiment's schema: objective parameters, which the objective's spec
+// resolves.
+var lateKeys = []toml.Key{{"objective", "params"}}
 
 func underLate(k toml.Key) bool {
 	for _, p := range lateKeys {
@@ -304,44 +502,115 @@ func underLate(k toml.Key) bool {
 
 // checkKeys reports every key that was not decoded, and every key whose case
 // differs from the schema's (the decoder matches struct fields ignoring
-// case), with its line.
-func (e *Experiment) checkKeys(data []byte) error {
+// case), with its line and the closest known key.
+func (e *Experiment) checkKeys(data []byte, md *toml.MetaData) error {
 	known := schemaKeys()
 	undecoded := map[string]bool{}
-	for _, k := range e.md.Undecoded() {
+	for _, k := range md.Undecoded() {
 		undecoded[k.String()] = true
 	}
 	var bad []toml.Key
-	seen := map[string]bool{}
-	for _, k := range e.md.Keys() {
+	seen := map[string]bool{} // keys already reported, and their parents
+	for _, k := range md.Keys() {
 		if underLate(k) || seen[k.String()] || !undecoded[k.String()] && known[k.String()] {
 			continue
 		}
+		reported := false
+		for i := 1; i < len(k) && !reported; i++ {
+			reported = seen[k[:i].String()]
+		}
 		seen[k.String()] = true
-		if !slices.ContainsFunc(bad, func(b toml.Key) bool { return len(b) < len(k) && slices.Equal(b, k[:len(b)]) }) {
+		if !reported {
 			bad = append(bad, k)
 		}
 	}
 	if len(bad) == 0 {
 		return nil
 	}
-	errs := make([]error, 0, len(bad))
-	for _, k := range bad {
-		line := keyLine(data, &e.md, k)
+	errs := make([]error, 0, min(len(bad), maxReported)+1)
+	for _, k := range bad[:min(len(bad), maxReported)] {
 		hint := ""
 		if s := caseMatch(known, k); s != "" {
 			hint = fmt.Sprintf(" (keys are case-sensitive: did you mean %s?)", s)
+		} else if s, ok := closest(k[len(k)-1], siblings(known, k)); ok {
+			hint = fmt.Sprintf(" (did you mean %s?)", append(k[:len(k)-1:len(k)-1], s))
+		} else if len(k) == 2 && k[0] == "objective" {
+			hint = fmt.Sprintf(" (objective parameters go in [objective.params]: objective.params.%s)", k[1])
 		}
-		if line > 0 {
-			errs = append(errs, fmt.Errorf("config: %s:%d: unknown key %s%s", e.name, line, k, hint))
-		} else {
-			errs = append(errs, fmt.Errorf("config: %s: unknown key %s%s", e.name, k, hint))
+		errs = append(errs, e.lineErrorf(data, md, k, "unknown key %s%s", k, hint))
+	}
+	if n := len(bad) - maxReported; n > 0 {
+		errs = append(errs, e.errorf("and %d more unknown keys", n))
+	}
+	return errors.Join(errs...)
+}
+
+// maxReported bounds the unknown keys reported one by one: finding a key's
+// line decodes the file again.
+const maxReported = 10
+
+// lineErrorf is errorf with the line of key k when it can be found:
+// "config: NAME:LINE: MSG".
+func (e *Experiment) lineErrorf(data []byte, md *toml.MetaData, k toml.Key, format string, a ...any) error {
+	if line := keyLine(data, md, k); line > 0 {
+		return fmt.Errorf("config: %s:%d: "+format, append([]any{e.path, line}, a...)...)
+	}
+	return e.errorf(format, a...)
+}
+
+// siblings returns the last parts of the known keys with the same parent
+// as k.
+func siblings(known map[string]bool, k toml.Key) []string {
+	parent := k[:len(k)-1].String()
+	var out []string
+	for s := range known {
+		i := strings.LastIndexByte(s, '.')
+		if (i < 0 && parent == "") || (i >= 0 && s[:i] == parent) {
+			out = append(out, s[i+1:])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkApplies refuses the sections and keys that the experiment would
+// not use: [data] and [tokenizer] beside [task], and in a fine-tuning
+// experiment everything that only preference training reads.
+func (e *Experiment) checkApplies(data []byte, md *toml.MetaData) error {
+	type rule struct {
+		key toml.Key
+		why string
+	}
+	var rules []rule
+	if e.Task != nil {
+		rules = append(rules,
+			rule{toml.Key{"data"}, "[data] does not apply to an experiment with [task]: the task makes its own rows, never truncated"},
+			rule{toml.Key{"tokenizer"}, "[tokenizer] does not apply to an experiment with [task]: the task's tokenizer is one letter per task.alphabet symbol"},
+		)
+	}
+	if e.sft {
+		for _, k := range []string{"objective", "sweep", "reference", "task"} {
+			section := "[" + k + "]"
+			if k == "objective" {
+				section = "[[objective]]"
+			}
+			rules = append(rules, rule{toml.Key{k}, section + " does not apply to supervised fine-tuning"})
+		}
+		for _, k := range []string{"format", "max_prompt_length", "truncation_mode"} {
+			rules = append(rules, rule{toml.Key{"data", k}, fmt.Sprintf("data.%s does not apply to supervised fine-tuning (texts keep their start, up to data.max_length)", k)})
+		}
+	}
+	var errs []error
+	for _, r := range rules {
+		if md.IsDefined(r.key...) {
+			errs = append(errs, e.lineErrorf(data, md, r.key, "%s", r.why))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// schemaKeys lists every key path of the document type, by toml tag.
+// schemaKeys lists every key path of the schema, by toml tag. The fields of
+// an embedded struct belong to the struct that embeds it.
 func schemaKeys() map[string]bool {
 	known := map[string]bool{}
 	var walk func(prefix toml.Key, t reflect.Type)
@@ -354,6 +623,10 @@ func schemaKeys() map[string]bool {
 		}
 		for i := range t.NumField() {
 			f := t.Field(i)
+			if f.Anonymous {
+				walk(prefix, f.Type)
+				continue
+			}
 			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 			if tag == "" || tag == "-" {
 				continue
@@ -363,7 +636,7 @@ func schemaKeys() map[string]bool {
 			walk(k, f.Type)
 		}
 	}
-	walk(nil, reflect.TypeFor[document]())
+	walk(nil, reflect.TypeFor[schema]())
 	return known
 }
 
@@ -411,7 +684,7 @@ func keyLine(data []byte, md *toml.MetaData, k toml.Key) int {
 }
 
 // objective fills defaults of entry i and decodes its params.
-func (e *Experiment) objective(i int, raw rawObjective) (Objective, error) {
+func (e *Experiment) objective(md *toml.MetaData, i int, raw rawObjective) (Objective, error) {
 	o := ObjectiveDefaults()
 	setIf(&o.Name, raw.Name)
 	setIf(&o.Path, raw.Path)
@@ -432,7 +705,7 @@ func (e *Experiment) objective(i int, raw rawObjective) (Objective, error) {
 	o.SHA256 = strings.ToLower(o.SHA256)
 	o.Params = map[string]any{}
 	var table map[string]any
-	if err := e.md.PrimitiveDecode(raw.Params, &table); err != nil {
+	if err := md.PrimitiveDecode(raw.Params, &table); err != nil {
 		return o, e.errorf("objective[%d].params: %w", i, err)
 	}
 	for _, k := range slices.Sorted(maps.Keys(table)) {
@@ -496,6 +769,15 @@ func (e *Experiment) expandSweep() error {
 			return e.errorf("sweep.objectives[%d] %q is not an objective label (labels: %s)", i, l, strings.Join(e.labels(), ", "))
 		}
 	}
+	n := len(e.Objectives)
+	for _, o := range e.Objectives {
+		if len(s.Objectives) == 0 || slices.Contains(s.Objectives, o.Label) {
+			n += len(s.Values) - 1
+		}
+	}
+	if n > MaxObjectives {
+		return e.errorf("the sweep makes %d objectives, more than the limit of %d (MaxObjectives)", n, MaxObjectives)
+	}
 	var out []Objective
 	for _, o := range e.Objectives {
 		if len(s.Objectives) > 0 && !slices.Contains(s.Objectives, o.Label) {
@@ -520,26 +802,4 @@ func (e *Experiment) labels() []string {
 		ls[i] = o.Label
 	}
 	return ls
-}
-
-// DecodeTask decodes the [task] table into v (a pointer, as for
-// toml.Decode). Keys of the table that v has no field for are an error
-// naming them. It returns an error if there is no [task] table.
-func (e *Experiment) DecodeTask(v any) error {
-	if e.Task == nil {
-		return e.errorf("no [task] table")
-	}
-	if err := e.md.PrimitiveDecode(*e.Task, v); err != nil {
-		return e.errorf("task: %w", err)
-	}
-	var unknown []string
-	for _, k := range e.md.Undecoded() {
-		if len(k) > 1 && k[0] == "task" {
-			unknown = append(unknown, k.String())
-		}
-	}
-	if len(unknown) > 0 {
-		return e.errorf("unknown key(s) in [task]: %s", strings.Join(unknown, ", "))
-	}
-	return nil
 }

@@ -46,9 +46,9 @@ func TestDefaults(t *testing.T) {
 	// out here independently of Defaults.
 	want := map[string]any{
 		"run.name":                "prefopt",
-		"run.seed":                Seed(42), // transformers TrainingArguments.seed
-		"run.output_dir":          "runs",
-		"model.vocab":             0,
+		"run.seed":                Seed(42),       // transformers TrainingArguments.seed
+		"run.output_dir":          abs(t, "runs"), // relative to the file's directory
+		"model.vocab":             259,            // the byte tokenizer's 256 bytes, PAD, BOS and EOS
 		"model.context":           128,
 		"model.width":             128,
 		"model.heads":             4,
@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 		"tokenizer.kind":          "byte",
 		"tokenizer.symbols":       "",
 		"tokenizer.add_eos":       true,
-		"data.train":              "d.jsonl", // set by minimal
+		"data.train":              abs(t, "d.jsonl"), // set by minimal
 		"data.eval":               "",
 		"data.format":             "auto",
 		"data.eval_fraction":      0.0,
@@ -86,6 +86,7 @@ func TestDefaults(t *testing.T) {
 		"train.eval_every":        100,
 		"train.checkpoint_every":  500, // TrainingArguments.save_steps
 		"train.keep_checkpoints":  3,
+		"train.drop_last":         false, // TrainingArguments.dataloader_drop_last
 		"objective.name":          "dpo", // set by minimal
 		"objective.path":          "",
 		"objective.label":         "dpo", // defaults to the name
@@ -103,7 +104,7 @@ func TestDefaults(t *testing.T) {
 	require.Len(t, e.Objectives, 1)
 	root := reflect.ValueOf(*e)
 	for key := range schemaKeys() {
-		if _, ok := want[key]; !ok && strings.Contains(key, ".") {
+		if _, ok := want[key]; !ok && strings.Contains(key, ".") && !strings.HasPrefix(key, "task.") {
 			t.Errorf("key %s has no expected default in this test", key)
 		}
 	}
@@ -124,6 +125,15 @@ func TestDefaults(t *testing.T) {
 	assert.Nil(t, e.Sweep)
 }
 
+// abs returns p joined to the current directory, the directory of the
+// files the tests parse.
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	return filepath.Join(wd, p)
+}
+
 func TestPluginLabelDefaultsToFileName(t *testing.T) {
 	e, err := Parse([]byte("[data]\ntrain = \"d\"\n[[objective]]\npath = \"./bin/my-dpo.exe\"\n"), "x.toml")
 	require.NoError(t, err)
@@ -137,17 +147,21 @@ func TestUnknownKeys(t *testing.T) {
 		want string
 	}{
 		{"top level", "bogus = 1\n" + minimal, "config: u.toml:1: unknown key bogus"},
-		{"unknown section", minimal + "[trian]\nsteps = 3\n", "config: u.toml:7: unknown key trian"},
-		{"nested", "[model]\nwidht = 64\n" + minimal, "config: u.toml:2: unknown key model.widht"},
-		{"dotted", "model.widht = 64\n" + minimal, "config: u.toml:1: unknown key model.widht"},
-		{"inside objective", minimal + "lable = \"x\"\n", "config: u.toml:7: unknown key objective.lable"},
-		{"second objective", minimal + "[[objective]]\nname = \"ipo\"\nbeta = 0.1\n", "config: u.toml:9: unknown key objective.beta"},
-		{"sweep", minimal + "[sweep]\nparam = \"beta\"\nvalues = [1]\nvalue = 2\n", "config: u.toml:10: unknown key sweep.value"},
+		{"unknown section", minimal + "[trian]\nsteps = 3\n", "config: u.toml:7: unknown key trian (did you mean train?)"},
+		{"nested", "[model]\nwidht = 64\n" + minimal, "config: u.toml:2: unknown key model.widht (did you mean model.width?)"},
+		{"dotted", "model.widht = 64\n" + minimal, "config: u.toml:1: unknown key model.widht (did you mean model.width?)"},
+		{"inside objective", minimal + "lable = \"x\"\n", "config: u.toml:7: unknown key objective.lable (did you mean objective.label?)"},
+		{"second objective", minimal + "[[objective]]\nname = \"ipo\"\nbeta = 0.1\n", "config: u.toml:9: unknown key objective.beta (objective parameters go in [objective.params]: objective.params.beta)"},
+		{"sweep", minimal + "[sweep]\nparam = \"beta\"\nvalues = [1]\nvalue = 2\n", "config: u.toml:10: unknown key sweep.value (did you mean sweep.values?)"},
 		{"case", "[Train]\nsteps = 1\n" + minimal, "config: u.toml:1: unknown key Train (keys are case-sensitive: did you mean train?)"},
 		{"case nested", "[train]\nSteps = 1\n" + minimal, "config: u.toml:2: unknown key train.Steps (keys are case-sensitive: did you mean train.steps?)"},
+		{"far from every key", "[model]\ncolour = 1\n" + minimal, "config: u.toml:2: unknown key model.colour"},
+		{"task key", "[task]\nalphabet = 3\nlenght = 3\n" + objDPO, "config: u.toml:3: unknown key task.lenght"},
+		{"task typo", "[task]\neval_promts = 3\n" + objDPO, "config: u.toml:2: unknown key task.eval_promts (did you mean task.eval_prompts?)"},
+		{"section typo", "[optimiser]\nlr = 1e-3\n" + minimal, "config: u.toml:1: unknown key optimiser (did you mean optimizer?)"},
 		{
 			"several", "[model]\nwidht = 64\nhead = 2\n" + minimal,
-			"config: u.toml:2: unknown key model.widht\nconfig: u.toml:3: unknown key model.head",
+			"config: u.toml:2: unknown key model.widht (did you mean model.width?)\nconfig: u.toml:3: unknown key model.head (did you mean model.heads?)",
 		},
 	}
 	for _, c := range cases {
@@ -186,7 +200,7 @@ func TestLoad(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte(minimal), 0o644))
 	e, err := Load(p)
 	require.NoError(t, err)
-	assert.Equal(t, p, e.Name())
+	assert.Equal(t, p, e.Path())
 
 	_, err = Load(filepath.Join(t.TempDir(), "absent.toml"))
 	require.Error(t, err)
@@ -230,7 +244,12 @@ func TestBadValues(t *testing.T) {
 		{"eval and fraction", "[data]\neval = \"e\"\neval_fraction = 0.1\n" + objDPO, "data.eval_fraction must be 0 when data.eval is given, got 0.1"},
 		{"prompt length", "[data]\nmax_prompt_length = 128\n" + objDPO, "data.max_prompt_length must be < data.max_length (128), got 128"},
 		{"truncation", "[data]\ntruncation_mode = \"middle\"\n" + objDPO, `data.truncation_mode must be one of "keep_end", "keep_start", got "middle"`},
-		{"data and task", "[task]\nkind = \"x\"\n" + objDPO, "only one of data.train and [task] may be given, got both"},
+		{"schedule typo", "[train]\nschedule = \"cosin\"\n" + objDPO, `train.schedule must be one of "cosine", "linear", "constant", got "cosin" (did you mean "cosine"?)`},
+		{"format typo", "[data]\nformat = \"unpiared\"\n" + objDPO, `data.format must be one of "auto", "paired", "paired_implicit", "unpaired", got "unpiared" (did you mean "unpaired"?)`},
+		{"objective typo", "[[objective]]\nname = \"dpp\"\n", `objective[0].name must be a built-in objective (dpo, ipo, kto, orpo, simpo; a plugin is given by path), got "dpp" (did you mean "dpo"?)`},
+		{"objective unknown", "[[objective]]\nname = \"rlhf\"\n", `objective[0].name must be a built-in objective (dpo, ipo, kto, orpo, simpo; a plugin is given by path), got "rlhf"`},
+		{"vocab too small", "[model]\nvocab = 100\n" + objDPO, "model.vocab must be 0 or >= the tokenizer's 259 ids, got 100"},
+		{"symbols repeated", "[tokenizer]\nkind = \"symbols\"\nsymbols = \"aba\"\n" + objDPO, `tokenizer.symbols: tokenizer: symbol 'a' appears twice in alphabet "aba"`},
 		{"run name", "[run]\nname = \"a/b\"\n" + objDPO, `run.name must be a non-empty directory name without slashes, got "a/b"`},
 		{"no objective", "", "at least one [[objective]] must be given"},
 		{"neither name nor path", "[[objective]]\nlabel = \"x\"\n", "objective[0]: one of name and path must be set, got neither"},
@@ -370,8 +389,7 @@ seed = 7
 [model]
 width = 64
 [task]
-kind = "copy"
-length = 5
+eval_prompts = 3
 [[objective]]
 name = "dpo"
 timeout = "90s"
@@ -399,31 +417,10 @@ objectives = ["dpo"]
 	assert.Equal(t, e.Objectives, again.Objectives)
 	assert.Equal(t, e.Model, again.Model)
 	assert.Equal(t, e.Train, again.Train)
+	assert.Equal(t, e.Task, again.Task)
 	assert.Equal(t, strings.Repeat("ab", 32), again.Objectives[2].SHA256, "stored lower case")
-
-	var task struct {
-		Kind   string
-		Length int
-	}
-	require.NoError(t, again.DecodeTask(&task))
-	assert.Equal(t, "copy", task.Kind)
-	assert.Equal(t, 5, task.Length)
-}
-
-func TestDecodeTask(t *testing.T) {
-	e, err := Parse([]byte("[task]\nkind = \"copy\"\nlenght = 3\n"+objDPO), "t.toml")
-	require.NoError(t, err)
-	var task struct {
-		Kind   string `toml:"kind"`
-		Length int    `toml:"length"`
-	}
-	err = e.DecodeTask(&task)
-	require.Error(t, err)
-	assert.Equal(t, "config: t.toml: unknown key(s) in [task]: task.lenght", err.Error())
-
-	e, err = Parse([]byte(minimal), "t.toml")
-	require.NoError(t, err)
-	assert.EqualError(t, e.DecodeTask(&task), "config: t.toml: no [task] table")
+	require.NotNil(t, again.Task)
+	assert.Equal(t, 3, again.Task.EvalPrompts)
 }
 
 func TestShapeChanges(t *testing.T) {
@@ -432,6 +429,7 @@ func TestShapeChanges(t *testing.T) {
 	b, err := Parse([]byte("[model]\nwidth = 64\ninit = \"x\"\n[tokenizer]\nadd_eos = false\n[train]\nsteps = 9\n"+minimal), "b.toml")
 	require.NoError(t, err)
 	assert.Equal(t, []string{
+		"model.vocab changed from 259 to 258", // the tokenizer lost EOS
 		"model.width changed from 128 to 64",
 		"tokenizer.add_eos changed from true to false",
 	}, ShapeChanges(a, b))
@@ -439,6 +437,13 @@ func TestShapeChanges(t *testing.T) {
 	keys := a.ShapeKeys()
 	require.Len(t, keys, 10, "7 model keys without init, 3 tokenizer keys")
 	assert.Equal(t, Setting{"tokenizer.kind", `"byte"`}, keys[7])
+
+	task, err := Parse([]byte("[task]\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	assert.Len(t, task.ShapeKeys(), 7, "the task's tokenizer is not configured")
+	wider, err := Parse([]byte("[task]\nalphabet = 5\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"model.vocab changed from 4 to 5"}, ShapeChanges(task, wider))
 }
 
 func TestWarmupFor(t *testing.T) {
@@ -482,7 +487,15 @@ func TestExamples(t *testing.T) {
 			require.NoError(t, err)
 			text, err := e.Resolved()
 			require.NoError(t, err)
-			_, err = parse(text, p+" (resolved)", sft)
+			reparse := Parse
+			if sft {
+				reparse = ParseSFT
+			}
+			again, err := reparse(text, p+" (resolved)")
+			require.NoError(t, err)
+			text2, err := again.Resolved()
+			require.NoError(t, err)
+			assert.Equal(t, string(text), string(text2))
 			require.NoError(t, err)
 			// Every key in an example carries a comment.
 			b, err := os.ReadFile(p)

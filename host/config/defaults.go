@@ -1,16 +1,22 @@
 package config
 
-import "time"
+import (
+	"time"
 
-// Defaults returns the value of every key a configuration may leave out.
-// ObjectiveDefaults holds those of an [[objective]] entry. These two
-// functions are the only place defaults are written down.
+	"github.com/prefopt/prefopt/host/testbed"
+)
+
+// Defaults returns the value of every key an experiment without [task] may
+// leave out. TaskExperimentDefaults holds those of an experiment with
+// [task], TaskDefaults those of the [task] table and ObjectiveDefaults those
+// of an [[objective]] entry. These four functions are the only place
+// defaults are written down.
 func Defaults() Experiment {
 	return Experiment{
 		Run: Run{
 			Name:      "prefopt", // directory name under output_dir
 			Seed:      42,        // transformers TrainingArguments.seed default
-			OutputDir: "runs",    // relative to the working directory
+			OutputDir: "runs",    // relative to the experiment file
 		},
 		Model: Model{
 			Vocab:   0,         // tokens; 0 = the tokenizer's vocabulary size
@@ -58,7 +64,46 @@ func Defaults() Experiment {
 			EvalEvery:       100,      // optimizer steps; 0 = only at the end
 			CheckpointEvery: 500,      // optimizer steps; TrainingArguments.save_steps default; 0 = only at the end
 			KeepCheckpoints: 3,        // newest checkpoints kept; 0 = keep all
+			DropLast:        false,    // TrainingArguments.dataloader_drop_last default
 		},
+	}
+}
+
+// TaskExperimentDefaults returns the defaults of an experiment with a
+// [task] table: the settings of the built-in comparison (`prefopt compare`
+// without a file), sized for the built-in task. Its Tokenizer and Data do
+// not apply: the task brings its own.
+func TaskExperimentDefaults() Experiment {
+	e := Defaults()
+	e.Run.Name = "compare" // run directory: <output_dir>/compare-<time>
+	e.Run.Seed = 1         // seeds the task's pairs, the model, the reference SFT and shuffling
+	e.Model.Context = 9    // tokens: task prompt_len + completion_len
+	e.Model.Width = 64     // embedding dimension; the task needs little capacity
+	e.Optimizer.LR = 1e-3  // constant; a 64-wide model on 1024 pairs
+	e.Train = Train{
+		Epochs:          1,          // one pass over the task's pairs
+		BatchSize:       32,         // pairs (KTO: completions) per step
+		Schedule:        "constant", // no decay: curves show the objective, not the schedule
+		LogEvery:        4,          // optimizer steps
+		EvalEvery:       4,          // optimizer steps between exact evaluations
+		CheckpointEvery: 0,          // only the final policy is saved
+		KeepCheckpoints: 1,          // newest checkpoints kept
+		DropLast:        false,      // TrainingArguments.dataloader_drop_last default
+	}
+	return e
+}
+
+// TaskDefaults returns the defaults of the [task] table: the built-in task,
+// and a reference trained for 300 steps on 4096 noisy copies.
+func TaskDefaults() Task {
+	return Task{
+		Config:         testbed.Defaults(),
+		Demonstrations: 4096, // supervised rows for the reference
+		SFTSteps:       300,  // reference SFT steps
+		SFTBatch:       64,   // rows per reference SFT step
+		SFTLR:          3e-3, // reference SFT learning rate, constant
+		// β′ of the exact reward–KL frontier, from nearly π_ref to far from it
+		FrontierBetas: []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05},
 	}
 }
 

@@ -8,20 +8,43 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Resolved returns the experiment re-encoded as TOML with every default
-// filled in and the sweep expanded: parsing it yields the same experiment.
+// Resolved returns the experiment as TOML holding every value in effect —
+// defaults, the task's included, and paths made absolute — with the sweep
+// expanded, and no section that does not apply: no [tokenizer] or [data]
+// beside [task]; no [reference] or [[objective]], and of [data] only what
+// fine-tuning reads, in a fine-tuning experiment. Parsing it (with Parse, or
+// ParseSFT for fine-tuning) yields the same experiment.
 func (e *Experiment) Resolved() ([]byte, error) {
+	type sftData struct {
+		Train        string  `toml:"train"`
+		Eval         string  `toml:"eval"`
+		EvalFraction float64 `toml:"eval_fraction"`
+		MaxLength    int     `toml:"max_length"`
+	}
 	out := struct {
-		Run        Run             `toml:"run"`
-		Model      Model           `toml:"model"`
-		Tokenizer  Tokenizer       `toml:"tokenizer"`
-		Data       Data            `toml:"data"`
-		Reference  Reference       `toml:"reference"`
-		Optimizer  Optimizer       `toml:"optimizer"`
-		Train      Train           `toml:"train"`
-		Task       *toml.Primitive `toml:"task,omitempty"`
-		Objectives []Objective     `toml:"objective"`
-	}{e.Run, e.Model, e.Tokenizer, e.Data, e.Reference, e.Optimizer, e.Train, e.Task, e.Objectives}
+		Run        Run         `toml:"run"`
+		Model      Model       `toml:"model"`
+		Tokenizer  *Tokenizer  `toml:"tokenizer,omitempty"`
+		Data       any         `toml:"data,omitempty"`
+		Task       *Task       `toml:"task,omitempty"`
+		Reference  *Reference  `toml:"reference,omitempty"`
+		Optimizer  Optimizer   `toml:"optimizer"`
+		Train      Train       `toml:"train"`
+		Objectives []Objective `toml:"objective,omitempty"`
+	}{Run: e.Run, Model: e.Model, Optimizer: e.Optimizer, Train: e.Train, Objectives: e.Objectives}
+	switch {
+	case e.Task != nil:
+		out.Task = e.Task
+	case e.sft:
+		d := e.Data
+		out.Tokenizer = &e.Tokenizer
+		out.Data = sftData{Train: d.Train, Eval: d.Eval, EvalFraction: d.EvalFraction, MaxLength: d.MaxLength}
+	default:
+		out.Tokenizer, out.Data = &e.Tokenizer, e.Data
+	}
+	if !e.sft {
+		out.Reference = &e.Reference
+	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(out); err != nil {
 		return nil, fmt.Errorf("config: encoding resolved experiment: %w", err)
@@ -37,14 +60,19 @@ type Setting struct {
 
 // ShapeKeys returns the settings that fix the shape of the model's
 // parameters and the meaning of its token ids: every model.* key except
-// model.init (which only chooses starting values) and every tokenizer.* key,
-// in file order. A run must not resume under different values.
+// model.init (which only chooses starting values) and every tokenizer.* key
+// (none beside [task], whose tokenizer model.vocab fixes), in file order. A
+// run must not resume under different values.
 func (e *Experiment) ShapeKeys() []Setting {
 	var s []Setting
-	for _, sec := range []struct {
+	secs := []struct {
 		name string
 		v    any
-	}{{"model", e.Model}, {"tokenizer", e.Tokenizer}} {
+	}{{"model", e.Model}, {"tokenizer", e.Tokenizer}}
+	if e.Task != nil {
+		secs = secs[:1]
+	}
+	for _, sec := range secs {
 		rv := reflect.ValueOf(sec.v)
 		for i := range rv.NumField() {
 			tag := rv.Type().Field(i).Tag.Get("toml")

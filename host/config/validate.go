@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/prefopt/prefopt/objectives/builtin"
 )
 
 // Validate checks every value against its bounds and the relations between
@@ -20,6 +22,7 @@ func (e *Experiment) Validate() error {
 	v.model()
 	v.tokenizer()
 	v.data()
+	v.task()
 	v.optimizer()
 	v.train()
 	v.objectives()
@@ -47,7 +50,11 @@ func (v *validator) nonNegative(key string, n int) {
 
 func (v *validator) oneOf(key, s string, allowed ...string) {
 	if !slices.Contains(allowed, s) {
-		v.add("%s must be one of %s, got %q", key, strings.Join(quoteAll(allowed), ", "), s)
+		hint := ""
+		if len(allowed) > 1 {
+			hint = suggest(s, allowed)
+		}
+		v.add("%s must be one of %s, got %q%s", key, strings.Join(quoteAll(allowed), ", "), s, hint)
 	}
 }
 
@@ -61,6 +68,16 @@ func (v *validator) within(key string, x, lo, hi float64, hiOpen bool) {
 	case !hiOpen && (x < lo || x > hi):
 		v.add("%s must be in [%v, %v], got %v", key, lo, hi, x)
 	}
+}
+
+// builtinNames lists the built-in objectives' names, sorted.
+func builtinNames() []string {
+	var names []string
+	for _, d := range builtin.Definitions() {
+		names = append(names, d.Spec.Name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 func quoteAll(ss []string) []string {
@@ -84,6 +101,14 @@ func (v *validator) run() {
 func (v *validator) model() {
 	m := v.e.Model
 	v.nonNegative("model.vocab", m.Vocab)
+	if n, err := v.e.vocabSize(); err == nil && m.Vocab > 0 {
+		switch {
+		case v.e.Task != nil && m.Vocab != n:
+			v.add("model.vocab must be 0 or task.alphabet (%d) for the task's exact distributions, got %d", n, m.Vocab)
+		case m.Vocab < n:
+			v.add("model.vocab must be 0 or >= the tokenizer's %d ids, got %d", n, m.Vocab)
+		}
+	}
 	v.positive("model.context", m.Context)
 	v.positive("model.width", m.Width)
 	v.positive("model.heads", m.Heads)
@@ -96,6 +121,9 @@ func (v *validator) model() {
 }
 
 func (v *validator) tokenizer() {
+	if v.e.Task != nil {
+		return // the task's own tokenizer
+	}
 	t := v.e.Tokenizer
 	v.oneOf("tokenizer.kind", t.Kind, "byte", "symbols")
 	switch {
@@ -103,31 +131,73 @@ func (v *validator) tokenizer() {
 		v.add(`tokenizer.symbols must list the symbols when tokenizer.kind is "symbols"`)
 	case t.Kind == "byte" && t.Symbols != "":
 		v.add(`tokenizer.symbols must be empty when tokenizer.kind is "byte", got %q`, t.Symbols)
+	case t.Kind == "symbols":
+		if _, err := v.e.vocabSize(); err != nil {
+			v.add("tokenizer.symbols: %v", err)
+		}
 	}
 }
 
 func (v *validator) data() {
-	d := v.e.Data
-	switch {
-	case d.Train == "" && v.e.Task == nil:
-		v.add("one of data.train and [task] must be given, got neither")
-	case d.Train != "" && v.e.Task != nil:
-		v.add("only one of data.train and [task] may be given, got both")
+	if v.e.Task != nil {
+		return // the task's rows
 	}
-	v.oneOf("data.format", d.Format, "auto", "paired", "paired_implicit", "unpaired")
-	v.within("data.eval_fraction", d.EvalFraction, 0, 1, true)
+	d := v.e.Data
+	if d.Train == "" {
+		v.add("one of data.train and [task] must be given, got neither")
+	}
 	if d.Eval != "" && d.EvalFraction != 0 {
 		v.add("data.eval_fraction must be 0 when data.eval is given, got %v", d.EvalFraction)
 	}
+	v.within("data.eval_fraction", d.EvalFraction, 0, 1, true)
 	v.positive("data.max_length", d.MaxLength)
+	if c := v.e.Model.Context; c > 0 && d.MaxLength > c {
+		v.add("data.max_length must be <= model.context (%d), got %d", c, d.MaxLength)
+	}
+	if v.e.sft {
+		return // the rest applies to preference data
+	}
+	v.oneOf("data.format", d.Format, "auto", "paired", "paired_implicit", "unpaired")
 	v.positive("data.max_prompt_length", d.MaxPromptLength)
 	if d.MaxLength > 0 && d.MaxPromptLength >= d.MaxLength {
 		v.add("data.max_prompt_length must be < data.max_length (%d), got %d", d.MaxLength, d.MaxPromptLength)
 	}
-	if c := v.e.Model.Context; c > 0 && d.MaxLength > c {
-		v.add("data.max_length must be <= model.context (%d), got %d", c, d.MaxLength)
-	}
 	v.oneOf("data.truncation_mode", d.TruncationMode, "keep_end", "keep_start")
+}
+
+// task checks the [task] table, and the model against it.
+func (v *validator) task() {
+	t := v.e.Task
+	if t == nil {
+		return
+	}
+	if err := t.Config.Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			v.add("task.%s", strings.TrimPrefix(line, "testbed: "))
+		}
+	}
+	switch {
+	case t.Demonstrations < 1:
+		v.add("task.demonstrations must be >= 1, got %d", t.Demonstrations)
+	case t.SFTSteps < 0:
+		v.add("task.sft_steps must be >= 0, got %d", t.SFTSteps)
+	case t.SFTBatch < 1:
+		v.add("task.sft_batch must be >= 1, got %d", t.SFTBatch)
+	case !(t.SFTLR > 0) || math.IsInf(t.SFTLR, 0):
+		v.add("task.sft_lr must be finite and > 0, got %v", t.SFTLR)
+	case !t.Exact:
+		v.add("task.exact = false is not supported for training runs: their evaluation enumerates completions")
+	case t.Alphabet > len(TaskSymbols):
+		v.add("task.alphabet must be <= %d to be shown as letters, got %d", len(TaskSymbols), t.Alphabet)
+	}
+	for i, b := range t.FrontierBetas {
+		if !(b > 0) || math.IsInf(b, 0) {
+			v.add("task.frontier_betas[%d] must be finite and > 0, got %v", i, b)
+		}
+	}
+	if need := t.PromptLen + t.CompletionLen - 1; v.e.Model.Context > 0 && v.e.Model.Context < need {
+		v.add("model.context must be >= task.prompt_len + task.completion_len - 1 = %d, got %d", need, v.e.Model.Context)
+	}
 }
 
 func (v *validator) optimizer() {
@@ -171,9 +241,13 @@ func (v *validator) objectives() {
 	if len(v.e.Objectives) == 0 && !v.e.sft {
 		v.add("at least one [[objective]] must be given")
 	}
+	builtins := builtinNames()
 	seen := map[string]int{}
 	for i, o := range v.e.Objectives {
 		at := fmt.Sprintf("objective[%d]", i)
+		if o.Name != "" && !slices.Contains(builtins, o.Name) {
+			v.add("%s.name must be a built-in objective (%s; a plugin is given by path), got %q%s", at, strings.Join(builtins, ", "), o.Name, suggest(o.Name, builtins))
+		}
 		switch {
 		case o.Name == "" && o.Path == "":
 			v.add("%s: one of name and path must be set, got neither", at)

@@ -11,7 +11,8 @@ import (
 //go:embed defaults/compare.toml
 var DefaultCompare []byte
 
-// LoadDefaultCompare parses DefaultCompare.
+// LoadDefaultCompare parses DefaultCompare. It has no file: its relative
+// paths (run.output_dir) resolve from the current directory.
 func LoadDefaultCompare() (*config.Experiment, error) {
-	return config.Parse(DefaultCompare, "default compare experiment")
+	return config.ParseBuiltin(DefaultCompare, "default compare experiment")
 }

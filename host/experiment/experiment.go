@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -75,16 +76,16 @@ func Prepare(ctx context.Context, exp *config.Experiment, opts Options) (*Materi
 
 func prepareFiles(exp *config.Experiment) (*Material, error) {
 	if exp.Data.Train == "" {
-		return nil, fmt.Errorf("experiment %s: data.train is empty and there is no [task]: nothing to train on", exp.Name())
+		return nil, fmt.Errorf("experiment %s: data.train is empty and there is no [task]: nothing to train on", exp.Path())
 	}
-	tok, err := newTokenizer(exp.Tokenizer)
+	tok, err := exp.Tokenizer.New()
 	if err != nil {
-		return nil, fmt.Errorf("experiment %s: %w", exp.Name(), err)
+		return nil, fmt.Errorf("experiment %s: %w", exp.Path(), err)
 	}
 	mcfg := modelConfig(exp.Model, tok.Size())
 	tr := data.Truncation{MaxLength: exp.Data.MaxLength, MaxPromptLength: exp.Data.MaxPromptLength, Mode: data.TruncationMode(exp.Data.TruncationMode)}
 	if tr.MaxLength > mcfg.Context+1 {
-		return nil, fmt.Errorf("experiment %s: data.max_length %d exceeds model.context+1 = %d", exp.Name(), tr.MaxLength, mcfg.Context+1)
+		return nil, fmt.Errorf("experiment %s: data.max_length %d exceeds model.context+1 = %d", exp.Path(), tr.MaxLength, mcfg.Context+1)
 	}
 	format := data.FormatAuto
 	if name := exp.Data.Format; name != "" && name != "auto" {
@@ -92,50 +93,36 @@ func prepareFiles(exp *config.Experiment) (*Material, error) {
 			name = "implicit"
 		}
 		if format, err = data.ParseFormat(name); err != nil {
-			return nil, fmt.Errorf("experiment %s: data.format: %w", exp.Name(), err)
+			return nil, fmt.Errorf("experiment %s: data.format: %w", exp.Path(), err)
 		}
 	}
-	trainSet, err := readSet(resolvePath(exp, exp.Data.Train), format, tok, tr)
+	trainSet, err := readSet(exp.Data.Train, format, tok, tr)
 	if err != nil {
 		return nil, err
 	}
 	var evalSet train.Set
 	switch {
 	case exp.Data.Eval != "":
-		if evalSet, err = readSet(resolvePath(exp, exp.Data.Eval), format, tok, tr); err != nil {
+		if evalSet, err = readSet(exp.Data.Eval, format, tok, tr); err != nil {
 			return nil, err
 		}
 	case exp.Data.EvalFraction > 0:
 		trainSet, evalSet, err = split(trainSet, exp.Data.EvalFraction, uint64(exp.Run.Seed))
 		if err != nil {
-			return nil, fmt.Errorf("experiment %s: data.eval_fraction: %w", exp.Name(), err)
+			return nil, fmt.Errorf("experiment %s: data.eval_fraction: %w", exp.Path(), err)
 		}
 	}
 	m := &Material{Tokenizer: tok, Model: mcfg, Train: trainSet, Eval: evalSet, Truncation: tr}
-	if m.Init, err = initWeights(resolvePath(exp, exp.Model.Init), mcfg, uint64(exp.Run.Seed)); err != nil {
-		return nil, fmt.Errorf("experiment %s: model.init: %w", exp.Name(), err)
+	if m.Init, err = initWeights(exp.Model.Init, mcfg, uint64(exp.Run.Seed)); err != nil {
+		return nil, fmt.Errorf("experiment %s: model.init: %w", exp.Path(), err)
 	}
 	m.Reference = m.Init
 	if exp.Reference.Checkpoint != "" {
-		if m.Reference, err = loadWeights(resolvePath(exp, exp.Reference.Checkpoint), mcfg); err != nil {
-			return nil, fmt.Errorf("experiment %s: reference.checkpoint: %w", exp.Name(), err)
+		if m.Reference, err = loadWeights(exp.Reference.Checkpoint, mcfg); err != nil {
+			return nil, fmt.Errorf("experiment %s: reference.checkpoint: %w", exp.Path(), err)
 		}
 	}
 	return m, nil
-}
-
-func newTokenizer(c config.Tokenizer) (tokenizer.Tokenizer, error) {
-	switch c.Kind {
-	case "byte", "bytes":
-		return tokenizer.NewBytes(), nil
-	case "symbols":
-		specials := []tokenizer.Special{}
-		if c.AddEOS {
-			specials = append(specials, tokenizer.EOS)
-		}
-		return tokenizer.NewSymbols(c.Symbols, specials...)
-	}
-	return nil, fmt.Errorf("tokenizer.kind must be byte or symbols, got %q", c.Kind)
 }
 
 func modelConfig(c config.Model, vocab int) model.Config {
@@ -176,15 +163,6 @@ func split(s train.Set, frac float64, seed uint64) (train.Set, train.Set, error)
 	return train.Set{Unpaired: s.Unpaired.Subset(tr)}, train.Set{Unpaired: s.Unpaired.Subset(ev)}, nil
 }
 
-// resolvePath resolves a path of the experiment file relative to the
-// file's directory; "" stays "".
-func resolvePath(exp *config.Experiment, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(filepath.Dir(exp.Name()), p)
-}
-
 // initWeights returns fresh weights from seed, or a checkpoint's weights
 // when path is set.
 func initWeights(path string, cfg model.Config, seed uint64) (*model.Weights, error) {
@@ -195,7 +173,9 @@ func initWeights(path string, cfg model.Config, seed uint64) (*model.Weights, er
 }
 
 // loadWeights reads the weights of a checkpoint directory (or of the latest
-// checkpoint under a run directory) into a model of shape cfg.
+// checkpoint under a run directory) into a model of shape cfg. A weight that
+// is NaN or infinite is an error naming the checkpoint, the tensor and the
+// index.
 func loadWeights(path string, cfg model.Config) (*model.Weights, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
@@ -220,6 +200,9 @@ func loadWeights(path string, cfg model.Config) (*model.Weights, error) {
 		}
 		if !slices.Equal(t.Shape, w.Shape(name)) {
 			return nil, fmt.Errorf("%s: weight %q has shape %v, the configured model needs %v", c.Dir, name, t.Shape, w.Shape(name))
+		}
+		if i := slices.IndexFunc(t.Data, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }); i >= 0 {
+			return nil, fmt.Errorf("%s: weight %q[%d] is %v: the checkpoint holds non-finite weights", c.Dir, name, i, t.Data[i])
 		}
 		copy(w.Data(name), t.Data)
 	}
@@ -323,7 +306,7 @@ func CheckObjectives(ctx context.Context, exp *config.Experiment, opts Options) 
 		_, _, err = h.Configure(ctx, o.Params)
 		h.Close()
 		if err != nil {
-			return fmt.Errorf("%s: objective %s: %w", exp.Name(), o.Label, err)
+			return fmt.Errorf("%s: objective %s: %w", exp.Path(), o.Label, err)
 		}
 	}
 	return nil

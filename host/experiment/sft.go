@@ -17,30 +17,30 @@ import (
 // opts.Dir/sft.
 func SFT(ctx context.Context, exp *config.Experiment, opts Options) (Run, error) {
 	if exp.Data.Train == "" {
-		return Run{}, fmt.Errorf("experiment %s: sft needs data.train", exp.Name())
+		return Run{}, fmt.Errorf("experiment %s: sft needs data.train", exp.Path())
 	}
-	tok, err := newTokenizer(exp.Tokenizer)
+	tok, err := exp.Tokenizer.New()
 	if err != nil {
-		return Run{}, fmt.Errorf("experiment %s: %w", exp.Name(), err)
+		return Run{}, fmt.Errorf("experiment %s: %w", exp.Path(), err)
 	}
 	mcfg := modelConfig(exp.Model, tok.Size())
-	trainSet, err := readSFT(resolvePath(exp, exp.Data.Train), tok, exp.Data.MaxLength)
+	trainSet, err := readSFT(exp.Data.Train, tok, exp.Data.MaxLength)
 	if err != nil {
 		return Run{}, err
 	}
 	var evalSet train.Set
 	if exp.Data.Eval != "" {
-		if evalSet, err = readSFT(resolvePath(exp, exp.Data.Eval), tok, exp.Data.MaxLength); err != nil {
+		if evalSet, err = readSFT(exp.Data.Eval, tok, exp.Data.MaxLength); err != nil {
 			return Run{}, err
 		}
 	} else if exp.Data.EvalFraction > 0 {
 		if trainSet, evalSet, err = split(trainSet, exp.Data.EvalFraction, uint64(exp.Run.Seed)); err != nil {
-			return Run{}, fmt.Errorf("experiment %s: data.eval_fraction: %w", exp.Name(), err)
+			return Run{}, fmt.Errorf("experiment %s: data.eval_fraction: %w", exp.Path(), err)
 		}
 	}
-	init, err := initWeights(resolvePath(exp, exp.Model.Init), mcfg, uint64(exp.Run.Seed))
+	init, err := initWeights(exp.Model.Init, mcfg, uint64(exp.Run.Seed))
 	if err != nil {
-		return Run{}, fmt.Errorf("experiment %s: model.init: %w", exp.Name(), err)
+		return Run{}, fmt.Errorf("experiment %s: model.init: %w", exp.Path(), err)
 	}
 	resolved, err := exp.Resolved()
 	if err != nil {

@@ -19,58 +19,7 @@ const retryBackoff = 100 * time.Millisecond
 
 // TaskConfig is the [task] table: the synthetic task, plus how its
 // reference model is made.
-type TaskConfig struct {
-	testbed.Config
-	// Demonstrations is the number of supervised rows the reference is
-	// trained on.
-	Demonstrations int `toml:"demonstrations"`
-	// SFTSteps, SFTBatch and SFTLR configure the reference's supervised
-	// training (AdamW, constant learning rate).
-	SFTSteps int     `toml:"sft_steps"`
-	SFTBatch int     `toml:"sft_batch"`
-	SFTLR    float64 `toml:"sft_lr"`
-	// FrontierBetas are the β′ of the exact optimal reward–KL frontier.
-	FrontierBetas []float64 `toml:"frontier_betas"`
-}
-
-// DefaultTaskConfig returns the task defaults: the testbed's, a reference
-// trained for 300 steps on 4096 noisy copies, and a frontier from β′ = 8 to
-// 0.05.
-func DefaultTaskConfig() TaskConfig {
-	return TaskConfig{
-		Config:         testbed.Defaults(),
-		Demonstrations: 4096,
-		SFTSteps:       300,
-		SFTBatch:       64,
-		SFTLR:          3e-3,
-		FrontierBetas:  []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05},
-	}
-}
-
-// Validate checks the task and the reference's training settings.
-func (c TaskConfig) Validate() error {
-	if err := c.Config.Validate(); err != nil {
-		return err
-	}
-	switch {
-	case c.Demonstrations < 1:
-		return fmt.Errorf("task.demonstrations must be >= 1, got %d", c.Demonstrations)
-	case c.SFTSteps < 0:
-		return fmt.Errorf("task.sft_steps must be >= 0, got %d", c.SFTSteps)
-	case c.SFTBatch < 1:
-		return fmt.Errorf("task.sft_batch must be >= 1, got %d", c.SFTBatch)
-	case !(c.SFTLR > 0):
-		return fmt.Errorf("task.sft_lr must be > 0, got %v", c.SFTLR)
-	case !c.Exact:
-		return fmt.Errorf("task.exact = false is not supported for training runs: their evaluation enumerates completions")
-	}
-	for i, b := range c.FrontierBetas {
-		if !(b > 0) {
-			return fmt.Errorf("task.frontier_betas[%d] must be > 0, got %v", i, b)
-		}
-	}
-	return nil
-}
+type TaskConfig = config.Task
 
 // Testbed is the built-in task with its reference, for exact evaluation.
 type Testbed struct {
@@ -169,56 +118,38 @@ func (tb *Testbed) evaluator() (func(int, *model.Weights) (map[string]float64, e
 	return eval, done
 }
 
-// symbols is the alphabet the task's token ids are shown with.
-const symbols = "abcdefghijklmnopqrstuvwxyz"
-
 func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (*Material, error) {
-	tc := DefaultTaskConfig()
-	if err := exp.DecodeTask(&tc); err != nil {
-		return nil, err
-	}
-	if err := tc.Validate(); err != nil {
-		return nil, fmt.Errorf("experiment %s: %w", exp.Name(), err)
-	}
+	tc := *exp.Task // validated by config
 	task, err := testbed.New(tc.Config)
 	if err != nil {
-		return nil, fmt.Errorf("experiment %s: %w", exp.Name(), err)
+		return nil, fmt.Errorf("experiment %s: %w", exp.Path(), err)
 	}
-	if tc.Alphabet > len(symbols) {
-		return nil, fmt.Errorf("experiment %s: task.alphabet must be <= %d to be shown as letters, got %d", exp.Name(), len(symbols), tc.Alphabet)
-	}
-	tok, err := tokenizer.NewSymbols(symbols[:tc.Alphabet])
+	tok, err := tokenizer.NewSymbols(config.TaskSymbols[:tc.Alphabet])
 	if err != nil {
 		return nil, err
 	}
 	mcfg := modelConfig(exp.Model, tok.Size())
-	if mcfg.Vocab != tc.Alphabet {
-		return nil, fmt.Errorf("experiment %s: model.vocab must be 0 or task.alphabet (%d) for the task's exact distributions, got %d", exp.Name(), tc.Alphabet, mcfg.Vocab)
-	}
-	if need := tc.PromptLen + tc.CompletionLen - 1; mcfg.Context < need {
-		return nil, fmt.Errorf("experiment %s: model.context must be >= task.prompt_len + task.completion_len - 1 = %d, got %d", exp.Name(), need, mcfg.Context)
-	}
 	logf := func(format string, a ...any) {
 		if opts.Log != nil {
 			fmt.Fprintf(opts.Log, format, a...)
 		}
 	}
 	seed := uint64(exp.Run.Seed)
-	init, err := initWeights(resolvePath(exp, exp.Model.Init), mcfg, seed)
+	init, err := initWeights(exp.Model.Init, mcfg, seed)
 	if err != nil {
-		return nil, fmt.Errorf("experiment %s: model.init: %w", exp.Name(), err)
+		return nil, fmt.Errorf("experiment %s: model.init: %w", exp.Path(), err)
 	}
 	tb := &Testbed{Task: task, Config: tc, cfg: mcfg}
 	ref := init
 	switch {
 	case exp.Reference.Checkpoint != "":
-		if ref, err = loadWeights(resolvePath(exp, exp.Reference.Checkpoint), mcfg); err != nil {
-			return nil, fmt.Errorf("experiment %s: reference.checkpoint: %w", exp.Name(), err)
+		if ref, err = loadWeights(exp.Reference.Checkpoint, mcfg); err != nil {
+			return nil, fmt.Errorf("experiment %s: reference.checkpoint: %w", exp.Path(), err)
 		}
 	case tc.SFTSteps > 0:
 		start := time.Now()
 		if ref, err = sftReference(ctx, task, tc, init, seed); err != nil {
-			return nil, fmt.Errorf("experiment %s: reference SFT: %w", exp.Name(), err)
+			return nil, fmt.Errorf("experiment %s: reference SFT: %w", exp.Path(), err)
 		}
 		logf("reference: %d SFT steps on %d demonstrations in %.1fs\n", tc.SFTSteps, tc.Demonstrations, time.Since(start).Seconds())
 	}
@@ -229,7 +160,7 @@ func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (
 	tb.Reference, err = task.Tabulate(refPolicy)
 	refPolicy.scorer.Close()
 	if err != nil {
-		return nil, fmt.Errorf("experiment %s: reference: %w", exp.Name(), err)
+		return nil, fmt.Errorf("experiment %s: reference: %w", exp.Path(), err)
 	}
 	if tb.Optimal, err = task.Optimal(tb.Reference, tc.Beta); err != nil {
 		return nil, err

@@ -61,7 +61,7 @@ func Defaults() Config {
 		CompletionLen:    5,    // tokens: 4^5 = 1024 completions per prompt
 		Exact:            true, // enumerate completions
 		TrainPrompts:     64,   // of 4^4 = 256 possible prompts
-		EvalPrompts:      32,   // disjoint from the train prompts
+		EvalPrompts:      16,   // disjoint from the train prompts
 		SamplesPerPrompt: 16,   // pairs per prompt
 		CopyReward:       4,    // reward units for a perfect cyclic copy
 		RepeatPenalty:    1,    // reward units for a completion of one repeated symbol

@@ -2,7 +2,7 @@
 //
 // Two tokenizers exist. [Bytes] is byte-level: ids 0..255 are the bytes of
 // the UTF-8 text, followed by three special tokens PAD=256, BOS=257, EOS=258,
-// so its vocabulary has 259 entries. [Symbols] serves synthetic tasks: a fixed
+// so its vocabulary has 259 entries (258 without EOS, [NewBytesNoEOS]). [Symbols] serves synthetic tasks: a fixed
 // list of single-character symbols whose ids are their positions, followed by
 // only the special tokens asked for.
 //
@@ -70,7 +70,7 @@ type Spec struct {
 
 // FromSpec builds the tokenizer s describes. It fails on an unknown kind, on
 // a spec that the kind cannot produce (bytes with other specials than PAD,
-// BOS, EOS in that order), and on a Size that differs from the rebuilt one.
+// BOS and optionally EOS, in that order), and on a Size that differs from the rebuilt one.
 func FromSpec(s Spec) (Tokenizer, error) {
 	var t Tokenizer
 	switch s.Kind {
@@ -78,10 +78,14 @@ func FromSpec(s Spec) (Tokenizer, error) {
 		if s.Symbols != "" {
 			return nil, fmt.Errorf("tokenizer: spec of kind %q must not list symbols", s.Kind)
 		}
-		if !slices.Equal(s.Specials, knownSpecials) {
-			return nil, fmt.Errorf("tokenizer: spec of kind %q must have specials %v, got %v", s.Kind, knownSpecials, s.Specials)
+		switch {
+		case slices.Equal(s.Specials, knownSpecials):
+			t = NewBytes()
+		case slices.Equal(s.Specials, knownSpecials[:2]):
+			t = NewBytesNoEOS()
+		default:
+			return nil, fmt.Errorf("tokenizer: spec of kind %q must have specials %v or %v, got %v", s.Kind, knownSpecials, knownSpecials[:2], s.Specials)
 		}
-		t = NewBytes()
 	case KindSymbols:
 		sym, err := NewSymbols(s.Symbols, s.Specials...)
 		if err != nil {

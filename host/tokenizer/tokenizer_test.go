@@ -55,6 +55,17 @@ func TestBytesDecodeSpecials(t *testing.T) {
 	assert.Equal(t, []int{256, 257, 258}, []int{tok.PAD(), tok.BOS(), tok.EOS()})
 }
 
+func TestBytesNoEOS(t *testing.T) {
+	tok := NewBytesNoEOS()
+	assert.Equal(t, 258, tok.Size())
+	assert.Equal(t, -1, tok.EOS())
+	assert.Equal(t, []int{256, 257}, []int{tok.PAD(), tok.BOS()})
+	assert.Equal(t, "bytes(258)", tok.Name())
+	assert.Equal(t, "a<pad><bos>\uFFFD", tok.Decode([]int{'a', 256, 257, 258}), "258 is outside the vocabulary")
+	assert.Equal(t, Spec{Kind: KindBytes, Specials: []Special{PAD, BOS}, Size: 258}, tok.Spec())
+	assert.Equal(t, "a<eos>", NewBytes().Decode([]int{'a', 258}))
+}
+
 func TestSymbols(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -138,6 +149,7 @@ func TestSpecRoundTrip(t *testing.T) {
 		text string
 	}{
 		{"bytes", NewBytes(), "The sky is blue. é"},
+		{"bytes without eos", NewBytesNoEOS(), "The sky is blue. é"},
 		{"symbols plain", mustSymbols(t, "abcd"), "abcdda"},
 		{"symbols with specials", mustSymbols(t, "01", EOS, BOS), "0110"},
 	}
@@ -188,7 +200,7 @@ func TestFromSpecErrors(t *testing.T) {
 		{"bytes wrong size", Spec{Kind: "bytes", Specials: []Special{PAD, BOS, EOS}, Size: 258},
 			"tokenizer: spec says size 258 but a bytes tokenizer built from it has 259"},
 		{"bytes other specials", Spec{Kind: "bytes", Specials: []Special{EOS}, Size: 257},
-			`tokenizer: spec of kind "bytes" must have specials [<pad> <bos> <eos>], got [<eos>]`},
+			`tokenizer: spec of kind "bytes" must have specials [<pad> <bos> <eos>] or [<pad> <bos>], got [<eos>]`},
 		{"bytes with symbols", Spec{Kind: "bytes", Symbols: "ab", Specials: []Special{PAD, BOS, EOS}, Size: 259},
 			`tokenizer: spec of kind "bytes" must not list symbols`},
 		{"symbols wrong size", Spec{Kind: "symbols", Symbols: "abc", Specials: []Special{EOS}, Size: 3},
