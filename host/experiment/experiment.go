@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -174,8 +173,8 @@ func initWeights(path string, cfg model.Config, seed uint64) (*model.Weights, er
 
 // loadWeights reads the weights of a checkpoint directory (or of the latest
 // checkpoint under a run directory) into a model of shape cfg. A weight that
-// is NaN or infinite is an error naming the checkpoint, the tensor and the
-// index.
+// is NaN or infinite is an error naming the file, the tensor and the index
+// (checkpoint.Load refuses it).
 func loadWeights(path string, cfg model.Config) (*model.Weights, error) {
 	c, err := checkpoint.Load(path)
 	if err != nil {
@@ -200,9 +199,6 @@ func loadWeights(path string, cfg model.Config) (*model.Weights, error) {
 		}
 		if !slices.Equal(t.Shape, w.Shape(name)) {
 			return nil, fmt.Errorf("%s: weight %q has shape %v, the configured model needs %v", c.Dir, name, t.Shape, w.Shape(name))
-		}
-		if i := slices.IndexFunc(t.Data, func(x float32) bool { return math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) }); i >= 0 {
-			return nil, fmt.Errorf("%s: weight %q[%d] is %v: the checkpoint holds non-finite weights", c.Dir, name, i, t.Data[i])
 		}
 		copy(w.Data(name), t.Data)
 	}
@@ -282,7 +278,7 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 	if m.Testbed != nil {
 		eval, done := m.Testbed.evaluator()
 		defer done()
-		spec.OnEval = eval
+		spec.OnEval, spec.OnEvalMetrics = eval, exactNames
 	}
 	out, err := train.Run(ctx, spec)
 	if err != nil {

@@ -3,11 +3,14 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/data"
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/host/testbed"
 	"github.com/prefopt/prefopt/host/tokenizer"
@@ -81,14 +84,17 @@ func (tb *Testbed) Exact(w *model.Weights) (testbed.Report, error) {
 // ExactValues are the names under which exact metrics are logged.
 func ExactValues(m testbed.Metrics) map[string]float64 {
 	return map[string]float64{
-		"expected_reward":       m.Reward,
-		"kl_to_reference":       m.KLRef,
-		"kl_to_optimal":         m.KLOpt,
-		"free_energy_gap":       m.Gap,
-		"entropy":               m.Entropy,
-		"regularized_objective": m.J,
+		metric.ExpectedReward:       m.Reward,
+		metric.KLToReference:        m.KLRef,
+		metric.KLToOptimal:          m.KLOpt,
+		metric.FreeEnergyGap:        m.Gap,
+		metric.Entropy:              m.Entropy,
+		metric.RegularizedObjective: m.J,
 	}
 }
+
+// exactNames are the metric names ExactValues produces.
+var exactNames = slices.Sorted(maps.Keys(ExactValues(testbed.Metrics{})))
 
 // evaluator returns an OnEval hook for one training run. It keeps one
 // scorer for the run's policy, so runs may evaluate concurrently.

@@ -13,7 +13,7 @@ func optimizerOf(o config.Optimizer) train.Optimizer {
 // loopOf is the trainer's view of [train].
 func loopOf(t config.Train) train.Loop {
 	return train.Loop{
-		Steps: t.Steps, Epochs: t.Epochs, BatchSize: t.BatchSize,
+		Steps: t.Steps, Epochs: t.Epochs, BatchSize: t.BatchSize, DropLast: t.DropLast,
 		WarmupSteps: t.WarmupSteps, WarmupRatio: t.WarmupRatio, Schedule: t.Schedule, MinLRRatio: t.MinLRRatio,
 		LogEvery: t.LogEvery, EvalEvery: t.EvalEvery, CheckpointEvery: t.CheckpointEvery, KeepCheckpoints: t.KeepCheckpoints,
 	}

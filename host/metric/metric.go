@@ -55,5 +55,6 @@ const (
 	KLToOptimal            = "kl_to_optimal"
 	FreeEnergyGap          = "free_energy_gap"
 	Entropy                = "entropy"
+	RegularizedObjective   = "regularized_objective"
 	ImplicitRewardAccuracy = "implicit_reward_accuracy"
 )
