@@ -36,36 +36,25 @@ the plugin keeps serving.
 """
 
 import concurrent.futures
-import dataclasses
 import os
 import signal
 import sys
 import tempfile
 import threading
 import traceback
-from typing import Dict, Sequence
+from typing import Sequence
 
 import grpc
 import numpy as np
 
 from . import PROTOCOL_VERSION, _rpc, _wire
 from .errors import Code, InputError, InternalError, ParamError, PrefoptError  # noqa: F401 (re-exported)
+from .result import Result  # noqa: F401 (re-exported)
 from .spec import Param, Params, Spec  # noqa: F401 (re-exported)
 from ._proto import objective_pb2 as pb
 
 MAGIC_COOKIE_KEY = "PREFOPT_PLUGIN"
 MAGIC_COOKIE_VALUE = "objective"
-
-
-@dataclasses.dataclass
-class Result:
-    """What compute returns. ``losses`` has one entry per example; ``grads``
-    maps every policy input read to d loss / d input (same length)."""
-
-    loss: float
-    losses: Sequence[float]
-    grads: Dict[str, Sequence[float]]
-    metrics: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class Objective:
