@@ -27,6 +27,7 @@ interpreter exit.
 
 import atexit
 import ctypes
+import io
 import os
 import queue
 import shutil
@@ -83,10 +84,15 @@ def builtin(name, **kw):
     ``PREFOPT_SERVE_BUILTIN=NAME`` by binaries without that command."""
     binary = find_prefopt()
     kw.setdefault("label", name)
+    out = kw.get("stderr") or sys.stderr
+    probe = io.StringIO()
     try:
-        return Plugin([binary, "objective", "serve", name], **kw)
+        p = Plugin([binary, "objective", "serve", name], **dict(kw, stderr=probe))
+        p._stderr = out
+        return p
     except PluginError as e:
-        if e.exit_code != 2:
+        if e.exit_code != 2:  # the command exists and failed: show why
+            out.write(probe.getvalue())
             raise
     env = dict(kw.pop("env", None) or {}, PREFOPT_SERVE_BUILTIN=name)
     return Plugin([binary], env=env, **kw)
