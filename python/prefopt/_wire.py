@@ -84,11 +84,11 @@ def array_to_pb(a, out):
     """Fills the pb.Array out from a one-dimensional array-like."""
     a = np.asarray(a)
     if a.dtype == np.bool_:
-        out.bools[:] = a.tolist()
+        out.bools.extend(a.tolist())
     elif np.issubdtype(a.dtype, np.integer):
-        out.ints[:] = a.tolist()
+        out.ints.extend(a.tolist())
     else:
-        out.floats[:] = np.asarray(a, dtype=np.float64).tolist()
+        out.floats.extend(np.asarray(a, dtype=np.float64).tolist())
 
 
 def diagnostics_to_pb(err, out):

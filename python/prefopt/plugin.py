@@ -124,9 +124,9 @@ class Servicer:
             _wire.diagnostics_to_pb(_as_prefopt(e), resp.diagnostics)
             return resp
         resp.loss = loss
-        resp.losses[:] = losses.tolist()
+        resp.losses.extend(losses.tolist())
         for k, g in grads.items():
-            resp.grads[k].floats[:] = g.tolist()
+            resp.grads[k].floats.extend(g.tolist())
         for k, v in metrics.items():
             resp.metrics[k] = v
         return resp

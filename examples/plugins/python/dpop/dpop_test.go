@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +25,7 @@ import (
 	"github.com/prefopt/prefopt/host/cli"
 )
 
-func requirePython(t *testing.T) {
+func requirePython(t testing.TB) {
 	t.Helper()
 	out, err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf, numpy, cryptography").CombinedOutput()
 	if err != nil {
@@ -76,4 +78,54 @@ func TestTrain(t *testing.T) {
 	require.NoError(t, sc.Err())
 	require.NotEmpty(t, losses, "no training losses in metrics.jsonl")
 	assert.Less(t, losses[len(losses)-1], losses[0], "DPOP did not lower the loss in 20 steps: %v", losses)
+}
+
+// BenchmarkCompute measures one Compute round trip from the Go host to the
+// Python DPOP plugin and, for comparison, to the Go built-in DPO served by
+// a prefopt binary built from this checkout, both with AutoMTLS.
+func BenchmarkCompute(b *testing.B) {
+	requirePython(b)
+	bin := filepath.Join(b.TempDir(), "prefopt")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/prefopt/prefopt/host/cmd/prefopt").CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	py, err := filepath.Abs("dpop.py")
+	require.NoError(b, err)
+	plugins := []struct {
+		name string
+		cfg  plugin.Config
+	}{
+		{"go-dpo", plugin.Config{Path: bin, Env: []string{"PREFOPT_SERVE_BUILTIN=dpo"}, Label: "dpo", AutoMTLS: true}},
+		{"python-dpop", plugin.Config{Path: py, Label: "dpop", AutoMTLS: true}},
+	}
+	for _, p := range plugins {
+		c, err := plugin.Launch(context.Background(), p.cfg)
+		require.NoError(b, err)
+		obj, _, err := c.Configure(context.Background(), nil)
+		require.NoError(b, err)
+		for _, n := range []int{16, 64, 1024} {
+			batch := benchBatch(n)
+			b.Run(fmt.Sprintf("%s/n=%d", p.name, n), func(b *testing.B) {
+				for b.Loop() {
+					if _, err := obj.Compute(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		require.NoError(b, c.Close())
+	}
+}
+
+// benchBatch returns n pairs of log-probs in the range of short completions.
+func benchBatch(n int) *core.Batch {
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func() []float64 {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = -1 - 30*rng.Float64()
+		}
+		return xs
+	}
+	return &core.Batch{PolicyChosenLogps: draw(), PolicyRejectedLogps: draw(),
+		ReferenceChosenLogps: draw(), ReferenceRejectedLogps: draw()}
 }
