@@ -1,0 +1,1 @@
+"""Generated protocol code; regenerate with python/gen_proto.sh."""

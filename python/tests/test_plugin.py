@@ -1,0 +1,163 @@
+"""The plugin SDK, in process (Servicer) and across a real process boundary
+(a Python host, and prefopt's Go host)."""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+from prefopt import _wire, host
+from prefopt.errors import Code, InputError, InternalError, ParamError, PluginError, ReplyError
+from tests.util import DPOP, ROOT, prefopt_bin
+
+FAULTY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "faulty.py")
+BATCH = {"policy_logps": [-1.0, -2.0, -4.0], "labels": [True, False, True]}
+
+
+class TestThroughProcess(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.p = host.launch(FAULTY, timeout=5, max_attempts=2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.close()
+
+    def setUp(self):
+        self.p.configure({"mode": "ok"})
+
+    def test_ok(self):
+        r = self.p.compute(BATCH)
+        self.assertAlmostEqual(r.loss, np.mean(BATCH["policy_logps"]), delta=1e-15)
+        np.testing.assert_array_equal(r.grads["policy_logps"], np.full(3, 1 / 3))
+        self.assertEqual(r.metrics, {"n": 3.0})
+
+    def test_not_configured(self):
+        with host.launch(FAULTY) as p:
+            p._inputs = ("policy_logps",)
+            with self.assertRaises(Exception) as cm:
+                p.compute(BATCH)
+            self.assertEqual(cm.exception.code, Code.NOT_CONFIGURED)
+
+    def test_input_checks(self):
+        cases = [
+            ("missing", {"policy_logps": [1.0]}, Code.MISSING_INPUT, "labels", -1),
+            ("empty", {"policy_logps": [], "labels": []}, Code.EMPTY_BATCH, "policy_logps", -1),
+            ("mismatch", {"policy_logps": [1.0, 2.0], "labels": [True]}, Code.LENGTH_MISMATCH, "labels", -1),
+            ("nan", {"policy_logps": [1.0, float("nan")], "labels": [True, True]}, Code.NON_FINITE, "policy_logps", 1),
+        ]
+        for name, batch, code, field, index in cases:
+            with self.subTest(name):
+                with self.assertRaises(InputError) as cm:
+                    self.p.compute(batch)
+                e = cm.exception
+                self.assertEqual((e.code, e.field, e.index), (code, field, index), str(e))
+
+    def test_author_errors(self):
+        self.p.configure({"mode": "input_error"})
+        with self.assertRaises(InputError) as cm:
+            self.p.compute(BATCH)
+        e = cm.exception
+        self.assertEqual((e.code, e.field, e.index, e.value), (Code.OUT_OF_RANGE, "policy_logps", 0, -1.0))
+        self.p.configure({"mode": "raise"})
+        with self.assertRaises(InternalError) as cm:
+            self.p.compute(BATCH)
+        self.assertIn("ZeroDivisionError: boom", str(cm.exception))
+        self.p.configure({"mode": "ok"})
+        self.assertEqual(self.p.compute(BATCH).metrics["n"], 3.0, "the plugin survives its objective's exceptions")
+
+    def test_bad_results_never_leave_the_plugin(self):
+        for mode, field in [("nan_loss", "loss"), ("short_grad", "grads.policy_logps"),
+                            ("nan_metric", "metrics.bad"), ("extra_grad", "grads.reference_logps")]:
+            with self.subTest(mode):
+                self.p.configure({"mode": mode})
+                with self.assertRaises(ReplyError) as cm:
+                    self.p.compute(BATCH)
+                self.assertEqual(cm.exception.field, field)
+
+    def test_param_errors(self):
+        with self.assertRaises(ParamError) as cm:
+            self.p.configure({"mode": "bogus", "extra": 1})
+        e = cm.exception
+        self.assertEqual([x.field for x in e.errors], ["extra", "mode"])
+        self.assertTrue(all(x.code == Code.INVALID_PARAM for x in e.errors))
+
+    def test_stray_print_goes_to_stderr(self):
+        buf = tempfile.TemporaryFile("w+")
+        self.addCleanup(buf.close)
+        with host.launch(FAULTY, stderr=buf) as p:
+            p.configure({"mode": "print"})
+            p.compute(BATCH)
+            p.compute(BATCH)
+        buf.seek(0)
+        self.assertIn("[faulty.py] stray output", buf.read())
+
+
+class TestRestart(unittest.TestCase):
+    def setUp(self):
+        self.quiet = open(os.devnull, "w")
+        self.addCleanup(self.quiet.close)
+
+    def test_crash_and_hang_are_retried(self):
+        for mode, timeout in [("crash_once", 10), ("hang_once", 1)]:
+            with self.subTest(mode), tempfile.TemporaryDirectory() as d:
+                with host.launch(FAULTY, timeout=timeout, max_attempts=2, stderr=self.quiet) as p:
+                    p.configure({"mode": mode, "state": os.path.join(d, "state")})
+                    r = p.compute(BATCH)
+                    self.assertEqual(p.restarts, 1)
+                    self.assertAlmostEqual(r.loss, np.mean(BATCH["policy_logps"]), delta=1e-15)
+
+    def test_bounded(self):
+        with host.launch(FAULTY, max_attempts=2, stderr=self.quiet) as p:
+            p.configure({"mode": "ok"})
+            p.argv = ["/bin/false"]  # every restart fails
+            os.kill(p.pid, 9)
+            with self.assertRaises(PluginError):
+                p.compute(BATCH)
+
+
+class TestHandshake(unittest.TestCase):
+    def test_without_cookie(self):
+        r = subprocess.run([DPOP], capture_output=True, env={k: v for k, v in os.environ.items()
+                                                              if k != "PREFOPT_PLUGIN"})
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, b"")
+        self.assertIn(b"prefopt objective plugin", r.stderr)
+
+    def test_handshake_flushed_without_pythonunbuffered(self):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        for mtls in (True, False):
+            with self.subTest(mtls=mtls), host.launch(DPOP, env=env, auto_mtls=mtls, start_timeout=20) as p:
+                self.assertEqual(p.spec.name, "dpop")
+                p.configure()
+
+    def test_go_host_with_and_without_mtls(self):
+        b = {"policy_chosen_logps": [-3, -5], "policy_rejected_logps": [-4, -6],
+             "reference_chosen_logps": [-2, -6], "reference_rejected_logps": [-3, -2]}
+        outs = []
+        for flags in ([], ["--no-mtls"]):
+            r = subprocess.run([prefopt_bin(), "objective", "eval", "--plugin", DPOP, "--input", "-", *flags],
+                               input=json.dumps(b).encode(), capture_output=True, cwd=ROOT,
+                               env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            outs.append(json.loads(r.stdout))
+        with host.launch(DPOP) as p:
+            p.configure()
+            want = p.compute(b)
+        for out in outs:
+            self.assertEqual(out["loss"], want.loss)
+            self.assertEqual(out["grads"]["policy_chosen_logps"], want.grads["policy_chosen_logps"].tolist())
+
+
+class TestWire(unittest.TestCase):
+    def test_array_kinds(self):
+        from prefopt._proto import objective_pb2 as pb
+        a = pb.Array(ints=[1, 2])
+        with self.assertRaises(InputError) as cm:
+            _wire.array_from_pb("policy_logps", a)
+        self.assertEqual(cm.exception.code, Code.OUT_OF_RANGE)
+        self.assertEqual(_wire.array_from_pb("future_input", a).dtype, np.int64)
+        self.assertEqual(_wire.array_from_pb("labels", pb.Array()).dtype, np.bool_)
