@@ -22,6 +22,9 @@ type prefixTrie struct {
 	nInner int
 	child  map[int64]int // (parent+1)·vocab + tok → node
 	lp     []float64
+	// wpo asks trieForward for lpw too: lp − log Σ_v p(v)² per node.
+	wpo bool
+	lpw []float64
 }
 
 func newPrefixTrie(vocab int) *prefixTrie {
@@ -156,6 +159,22 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		if par >= 0 {
 			i := tr.inner[par]
 			tr.lp[c] = float64(logits[i*vocab+tr.tok[c]]) - lse[i]
+		}
+	}
+	if !tr.wpo {
+		return
+	}
+	// log Σ_v p(v)² = logsumexp(2·logits) − 2·logsumexp(logits).
+	sq := make([]float64, m)
+	parallelFor(m, 3*vocab, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			sq[i] = logSumExpScaled(logits[i*vocab:(i+1)*vocab], 2) - 2*lse[i]
+		}
+	})
+	tr.lpw = append(tr.lpw[:0], make([]float64, n)...)
+	for c, par := range tr.parent {
+		if par >= 0 {
+			tr.lpw[c] = tr.lp[c] - sq[tr.inner[par]]
 		}
 	}
 }
@@ -335,6 +354,19 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 			}
 		}
 	})
+}
+
+// logSumExpScaled returns log Σ_j exp(a·x_j), in float64.
+func logSumExpScaled[F float32 | float64](x []F, a float64) float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, a*float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(a*float64(v) - mx)
+	}
+	return mx + math.Log(s)
 }
 
 func logSumExp[F float32 | float64](x []F) float64 {

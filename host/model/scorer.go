@@ -112,10 +112,20 @@ func (s *Scorer) Length() int { return s.length }
 func (s *Scorer) Weights() *Weights { return s.w }
 
 // Score returns the outputs defined by b (see [Batch]).
-func (s *Scorer) Score(b *Batch) ([]float64, error) {
+func (s *Scorer) Score(b *Batch) ([]float64, error) { return s.score(b, false) }
+
+// ScoreWPO returns, for each output of b, the sum over its positions t of
+// log p(y_t) − log Σ_v p(v)², the per-token term of WPO's weight (Zhou et
+// al. 2024, "WPO: Enhancing RLHF with Weighted Preference Optimization",
+// arXiv:2406.11827, Eq. 2; TRL's use_weighting). No gradient is kept.
+func (s *Scorer) ScoreWPO(b *Batch) ([]float64, error) { return s.score(b, true) }
+
+func (s *Scorer) score(b *Batch, wpo bool) ([]float64, error) {
 	if err := validateBatch(b, s.rows, s.length, s.w.cfg.Vocab, s.outs); err != nil {
 		return nil, err
 	}
+	s.tr.wpo = wpo
+	defer func() { s.tr.wpo = false }()
 	s.tr.reset()
 	first := make([]int, len(b.Rows)) // offset of each row's node ids in s.ids
 	s.ids = s.ids[:0]
@@ -125,8 +135,12 @@ func (s *Scorer) Score(b *Batch) ([]float64, error) {
 		s.tr.insert(row, s.ids[first[r]:])
 	}
 	s.forward()
+	lp := s.tr.lp
+	if wpo {
+		lp = s.tr.lpw
+	}
 	out := make([]float64, s.outs)
-	sumSpans(out, b.Spans, func(row, j int) float64 { return s.tr.lp[s.ids[first[row]+j]] })
+	sumSpans(out, b.Spans, func(row, j int) float64 { return lp[s.ids[first[row]+j]] })
 	return out, nil
 }
 

@@ -60,6 +60,10 @@ func (t *Trainable) Backward(g []float64) error {
 // pass, for evaluation.
 func (t *Trainable) Score(b *Batch) ([]float64, error) { return t.scorer.Score(b) }
 
+// ScoreWPO returns WPO's per-output sums of log p(y_t) − log Σ_v p(v)²
+// (see [Scorer.ScoreWPO]) without gradient.
+func (t *Trainable) ScoreWPO(b *Batch) ([]float64, error) { return t.scorer.ScoreWPO(b) }
+
 // Params returns every parameter with the gradients of the last Backward
 // and its weight-decay group, in the weights' order.
 func (t *Trainable) Params() []optim.Param {

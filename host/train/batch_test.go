@@ -61,7 +61,6 @@ func TestLayoutOfRejects(t *testing.T) {
 		want   string
 	}{
 		{"unknown input", []string{core.PolicyLogps, "policy_hidden_states"}, `"policy_hidden_states", which this host cannot provide`},
-		{"WPO input", []string{core.PolicyChosenLogps, core.PolicyChosenWPOLogps}, `"policy_chosen_wpo_logps", which this host cannot provide`},
 		{"paired and unpaired", []string{core.PolicyChosenLogps, core.PolicyLogps}, "both paired and unpaired"},
 		{"no inputs", nil, "no per-example inputs"},
 		{"no policy input", []string{core.ReferenceChosenLogps, core.ChosenLengths}, "reads no policy input"},

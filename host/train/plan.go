@@ -17,6 +17,7 @@ type layout struct {
 	kl        bool     // reads KL-pair log-probs (unpaired)
 	tokens    bool     // reads per-token policy log-probs
 	refTokens bool     // reads per-token reference log-probs
+	wpo       bool     // reads WPO's weight logs (paired)
 	columns   []string // data-column inputs ("column.NAME")
 	inputs    []string
 }
@@ -27,11 +28,10 @@ func layoutOf(inputs []string) (layout, error) {
 	policy := false
 	for _, name := range inputs {
 		f, ok := core.LookupField(name)
-		// WPO inputs are part of the contract, not yet computed by this
-		// trainer.
-		if !ok || name == core.PolicyChosenWPOLogps || name == core.PolicyRejectedWPOLogps {
+		if !ok {
 			return l, fmt.Errorf("train: objective reads input %q, which this host cannot provide", name)
 		}
+		l.wpo = l.wpo || name == core.PolicyChosenWPOLogps || name == core.PolicyRejectedWPOLogps
 		if f.Column {
 			l.columns = append(l.columns, name)
 			continue
@@ -169,7 +169,8 @@ type plan struct {
 	ref      map[string][]float64
 	refTok   map[string][][]float64
 	columns  map[string][]float64
-	tokens   int // tokens in the model rows
+	wpo      map[string][]float64 // WPO's weight logs, set by the trainer
+	tokens   int                  // tokens in the model rows
 	examples []int
 }
 
@@ -286,10 +287,30 @@ func (p *plan) batch(out []float64) *core.Batch {
 	for name, v := range p.columns {
 		b.SetColumn(name, v)
 	}
+	for name, v := range p.wpo {
+		*b.Floats(name) = v
+	}
 	if !p.l.paired {
 		b.Labels = p.labels
 	}
 	return b
+}
+
+// setWPO sets WPO's weight logs from the per-output sums sums (see
+// model.Scorer.ScoreWPO): for each completion, the mean over its tokens, as
+// TRL's use_weighting averages them.
+func (p *plan) setWPO(sums []float64) {
+	p.wpo = map[string][]float64{}
+	for _, o := range []struct {
+		name, from string
+		part       int
+	}{{core.PolicyChosenWPOLogps, core.PolicyChosenLogps, partChosen}, {core.PolicyRejectedWPOLogps, core.PolicyRejectedLogps, partRejected}} {
+		v := make([]float64, p.n)
+		for i, s := range p.seqs[o.part] {
+			v[i] = sums[p.start[o.from][i]] / float64(seqLen(s))
+		}
+		p.wpo[o.name] = v
+	}
 }
 
 // gradient lays the objective's gradients out in model output order, over

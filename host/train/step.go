@@ -94,6 +94,9 @@ func (t *Trainer) step(ctx context.Context, p *plan, step int) (StepResult, erro
 	if err != nil {
 		return st, err
 	}
+	if err := t.addWPO(p); err != nil {
+		return st, err
+	}
 	t1 := time.Now()
 	res, err := t.call(ctx, p.batch(out))
 	if err == nil {
@@ -126,6 +129,30 @@ func (t *Trainer) step(ctx context.Context, p *plan, step int) (StepResult, erro
 	}
 	st.Times.Backward, st.Times.Optimizer = t3.Sub(t2), time.Since(t3)
 	return st, nil
+}
+
+// wpoScorer is the optional capability of a [Model] that computes WPO's
+// weight terms.
+type wpoScorer interface {
+	ScoreWPO(*model.Batch) ([]float64, error)
+}
+
+// addWPO computes WPO's weight logs of p under the current policy, without
+// gradient, when the objective reads them. It costs one forward pass.
+func (t *Trainer) addWPO(p *plan) error {
+	if !t.l.wpo {
+		return nil
+	}
+	ws, ok := t.model.(wpoScorer)
+	if !ok {
+		return fmt.Errorf("the model cannot compute WPO weights")
+	}
+	sums, err := ws.ScoreWPO(p.model)
+	if err != nil {
+		return err
+	}
+	p.setWPO(sums)
+	return nil
 }
 
 // skipOr returns a skipped step when err is a bad reply or a non-finite
@@ -176,6 +203,9 @@ func (t *Trainer) evaluate(ctx context.Context, v *view) (evaluation, error) {
 		}
 		out, err := t.model.Score(p.model)
 		if err != nil {
+			return ev, err
+		}
+		if err := t.addWPO(p); err != nil {
 			return ev, err
 		}
 		res, err := t.call(ctx, p.batch(out))

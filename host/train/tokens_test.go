@@ -177,3 +177,51 @@ func TestTokenStepMatchesFiniteDifferences(t *testing.T) {
 	first, last := done.History[0].Values["eval_loss"], done.History[len(done.History)-1].Values["eval_loss"]
 	assert.Less(t, last, first)
 }
+
+// withWPO is DPO that also reads WPO's weight logs and records them.
+type withWPO struct {
+	core.Objective
+	got [][2][]float64
+}
+
+func (w *withWPO) Inputs() []string {
+	return append(w.Objective.Inputs(), core.PolicyChosenWPOLogps, core.PolicyRejectedWPOLogps)
+}
+
+func (w *withWPO) Compute(ctx context.Context, b *core.Batch) (*core.Result, error) {
+	w.got = append(w.got, [2][]float64{b.PolicyChosenWPOLogps, b.PolicyRejectedWPOLogps})
+	return w.Objective.Compute(ctx, b)
+}
+
+// TestWPOInputs checks that the WPO weight logs sent with each pair are
+// the mean over its completion tokens of log p(y_t) − log Σ_v p(v)² under
+// the current policy, scored one sequence at a time for comparison.
+func TestWPOInputs(t *testing.T) {
+	set := pairedData(1, 6, tinyCfg.Vocab)
+	obj := &withWPO{Objective: dpoObjective(t)}
+	tr, err := New(testSpec(obj, newWeights(t, tinyCfg, 2), set, 2))
+	require.NoError(t, err)
+	defer tr.Close()
+	for range 2 {
+		p, err := tr.planAt(tr.next)
+		require.NoError(t, err)
+		// Expected values under the weights before the step's update.
+		sc, err := model.NewScorer(tr.policy, 1, 1)
+		require.NoError(t, err)
+		var want [2][]float64
+		for _, j := range p.examples {
+			for k, r := range []data.Row{set.Chosen[j], set.Rejected[j]} {
+				s := completionSeq(r)
+				v, err := sc.ScoreWPO(&model.Batch{Rows: [][]int{r.Tokens}, Spans: []model.Span{{Out: 0, Row: 0, From: s.From, To: s.To}}})
+				require.NoError(t, err)
+				want[k] = append(want[k], v[0]/float64(s.To-s.From))
+			}
+		}
+		require.NoError(t, sc.Close())
+		_, err = tr.Step(context.Background())
+		require.NoError(t, err)
+		got := obj.got[len(obj.got)-1]
+		assert.Equal(t, want[0], got[0], "chosen")
+		assert.Equal(t, want[1], got[1], "rejected")
+	}
+}
