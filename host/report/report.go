@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prefopt/prefopt/host/summary"
 )
@@ -136,6 +137,10 @@ func build(s *summary.Summary) (*page, error) {
 		{"β", beta},
 		{"objectives", fmt.Sprint(len(s.Objectives))},
 		{"wall time", duration(s.WallSeconds) + " (set-up included)"},
+	}
+	if len(s.Unfinished) > 0 {
+		p.Facts = append(p.Facts, fact{"unfinished", strings.Join(s.Unfinished, ", ") +
+			" (interrupted or failed: not shown; prefopt compare --resume DIR continues them)"})
 	}
 	p.Intro = intro(s)
 	looks := looksOf(s)
