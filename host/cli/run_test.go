@@ -361,7 +361,8 @@ func TestSIGINTThenResume(t *testing.T) {
 	assert.NotEmpty(t, s.Unfinished)
 	assert.FileExists(t, filepath.Join(out, "report.html"))
 
-	code, _, errText := run(t, "", "compare", "--resume", out, exp)
+	// The experiment is read back from the run directory's config.toml.
+	code, _, errText := run(t, "", "compare", "--resume", out)
 	require.Equal(t, ExitOK, code, errText)
 	s, err = summary.Read(filepath.Join(out, "summary.json"))
 	require.NoError(t, err)
