@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -127,16 +128,24 @@ func newRoot(e *env) *cobra.Command {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s: %v", c.CommandPath(), err)
+		return usagef("%s: %v", where(c), err)
 	})
 	root.AddCommand(compareCmd(e), trainCmd(e), sftCmd(e), benchCmd(e), objectiveCmd(e), versionCmd(e))
 	return root
 }
 
+// where names a command in messages: its path without "prefopt ".
+func where(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
+	}
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
+}
+
 // noArgs refuses positional arguments as a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usagef("%s: unexpected arguments %q", cmd.CommandPath(), args)
+		return usagef("%s: unexpected arguments %q", where(cmd), args)
 	}
 	return nil
 }
@@ -145,7 +154,7 @@ func noArgs(cmd *cobra.Command, args []string) error {
 func exactArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("%s: want %s, got %d arguments %q", cmd.CommandPath(), what, len(args), args)
+			return usagef("%s: want %s, got %d arguments %q", where(cmd), what, len(args), args)
 		}
 		return nil
 	}
