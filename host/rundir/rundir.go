@@ -66,7 +66,8 @@ var SafeKeys = []string{
 
 // Prepare makes dir ready for the run whose resolved configuration is
 // resolved, and writes it to dir/ConfigFile:
-//   - a missing or empty dir is created (an error with Resume: nothing to resume);
+//   - a missing dir, or one that holds no output yet (see isEmpty), is
+//     created or reused (an error with Resume: nothing to resume);
 //   - with Overwrite, a non-empty dir is renamed to dir.old-<UTC time> first,
 //     never deleted;
 //   - with Resume, dir must hold ConfigFile and a checkpoint, and the new
@@ -288,6 +289,9 @@ func show(v any) string {
 	return strings.TrimSpace(strings.TrimPrefix(b.String(), "v = "))
 }
 
+// isEmpty reports whether dir holds no run: it is missing, or holds nothing
+// but ConfigFile and empty directories (a run that stopped before its first
+// output, e.g. on a bad objective parameter).
 func isEmpty(dir string) (bool, error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -300,7 +304,22 @@ func isEmpty(dir string) (bool, error) {
 		return false, fmt.Errorf("%s is not a directory", dir)
 	}
 	es, err := os.ReadDir(dir)
-	return len(es) == 0, err
+	if err != nil {
+		return false, err
+	}
+	for _, e := range es {
+		if e.Name() == ConfigFile {
+			continue
+		}
+		if !e.IsDir() {
+			return false, nil
+		}
+		sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil || len(sub) > 0 {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // hasCheckpoint reports whether dir or one of its subdirectories (one per

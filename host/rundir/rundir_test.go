@@ -46,6 +46,8 @@ func TestPrepareNewAndRefusals(t *testing.T) {
 	saved, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	require.NoError(t, err)
 	assert.Equal(t, base, string(saved))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "dpo"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "dpo", "metrics.jsonl"), []byte("{}\n"), 0o644))
 
 	_, err = Prepare(dir, []byte(base), Mode{})
 	assert.ErrorContains(t, err, "already holds this run; continue it with --resume")
@@ -144,4 +146,21 @@ func TestKeyMatch(t *testing.T) {
 	assert.False(t, keyMatch("a[*].b", "a.b"))
 	assert.True(t, keyMatch("train.steps", "train.steps"))
 	assert.False(t, keyMatch("train.steps", "train.steps2"))
+}
+
+// TestStartedWithoutOutput reuses a directory whose run stopped before it
+// wrote anything but its config, whatever that config was.
+func TestStartedWithoutOutput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := Prepare(dir, []byte(base), Mode{})
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "results"), 0o755))
+	_, err = Prepare(dir, []byte(base), Mode{Resume: true})
+	assert.ErrorContains(t, err, "holds no run to resume")
+	other := edit("seed = 1", "seed = 2")
+	_, err = Prepare(dir, []byte(other), Mode{})
+	require.NoError(t, err)
+	saved, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	require.NoError(t, err)
+	assert.Equal(t, other, string(saved))
 }
