@@ -20,8 +20,8 @@ import (
 )
 
 const serveLong = `Serves the built-in objective NAME over the go-plugin gRPC protocol (objective
-protocol v%d) on stdin/stdout, for any host — a Python host, say — that
-launches prefopt as an objective plugin, as prefopt itself does.
+protocol v%d), for any host — a Python host, say — that launches prefopt as
+an objective plugin, as prefopt itself does.
 
 The host must start the process with these environment variables, or it
 refuses to serve:
@@ -32,8 +32,9 @@ refuses to serve:
   PLUGIN_CLIENT_CERT                (optional) the host's certificate, for AutoMTLS
 
 The process then prints the go-plugin handshake line
-(1|%d|unix|<socket>|grpc) on stdout and serves until the host kills it or
-calls the GRPCController Shutdown service. Built-in names: see
+(1|%d|unix|<socket>|grpc, plus its certificate under AutoMTLS) on stdout,
+writes nothing else there, and serves on that socket until the host kills
+it or calls the GRPCController Shutdown service. Built-in names: see
 "prefopt objective list".`
 
 func objectiveCmd(e *env) *cobra.Command {
