@@ -120,9 +120,8 @@ func newRoot(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usagef("unknown command %q (run prefopt help)", args[0])
 		},
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: false},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
