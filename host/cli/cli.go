@@ -1,20 +1,26 @@
-// Package cli implements the prefopt command line.
+// Package cli implements the prefopt command line on spf13/cobra.
 //
 // Exit codes: 0 success; 1 the command failed (bad config, data, plugin or
-// training error); 2 the command line itself is wrong; 130 interrupted.
+// training error); 2 the command line itself is wrong; 130 interrupted by
+// SIGINT or SIGTERM, whatever error the interrupted command returned.
+//
+// Flags may come before or after positional arguments, as --flag value or
+// --flag=value. A command writes only to paths named by its output flags
+// (--out, --cpuprofile), never to a path given as a positional argument.
 package cli
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/prefopt/prefopt/core/plugin"
 )
@@ -27,18 +33,16 @@ const (
 	ExitInterrupted = 130
 )
 
-// env is what a command reads and writes. ctx is cancelled on the first
-// SIGINT or SIGTERM; a second one exits at once.
+// Version is the prefopt release.
+const Version = "0.1.0"
+
+// defaultCommand runs when prefopt is given no arguments.
+const defaultCommand = "compare"
+
+// env is what a command reads and writes.
 type env struct {
-	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
-}
-
-type command struct {
-	name    string
-	summary string
-	run     func(e *env, args []string) error
 }
 
 // usageError marks a command-line mistake (exit code 2).
@@ -48,138 +52,121 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-func commands() []command {
-	return []command{
-		{"compare", "train several objectives side by side and report (default: the built-in task)", runCompare},
-		{"train", "train a policy with each objective of an experiment TOML", runTrain},
-		{"sft", "supervised fine-tuning (NLL), e.g. to make a reference model", runSFT},
-		{"bench", "measure one training step of the bench model", runBench},
-		{"objective", "list objectives, or evaluate one on a JSON batch through its plugin", runObjective},
-		{"version", "print the version and protocol", runVersion},
-	}
-}
-
-// defaultCommand runs when prefopt is given no arguments.
-var defaultCommand = "compare"
-
-// Version is the prefopt release.
-const Version = "0.1.0"
-
-// Main runs the command line and returns the exit code.
+// Main runs the command line and returns the exit code. The first SIGINT or
+// SIGTERM cancels the command's context (runs stop after a checkpoint); a
+// second one stops the plugins and exits with 130 at once.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	var signalled atomic.Bool
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	quit := make(chan struct{})
+	defer func() { signal.Stop(sigs); close(quit) }()
 	go func() {
-		if _, ok := <-sigs; !ok {
+		select {
+		case <-sigs:
+		case <-quit:
 			return
 		}
+		signalled.Store(true)
 		fmt.Fprintln(stderr, "prefopt: interrupted: stopping after a checkpoint (interrupt again to exit now)")
 		cancel()
-		if _, ok := <-sigs; ok {
+		select {
+		case <-sigs:
 			plugin.Cleanup()
 			os.Exit(ExitInterrupted)
+		case <-quit:
 		}
 	}()
 	defer plugin.Cleanup()
+	return execute(ctx, signalled.Load, args, &env{stdin: stdin, stdout: stdout, stderr: stderr})
+}
 
+// execute runs args; interrupted reports whether a signal cancelled ctx.
+func execute(ctx context.Context, interrupted func() bool, args []string, e *env) int {
 	if len(args) == 0 {
 		args = []string{defaultCommand}
 	}
-	name := args[0]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
-		if len(args) > 1 {
-			return Main([]string{args[1], "--help"}, stdin, stdout, stderr)
+	root := newRoot(e)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	switch {
+	case interrupted():
+		if err != nil {
+			fmt.Fprintf(e.stderr, "prefopt: %v\n", err)
 		}
-		printUsage(stdout)
-		return ExitOK
-	}
-	for _, c := range commands() {
-		if c.name == name {
-			return exitCode(e, c.run(e, args[1:]))
-		}
-	}
-	fmt.Fprintf(stderr, "prefopt: unknown command %q\n\n", name)
-	printUsage(stderr)
-	return ExitUsage
-}
-
-func exitCode(e *env, err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	if errors.Is(err, context.Canceled) && e.ctx.Err() != nil {
-		fmt.Fprintf(e.stderr, "prefopt: %v\n", err)
+		fmt.Fprintln(e.stderr, "prefopt: interrupted")
 		return ExitInterrupted
-	}
-	var u usageError
-	if errors.As(err, &u) {
-		fmt.Fprintf(e.stderr, "prefopt: %v\n", err)
-		return ExitUsage
+	case err == nil:
+		return ExitOK
 	}
 	fmt.Fprintf(e.stderr, "prefopt: %v\n", err)
+	var u usageError
+	if errors.As(err, &u) {
+		return ExitUsage
+	}
 	return ExitFailure
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprintf(w, "prefopt %s — preference-optimization objectives as plugins\n\nUsage:\n  prefopt [command] [arguments]\n\nCommands:\n", Version)
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+func newRoot(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "prefopt",
+		Short: "preference-optimization objectives as plugins",
+		Long: "prefopt " + Version + " — preference-optimization objectives as plugins.\n\n" +
+			"With no command, prefopt runs \"compare\" on the built-in task.\n\n" +
+			"Exit codes: 0 success, 1 the command failed, 2 the command line is wrong, 130 interrupted.",
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("unknown command %q (run prefopt help)", args[0])
+		},
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	fmt.Fprintln(w, "\nWith no command, prefopt runs \"compare\" on the built-in task.")
-	fmt.Fprintln(w, "Run \"prefopt help COMMAND\" or \"prefopt COMMAND --help\" for details.")
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%s: %v", where(c), err)
+	})
+	root.AddCommand(compareCmd(e), trainCmd(e), sftCmd(e), benchCmd(e), objectiveCmd(e), versionCmd(e))
+	return root
 }
 
-// newFlags makes a flag set that prints usage to e.stderr and reports
-// parse errors as usage errors.
-func newFlags(e *env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: prefopt %s\n", usage)
-		hasFlags := false
-		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
-		if hasFlags {
-			fmt.Fprintln(e.stderr, "\nFlags:")
-			fs.PrintDefaults()
-		}
+// where names a command in messages: its path without "prefopt ".
+func where(cmd *cobra.Command) string {
+	if !cmd.HasParent() {
+		return cmd.Name()
 	}
-	return fs
+	return strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" ")
 }
 
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+// noArgs refuses positional arguments as a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s: unexpected arguments %q", where(cmd), args)
 	}
 	return nil
 }
 
-func runVersion(e *env, args []string) error {
-	fs := newFlags(e, "version", "version")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// exactArgs wants n positional arguments, each described by what.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef("%s: want %s, got %d arguments %q", where(cmd), what, len(args), args)
+		}
+		return nil
 	}
-	fmt.Fprintf(e.stdout, "prefopt %s (objective protocol v%d)\n", Version, plugin.ProtocolVersion)
-	return nil
 }
 
-// multiFlag collects repeated string flags.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+func versionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the version and protocol",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Fprintf(e.stdout, "prefopt %s (objective protocol v%d)\n", Version, plugin.ProtocolVersion)
+			return nil
+		},
 	}
-	sort.Strings(keys)
-	return keys
 }

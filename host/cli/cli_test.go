@@ -17,6 +17,14 @@ import (
 
 func TestMain(m *testing.M) {
 	objective.ServeIfAsked() // built-ins re-execute this test binary as their plugin
+	if os.Getenv(mainEnv) != "" {
+		for i, a := range os.Args {
+			if a == "--" {
+				os.Exit(Main(os.Args[i+1:], os.Stdin, os.Stdout, os.Stderr))
+			}
+		}
+		os.Exit(ExitUsage)
+	}
 	os.Exit(m.Run())
 }
 

@@ -11,38 +11,65 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/spf13/cobra"
 
 	"github.com/prefopt/prefopt/core"
+	"github.com/prefopt/prefopt/core/plugin"
 	"github.com/prefopt/prefopt/host/objective"
 	"github.com/prefopt/prefopt/objectives/builtin"
 )
 
-const objectiveUsage = `objective list [--json] [--plugin PATH]
-       prefopt objective eval (--objective NAME | --plugin PATH) [--param key=value]... [--input FILE|-]
+const serveLong = `Serves the built-in objective NAME over the go-plugin gRPC protocol (objective
+protocol v%d), for any host — a Python host, say — that launches prefopt as
+an objective plugin, as prefopt itself does.
 
-list  shows each objective's version, parameters and the inputs it needs
-      (with default parameters), asking each plugin process for its spec.
-eval  runs one objective through its plugin process on a JSON batch (keys:
-      the input names, e.g. policy_chosen_logps, chosen_lengths, labels) and
-      prints {"loss", "losses", "grads", "metrics"} as one JSON object.
-      --param values are TOML values; a bare word is a string
-      (beta=0.1, length_normalize=false, loss_type=hinge).`
+The host must start the process with these environment variables, or it
+refuses to serve:
 
-func runObjective(e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		fmt.Fprintf(e.stderr, "Usage: prefopt %s\n", objectiveUsage)
-		if len(args) == 0 {
-			return usagef("objective: want a subcommand: list or eval")
-		}
-		return nil
+  PREFOPT_PLUGIN=objective          the go-plugin magic cookie
+  PLUGIN_PROTOCOL_VERSIONS=%d        the objective protocol versions the host speaks
+  PLUGIN_MIN_PORT, PLUGIN_MAX_PORT  (optional) TCP port range where unix sockets are unavailable
+  PLUGIN_CLIENT_CERT                (optional) the host's certificate, for AutoMTLS
+
+The process then prints the go-plugin handshake line
+(1|%d|unix|<socket>|grpc, plus its certificate under AutoMTLS) on stdout,
+writes nothing else there, and serves on that socket until the host kills
+it or calls the GRPCController Shutdown service. Built-in names: see
+"prefopt objective list".`
+
+func objectiveCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "objective",
+		Short: "list objectives, evaluate one on a JSON batch, or serve a built-in as a plugin",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("objective: want a subcommand: list, eval or serve")
+			}
+			return usagef("objective: unknown subcommand %q (want list, eval or serve)", args[0])
+		},
 	}
-	switch args[0] {
-	case "list":
-		return runObjectiveList(e, args[1:])
-	case "eval":
-		return runObjectiveEval(e, args[1:])
+	cmd.AddCommand(objectiveListCmd(e), objectiveEvalCmd(e), objectiveServeCmd())
+	return cmd
+}
+
+func objectiveServeCmd() *cobra.Command {
+	v := plugin.ProtocolVersion
+	return &cobra.Command{
+		Use:   "serve NAME",
+		Short: "serve one built-in objective over the go-plugin protocol to any host",
+		Long:  fmt.Sprintf(serveLong, v, v, v),
+		Args:  exactArgs(1, "one built-in objective name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			builtin.Register()
+			d, err := core.Lookup(args[0])
+			if err != nil {
+				return usagef("objective serve: %v", err)
+			}
+			plugin.Serve(d)
+			return nil
+		},
 	}
-	return usagef("objective: unknown subcommand %q (want list or eval)", args[0])
 }
 
 type pluginFlags struct {
@@ -52,11 +79,8 @@ type pluginFlags struct {
 	timeout         time.Duration
 }
 
-func (p *pluginFlags) register(fsName string, fs interface {
-	StringVar(*string, string, string, string)
-	BoolVar(*bool, string, bool, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (p *pluginFlags) register(fsName string, cmd *cobra.Command) {
+	fs := cmd.Flags()
 	fs.StringVar(&p.path, "plugin", "", "path of a third-party objective plugin binary")
 	fs.StringVar(&p.sha, "sha256", "", "refuse to start the plugin unless its sha256 is this (hex)")
 	fs.BoolVar(&p.noMTLS, "no-mtls", false, "do not negotiate AutoMTLS with the plugin (for plugins that lack it)")
@@ -65,6 +89,14 @@ func (p *pluginFlags) register(fsName string, fs interface {
 		fs.StringVar(&p.name, "objective", "", "built-in objective name (see prefopt objective list)")
 		fs.BoolVar(&p.inProcess, "in-process", false, "run a built-in in this process instead of as a plugin (measures RPC overhead)")
 	}
+}
+
+// check refuses a plugin path that is a directory.
+func (p *pluginFlags) check() error {
+	if p.path == "" {
+		return nil
+	}
+	return checkPluginPath("--plugin", p.path)
 }
 
 func (p *pluginFlags) source(e *env) objective.Source {
@@ -112,16 +144,29 @@ func needsOf(inputs []string) needs {
 	return n
 }
 
-func runObjectiveList(e *env, args []string) error {
-	fs := newFlags(e, "objective list", objectiveUsage)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	var pf pluginFlags
-	pf.register("list", fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func objectiveListCmd(e *env) *cobra.Command {
+	var (
+		asJSON bool
+		pf     pluginFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "show each objective's version, parameters and the inputs it needs",
+		Long: `Shows each objective's version, parameters and the inputs it needs (with
+default parameters), asking each plugin process for its spec.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runObjectiveList(cmd.Context(), e, pf, asJSON)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("objective list: unexpected arguments %q", fs.Args())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	pf.register("list", cmd)
+	return cmd
+}
+
+func runObjectiveList(ctx context.Context, e *env, pf pluginFlags, asJSON bool) error {
+	if err := pf.check(); err != nil {
+		return err
 	}
 	builtin.Register()
 	var sources []objective.Source
@@ -134,7 +179,6 @@ func runObjectiveList(e *env, args []string) error {
 			sources = append(sources, s)
 		}
 	}
-	ctx := e.ctx
 	var out []listing
 	for _, s := range sources {
 		l, err := describe(ctx, s)
@@ -143,7 +187,7 @@ func runObjectiveList(e *env, args []string) error {
 		}
 		out = append(out, l)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -211,31 +255,46 @@ func printListing(w io.Writer, l listing) {
 	tw.Flush()
 }
 
-func runObjectiveEval(e *env, args []string) error {
-	fs := newFlags(e, "objective eval", objectiveUsage)
-	var pf pluginFlags
-	pf.register("eval", fs)
-	var params multiFlag
-	fs.Var(&params, "param", "objective parameter key=value (repeatable); the value is TOML, a bare word a string")
-	input := fs.String("input", "-", "JSON batch file, or - for stdin")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func objectiveEvalCmd(e *env) *cobra.Command {
+	var (
+		pf     pluginFlags
+		params []string
+		input  string
+	)
+	cmd := &cobra.Command{
+		Use:   "eval (--objective NAME | --plugin PATH) [--param key=value]... [--input FILE|-]",
+		Short: "run one objective through its plugin process on a JSON batch",
+		Long: `Runs one objective through its plugin process on a JSON batch (keys: the
+input names, e.g. policy_chosen_logps, chosen_lengths, labels) and prints
+{"loss", "losses", "grads", "metrics"} as one JSON object. --param values
+are TOML values; a bare word is a string (beta=0.1, length_normalize=false,
+loss_type=hinge).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runObjectiveEval(cmd.Context(), e, pf, params, input)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("objective eval: unexpected arguments %q", fs.Args())
-	}
+	pf.register("eval", cmd)
+	cmd.Flags().StringArrayVar(&params, "param", nil, "objective parameter `key=value` (repeatable); the value is TOML, a bare word a string")
+	cmd.Flags().StringVar(&input, "input", "-", "JSON batch `FILE`, or - for stdin")
+	return cmd
+}
+
+func runObjectiveEval(ctx context.Context, e *env, pf pluginFlags, params []string, input string) error {
 	if (pf.name == "") == (pf.path == "") {
 		return usagef("objective eval: give exactly one of --objective NAME or --plugin PATH")
+	}
+	if err := pf.check(); err != nil {
+		return err
 	}
 	raw, err := parseParams(params)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	batch, err := readBatch(e, *input)
+	batch, err := readBatch(e, input)
 	if err != nil {
 		return err
 	}
-	ctx := e.ctx
 	h, err := objective.Open(ctx, pf.source(e))
 	if err != nil {
 		return err
@@ -247,7 +306,7 @@ func runObjectiveEval(e *env, args []string) error {
 	}
 	res, err := obj.Compute(ctx, batch)
 	if err != nil {
-		return fmt.Errorf("objective %s: %s: %w", h.Label, *input, err)
+		return fmt.Errorf("objective %s: %s: %w", h.Label, input, err)
 	}
 	if err := core.CheckResult(batch, obj.Inputs(), res); err != nil {
 		return fmt.Errorf("objective %s returned an invalid result: %w", h.Label, err)

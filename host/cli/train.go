@@ -1,63 +1,93 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/prefopt/prefopt/host/bench"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/experiment"
 )
 
-const trainUsage = `train EXPERIMENT.toml [--out DIR] [--resume]
+const trainLong = `Trains one policy per [[objective]] of the experiment, each objective in its
+own plugin process, from the same starting weights. Writes config.toml (the
+resolved experiment), and metrics.jsonl and checkpoints (safetensors) under
+DIR/<label> (DIR is --out, default <run.output_dir>/<run.name>).
 
-Trains one policy per [[objective]] of the experiment, each objective in its
-own plugin process, from the same starting weights. Writes metrics.jsonl and
-checkpoints (safetensors) under DIR/<label> (default
-<run.output_dir>/<run.name>). --resume continues each objective from its
-latest checkpoint in DIR; the model shape must not have changed. A damaged
-latest checkpoint is an error unless --fallback is given, which resumes from
-the newest good one instead.`
+The run directory must be new, unless --resume continues the run it holds:
+each objective from its latest checkpoint. Resuming refuses any change of
+the experiment that breaks an exact continuation (seed, data, batch size,
+model, tokenizer, objectives and their parameters, optimizer, schedule) and
+names each changed key; more steps under a constant schedule, logging,
+evaluation and checkpoint frequencies and output names may change.
+--overwrite moves an existing directory aside instead. A damaged latest
+checkpoint is an error unless --fallback is given, which resumes from the
+newest good one instead.`
 
-// runArgs parses the arguments of train and sft: one experiment file and
-// the run-directory flags.
-func runArgs(e *env, name, usage string, args []string) (*config.Experiment, experiment.Options, error) {
-	fs := newFlags(e, name, usage)
-	out := fs.String("out", "", "run directory (default <run.output_dir>/<run.name>)")
-	resume := fs.Bool("resume", false, "continue from the latest checkpoints in the run directory")
-	fallback := fs.Bool("fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
-	if err := parseFlags(fs, reorder(args)); err != nil {
-		return nil, experiment.Options{}, err
-	}
-	if fs.NArg() != 1 {
-		return nil, experiment.Options{}, usagef("%s: want one experiment file, got %d arguments", name, fs.NArg())
-	}
+// runFlags are the flags of train and sft.
+type runFlags struct {
+	dirFlags
+	fallback bool
+}
+
+func (r *runFlags) register(cmd *cobra.Command) {
+	r.dirFlags.register(cmd, "<run.output_dir>/<run.name>")
+	cmd.Flags().BoolVar(&r.resume, "resume", false, "continue the run in the run directory from its latest checkpoints")
+	cmd.Flags().BoolVar(&r.fallback, "fallback", false, "with --resume: if the latest checkpoint is damaged, use the newest good one")
+}
+
+// load reads the experiment of train or sft, claims its run directory and
+// returns the options to run it with.
+func (r *runFlags) load(e *env, name, path string) (*config.Experiment, experiment.Options, error) {
 	load := config.Load
 	if name == "sft" {
 		load = config.LoadSFT
 	}
-	exp, err := load(fs.Arg(0))
+	exp, err := load(path)
 	if err != nil {
 		return nil, experiment.Options{}, err
 	}
-	dir := *out
+	if err := absPaths(exp); err != nil {
+		return nil, experiment.Options{}, err
+	}
+	dir := r.out
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)
 	}
+	if err := prepareDir(e, exp, dir, r.resume, r.overwrite); err != nil {
+		return nil, experiment.Options{}, err
+	}
 	bar := newProgress(e.stderr)
-	return exp, experiment.Options{Dir: dir, Resume: *resume, ResumeFallback: *fallback, Log: bar.logWriter(e.stderr),
+	return exp, experiment.Options{Dir: dir, Resume: r.resume, ResumeFallback: r.fallback, Log: bar.logWriter(e.stderr),
 		PluginStderr: bar.logWriter(e.stderr), Progress: bar.hook()}, nil
 }
 
-func runTrain(e *env, args []string) error {
-	exp, opts, err := runArgs(e, "train", trainUsage, args)
-	if err != nil {
-		return err
+func trainCmd(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "train EXPERIMENT.toml",
+		Short: "train a policy with each objective of an experiment TOML",
+		Long:  trainLong,
+		Args:  exactArgs(1, "one experiment file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exp, opts, err := f.load(e, "train", args[0])
+			if err != nil {
+				return err
+			}
+			return runTrain(cmd.Context(), e, exp, opts)
+		},
 	}
-	ctx := e.ctx
+	f.register(cmd)
+	return cmd
+}
+
+func runTrain(ctx context.Context, e *env, exp *config.Experiment, opts experiment.Options) error {
 	if err := experiment.CheckObjectives(ctx, exp, opts); err != nil {
 		return err
 	}
@@ -89,60 +119,74 @@ func runTrain(e *env, args []string) error {
 	return nil
 }
 
-const sftUsage = `sft EXPERIMENT.toml [--out DIR] [--resume]
-
-Supervised fine-tuning: trains the model on data.train — JSONL of {"text"}
+const sftLong = `Supervised fine-tuning: trains the model on data.train — JSONL of {"text"}
 or {"prompt", "completion"} — with the pooled token-mean NLL of the
 completions, and writes checkpoints in the same format as train, so the
 result can serve as model.init or reference.checkpoint. The [[objective]]
-entries, if any, are ignored.`
+entries, if any, are ignored. The run directory follows the rules of train.`
 
-func runSFT(e *env, args []string) error {
-	exp, opts, err := runArgs(e, "sft", sftUsage, args)
-	if err != nil {
-		return err
+func sftCmd(e *env) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "sft EXPERIMENT.toml",
+		Short: "supervised fine-tuning (NLL), e.g. to make a reference model",
+		Long:  sftLong,
+		Args:  exactArgs(1, "one experiment file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exp, opts, err := f.load(e, "sft", args[0])
+			if err != nil {
+				return err
+			}
+			r, err := experiment.SFT(cmd.Context(), exp, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "sft: %d steps\n  %s\n", r.Outcome.Steps, r.Dir)
+			return nil
+		},
 	}
-	r, err := experiment.SFT(e.ctx, exp, opts)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "sft: %d steps\n  %s\n", r.Outcome.Steps, r.Dir)
-	return nil
+	f.register(cmd)
+	return cmd
 }
 
-const benchUsage = `bench [--json] [--steps N] [--in-process]
-
-Measures one DPO training step of the bench model (vocab 64, 64 tokens of
+const benchLong = `Measures one DPO training step of the bench model (vocab 64, 64 tokens of
 which 16 prompt, width 128, 4 heads, 2 layers, MLP 4x, 16 pairs, reference
 log-probs precomputed, AdamW): median step time over N steps after 3
 warm-up steps, split into forward, objective call (through the plugin
 unless --in-process), backward and optimizer, and the peak RSS.`
 
-func runBench(e *env, args []string) error {
-	fs := newFlags(e, "bench", benchUsage)
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	steps := fs.Int("steps", 10, "measured steps")
-	inProc := fs.Bool("in-process", false, "run the DPO objective in this process instead of as a plugin")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func benchCmd(e *env) *cobra.Command {
+	var (
+		asJSON bool
+		steps  int
+		inProc bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "measure one training step of the bench model",
+		Long:  benchLong,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := bench.Run(cmd.Context(), bench.Options{Steps: steps, InProcess: inProc, Seed: 1})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(e.stdout).Encode(r)
+			}
+			fmt.Fprintf(e.stdout, "bench model: %d parameters, %d tokens per step, DPO through the %s objective, median of %d steps\n",
+				r.Params, r.Tokens, r.Objective, r.Steps)
+			fmt.Fprintf(e.stdout, "  step       %8.1f ms  (%.0f tokens/s)\n", 1e3*r.StepSeconds, r.TokensPerSecond)
+			fmt.Fprintf(e.stdout, "  forward    %8.1f ms\n", 1e3*r.ForwardSeconds)
+			fmt.Fprintf(e.stdout, "  objective  %8.2f ms\n", 1e3*r.ObjectiveSeconds)
+			fmt.Fprintf(e.stdout, "  backward   %8.1f ms\n", 1e3*r.BackwardSeconds)
+			fmt.Fprintf(e.stdout, "  optimizer  %8.1f ms\n", 1e3*r.OptimizerSeconds)
+			fmt.Fprintf(e.stdout, "  peak RSS   %8.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
+			return nil
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("bench: unexpected arguments %q", fs.Args())
-	}
-	r, err := bench.Run(e.ctx, bench.Options{Steps: *steps, InProcess: *inProc, Seed: 1})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		return json.NewEncoder(e.stdout).Encode(r)
-	}
-	fmt.Fprintf(e.stdout, "bench model: %d parameters, %d tokens per step, DPO through the %s objective, median of %d steps\n",
-		r.Params, r.Tokens, r.Objective, r.Steps)
-	fmt.Fprintf(e.stdout, "  step       %8.1f ms  (%.0f tokens/s)\n", 1e3*r.StepSeconds, r.TokensPerSecond)
-	fmt.Fprintf(e.stdout, "  forward    %8.1f ms\n", 1e3*r.ForwardSeconds)
-	fmt.Fprintf(e.stdout, "  objective  %8.2f ms\n", 1e3*r.ObjectiveSeconds)
-	fmt.Fprintf(e.stdout, "  backward   %8.1f ms\n", 1e3*r.BackwardSeconds)
-	fmt.Fprintf(e.stdout, "  optimizer  %8.1f ms\n", 1e3*r.OptimizerSeconds)
-	fmt.Fprintf(e.stdout, "  peak RSS   %8.1f MiB\n", float64(r.PeakRSSBytes)/(1<<20))
-	return nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().IntVar(&steps, "steps", 10, "measured steps")
+	cmd.Flags().BoolVar(&inProc, "in-process", false, "run the DPO objective in this process instead of as a plugin")
+	return cmd
 }

@@ -4,9 +4,12 @@ package compare
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -33,16 +36,38 @@ type Options struct {
 	Jobs int
 	// Progress, if set, is called after every optimizer step of every run.
 	Progress func(label string, done, total int, loss float64)
+	// Resume continues a comparison in Dir: objectives whose result was
+	// saved are read back, not retrained; the others resume from their
+	// latest checkpoint, if any.
+	Resume bool
+}
+
+// ErrUnfinished is wrapped by the error of a comparison that stopped before
+// every objective finished; Dir then holds the summary and report of those
+// that did, and Run with Resume continues the rest.
+var ErrUnfinished = errors.New("compare: unfinished")
+
+// resultsDir is the directory of Dir that holds each finished objective's
+// summary entry, so an interrupted comparison can be resumed and reported.
+const resultsDir = "results"
+
+// resultPath is where the result of the objective labelled label is saved.
+func resultPath(dir, label string) string {
+	return filepath.Join(dir, resultsDir, url.PathEscape(label)+".json")
 }
 
 // Run trains every objective of exp and writes summary.json and
-// report.html into opts.Dir.
+// report.html into opts.Dir. Each objective's result is saved as it
+// finishes; if the run stops early (ctx cancelled, or an objective fails),
+// summary.json and report.html cover the finished objectives and list the
+// others as unfinished, and the error wraps ErrUnfinished.
 func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Summary, error) {
 	start := time.Now()
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(opts.Dir, resultsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
-	eopts := experiment.Options{Dir: opts.Dir, Log: opts.Log, PluginStderr: opts.PluginStderr, Progress: opts.Progress}
+	eopts := experiment.Options{Dir: opts.Dir, Log: opts.Log, PluginStderr: opts.PluginStderr, Progress: opts.Progress,
+		Resume: opts.Resume}
 	if err := experiment.CheckObjectives(ctx, exp, eopts); err != nil {
 		return nil, err
 	}
@@ -69,8 +94,22 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		s.Reference["eval_rewards/accuracies"] = acc
 		s.Reference["implicit_reward_accuracy"] = acc
 	}
-	s.Objectives = make([]summary.Objective, len(exp.Objectives))
-	ctx, cancel := context.WithCancel(ctx)
+	results := make([]summary.Objective, len(exp.Objectives))
+	done := make([]bool, len(exp.Objectives))
+	if opts.Resume {
+		for i, o := range exp.Objectives {
+			r, err := readResult(resultPath(opts.Dir, o.Label))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			results[i], done[i] = *r, true
+			logf(opts.Log, "%s: finished before, read back from %s\n", o.Label, resultPath(opts.Dir, o.Label))
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)
 	errs := make([]error, len(exp.Objectives))
@@ -80,25 +119,31 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				s.Objectives[i], errs[i] = trainOne(ctx, exp, m, i, eopts)
+				results[i], errs[i] = trainOne(runCtx, exp, m, i, eopts)
+				if errs[i] == nil {
+					errs[i] = writeResult(resultPath(opts.Dir, exp.Objectives[i].Label), &results[i])
+				}
 				if errs[i] != nil {
 					cancel()
+					continue
 				}
+				done[i] = true
 			}
 		}()
 	}
 	for i := range exp.Objectives {
-		jobs <- i
+		if !done[i] {
+			jobs <- i
+		}
 	}
 	close(jobs)
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return nil, err
+	for i, o := range exp.Objectives {
+		if done[i] {
+			s.Objectives = append(s.Objectives, results[i])
+		} else {
+			s.Unfinished = append(s.Unfinished, o.Label)
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
 	}
 	s.WallSeconds = time.Since(start).Seconds()
 	if err := summary.Write(filepath.Join(opts.Dir, "summary.json"), s); err != nil {
@@ -107,7 +152,57 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 	if err := writeReport(filepath.Join(opts.Dir, "report.html"), s); err != nil {
 		return nil, err
 	}
-	return s, nil
+	if len(s.Unfinished) == 0 {
+		return s, nil
+	}
+	// The first error that is not a consequence of cancelling the others.
+	var first error
+	for _, err := range errs {
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
+		}
+	}
+	if ctx.Err() != nil && first == nil {
+		first = ctx.Err()
+	}
+	return s, fmt.Errorf("%w: %d of %d objectives finished (unfinished: %s); summary.json and report.html cover the finished ones: %w",
+		ErrUnfinished, len(s.Objectives), len(exp.Objectives), strings.Join(s.Unfinished, ", "), first)
+}
+
+func logf(w io.Writer, format string, a ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format, a...)
+	}
+}
+
+// writeResult saves one finished objective's summary entry atomically.
+func writeResult(path string, o *summary.Objective) error {
+	b, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	return nil
+}
+
+// readResult reads an entry saved by writeResult; the error wraps
+// fs.ErrNotExist when there is none.
+func readResult(path string) (*summary.Objective, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	var o summary.Objective
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("compare: %s: %w", path, err)
+	}
+	return &o, nil
 }
 
 // trainOne trains objective i of exp alone and summarises it.

@@ -145,3 +145,46 @@ func TestPrintTable(t *testing.T) {
 	assert.Contains(t, out, "optimum π*(β=0.5)")
 	assert.Contains(t, out, "0.900")
 }
+
+// TestInterruptedThenResumed stops a comparison while its second objective
+// trains, then resumes it: the summary of the interrupted run covers the
+// first objective and lists the second as unfinished; the resumed run reads
+// the first back without training it and ends where an uninterrupted run
+// ends.
+func TestInterruptedThenResumed(t *testing.T) {
+	want, _ := runTiny(t, 1)
+
+	exp, err := config.Parse([]byte(tiny), "tiny.toml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := func(label string, done, total int, loss float64) {
+		if label == "kto" && done >= 1 {
+			cancel()
+		}
+	}
+	_, err = Run(ctx, exp, Options{Dir: dir, Jobs: 1, Progress: stop})
+	require.ErrorIs(t, err, ErrUnfinished)
+	assert.ErrorContains(t, err, "1 of 2 objectives finished (unfinished: kto)")
+	part, err := summary.Read(filepath.Join(dir, "summary.json"))
+	require.NoError(t, err)
+	require.Len(t, part.Objectives, 1)
+	assert.Equal(t, "dpo", part.Objectives[0].Label)
+	assert.Equal(t, []string{"kto"}, part.Unfinished)
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "unfinished")
+
+	trained := map[string]bool{}
+	seen := func(label string, done, total int, loss float64) { trained[label] = true }
+	got, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: 1, Resume: true, Progress: seen})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"kto": true}, trained, "only the unfinished objective trains")
+	assert.Empty(t, got.Unfinished)
+	require.Len(t, got.Objectives, 2)
+	for i, o := range got.Objectives {
+		assert.Equal(t, want.Objectives[i].Label, o.Label)
+		assert.Equal(t, want.Objectives[i].Final, o.Final, "%s final metrics", o.Label)
+	}
+}

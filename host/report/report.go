@@ -21,6 +21,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
@@ -137,6 +138,10 @@ func build(s *summary.Summary) (*page, error) {
 		{"β", beta},
 		{"objectives", fmt.Sprint(len(s.Objectives))},
 		{"wall time", duration(s.WallSeconds) + " (set-up included)"},
+	}
+	if len(s.Unfinished) > 0 {
+		p.Facts = append(p.Facts, fact{"unfinished", strings.Join(s.Unfinished, ", ") +
+			" (interrupted or failed: not shown; prefopt compare --resume DIR continues them)"})
 	}
 	p.Intro = intro(s)
 	looks := looksOf(s)

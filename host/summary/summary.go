@@ -20,8 +20,12 @@ type Summary struct {
 	// Optimal holds the metrics of π*_β (exact task only).
 	Optimal map[string]float64 `json:"optimal,omitempty"`
 	// Frontier is the exact optimal reward–KL frontier: π*_β′ for each β′.
-	Frontier   []FrontierPoint `json:"frontier,omitempty"`
-	Objectives []Objective     `json:"objectives"`
+	Frontier []FrontierPoint `json:"frontier,omitempty"`
+	// Objectives are the objectives that finished, in the experiment's order.
+	Objectives []Objective `json:"objectives"`
+	// Unfinished labels the objectives of the experiment that did not
+	// finish (the run was interrupted or failed); empty for a complete run.
+	Unfinished []string `json:"unfinished,omitempty"`
 	// WallSeconds is the time of the whole comparison, set-up included.
 	WallSeconds float64 `json:"wall_seconds"`
 }

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/prefopt/prefopt/host/config"
+	"github.com/prefopt/prefopt/host/rundir"
+)
+
+// dirFlags are the run-directory flags of train, sft and compare.
+type dirFlags struct {
+	out       string
+	resume    bool
+	overwrite bool
+}
+
+func (d *dirFlags) register(cmd *cobra.Command, outDefault string) {
+	cmd.Flags().StringVarP(&d.out, "out", "o", "", "run directory (default "+outDefault+")")
+	cmd.Flags().BoolVar(&d.overwrite, "overwrite", false, "move an existing run directory aside to DIR.old-<time> and start afresh")
+}
+
+// prepareDir checks and claims the run directory of exp: see rundir.Prepare.
+// It reports a directory moved aside and the safe changes a resume accepted.
+func prepareDir(e *env, exp *config.Experiment, dir string, resume, overwrite bool) error {
+	resolved, err := exp.Resolved()
+	if err != nil {
+		return err
+	}
+	p, err := rundir.Prepare(dir, resolved, rundir.Mode{Resume: resume, Overwrite: overwrite})
+	if err != nil {
+		return err
+	}
+	if p.MovedTo != "" {
+		fmt.Fprintf(e.stderr, "moved the previous run to %s\n", p.MovedTo)
+	}
+	for _, c := range p.Changes {
+		fmt.Fprintf(e.stderr, "resuming with %s\n", c)
+	}
+	return nil
+}
+
+// absPaths makes the paths of exp absolute: data, model.init and
+// reference.checkpoint from the experiment file's directory, as the
+// experiment resolves them, and plugin paths from the working directory, as
+// they are launched. The resolved config saved in a run directory then
+// names the same files wherever it is read from.
+func absPaths(exp *config.Experiment) error {
+	base := filepath.Dir(exp.Name())
+	for _, p := range []*string{&exp.Data.Train, &exp.Data.Eval, &exp.Model.Init, &exp.Reference.Checkpoint} {
+		if *p == "" || filepath.IsAbs(*p) {
+			continue
+		}
+		abs, err := filepath.Abs(filepath.Join(base, *p))
+		if err != nil {
+			return fmt.Errorf("cli: %s: %w", exp.Name(), err)
+		}
+		*p = abs
+	}
+	for i := range exp.Objectives {
+		o := &exp.Objectives[i]
+		if o.Path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(o.Path)
+		if err != nil {
+			return fmt.Errorf("cli: %s: objective[%d].path: %w", exp.Name(), i, err)
+		}
+		o.Path = abs
+		if err := checkPluginPath(fmt.Sprintf("%s: objective[%d].path", exp.Name(), i), abs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPluginPath refuses a plugin path that is a directory, which exec
+// would report as "permission denied".
+func checkPluginPath(where, path string) error {
+	fi, err := os.Stat(path)
+	if err == nil && fi.IsDir() {
+		return fmt.Errorf("cli: %s: %s is a directory, not a plugin binary", where, path)
+	}
+	return nil
+}
