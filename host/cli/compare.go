@@ -82,7 +82,7 @@ func compareCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := absPaths(exp); err != nil {
+			if err := checkPluginPaths(exp); err != nil {
 				return err
 			}
 			dir := d.out

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -43,34 +42,14 @@ func prepareDir(e *env, exp *config.Experiment, dir string, resume, overwrite bo
 	return nil
 }
 
-// absPaths makes the paths of exp absolute: data, model.init and
-// reference.checkpoint from the experiment file's directory, as the
-// experiment resolves them, and plugin paths from the working directory, as
-// they are launched. The resolved config saved in a run directory then
-// names the same files wherever it is read from.
-func absPaths(exp *config.Experiment) error {
-	base := filepath.Dir(exp.Name())
-	for _, p := range []*string{&exp.Data.Train, &exp.Data.Eval, &exp.Model.Init, &exp.Reference.Checkpoint} {
-		if *p == "" || filepath.IsAbs(*p) {
-			continue
-		}
-		abs, err := filepath.Abs(filepath.Join(base, *p))
-		if err != nil {
-			return fmt.Errorf("cli: %s: %w", exp.Name(), err)
-		}
-		*p = abs
-	}
-	for i := range exp.Objectives {
-		o := &exp.Objectives[i]
+// checkPluginPaths refuses plugin paths that are directories. The config
+// has made every path absolute already.
+func checkPluginPaths(exp *config.Experiment) error {
+	for i, o := range exp.Objectives {
 		if o.Path == "" {
 			continue
 		}
-		abs, err := filepath.Abs(o.Path)
-		if err != nil {
-			return fmt.Errorf("cli: %s: objective[%d].path: %w", exp.Name(), i, err)
-		}
-		o.Path = abs
-		if err := checkPluginPath(fmt.Sprintf("%s: objective[%d].path", exp.Name(), i), abs); err != nil {
+		if err := checkPluginPath(fmt.Sprintf("%s: objective[%d].path", exp.Path(), i), o.Path); err != nil {
 			return err
 		}
 	}

@@ -53,7 +53,7 @@ func (r *runFlags) load(e *env, name, path string) (*config.Experiment, experime
 	if err != nil {
 		return nil, experiment.Options{}, err
 	}
-	if err := absPaths(exp); err != nil {
+	if err := checkPluginPaths(exp); err != nil {
 		return nil, experiment.Options{}, err
 	}
 	dir := r.out

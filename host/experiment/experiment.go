@@ -7,8 +7,10 @@ package experiment
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,10 +72,14 @@ func Prepare(ctx context.Context, exp *config.Experiment, opts Options) (*Materi
 	if exp.Task != nil {
 		return prepareTestbed(ctx, exp, opts)
 	}
-	return prepareFiles(exp)
+	return prepareFiles(ctx, exp, opts)
 }
 
-func prepareFiles(exp *config.Experiment) (*Material, error) {
+func prepareFiles(ctx context.Context, exp *config.Experiment, opts Options) (*Material, error) {
+	cols, err := dataColumns(ctx, exp, opts)
+	if err != nil {
+		return nil, err
+	}
 	if exp.Data.Train == "" {
 		return nil, fmt.Errorf("experiment %s: data.train is empty and there is no [task]: nothing to train on", exp.Path())
 	}
@@ -95,14 +101,14 @@ func prepareFiles(exp *config.Experiment) (*Material, error) {
 			return nil, fmt.Errorf("experiment %s: data.format: %w", exp.Path(), err)
 		}
 	}
-	trainSet, err := readSet(exp.Data.Train, format, tok, tr)
+	trainSet, err := readSet(exp.Data.Train, format, cols, tok, tr)
 	if err != nil {
 		return nil, err
 	}
 	var evalSet train.Set
 	switch {
 	case exp.Data.Eval != "":
-		if evalSet, err = readSet(exp.Data.Eval, format, tok, tr); err != nil {
+		if evalSet, err = readSet(exp.Data.Eval, format, cols, tok, tr); err != nil {
 			return nil, err
 		}
 	case exp.Data.EvalFraction > 0:
@@ -131,8 +137,8 @@ func modelConfig(c config.Model, vocab int) model.Config {
 	return model.Config{Vocab: vocab, Context: c.Context, Width: c.Width, Heads: c.Heads, Layers: c.Layers, MLPMult: c.MLPMult}
 }
 
-func readSet(path string, format data.Format, tok tokenizer.Tokenizer, tr data.Truncation) (train.Set, error) {
-	f, err := data.ReadFile(path, data.ReadOptions{Format: format})
+func readSet(path string, format data.Format, columns []string, tok tokenizer.Tokenizer, tr data.Truncation) (train.Set, error) {
+	f, err := data.ReadFile(path, data.ReadOptions{Format: format, Columns: columns})
 	if err != nil {
 		return train.Set{}, err
 	}
@@ -262,7 +268,7 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 		Label: o.Label, Objective: obj, Init: m.Init, Reference: m.Reference,
 		Train: m.Train, Eval: m.Eval, Optimizer: optimizerOf(exp.Optimizer), Loop: loopOf(exp.Train),
 		Seed: uint64(exp.Run.Seed), Dir: dir, CacheDir: cache,
-		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume, ResumeFallback: opts.ResumeFallback, Log: opts.Log,
+		Config: resolved, Tokenizer: tokSpec, Resume: opts.Resume && started(dir), ResumeFallback: opts.ResumeFallback, Log: opts.Log,
 		Progress: opts.Progress, Retry: train.Retry{OnBadReply: o.OnBadReply, Attempts: o.MaxAttempts},
 	}
 	if h.Client != nil {
@@ -287,23 +293,47 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 	return Run{Label: o.Label, Name: name, Spec: h.Spec(), Params: params.Values(), Outcome: out, Dir: dir}, nil
 }
 
+// started reports whether the run directory of one objective holds a
+// checkpoint directory entry: resuming a run continues the objectives that
+// started and starts the others (the run directory as a whole must hold a
+// checkpoint to be resumed; see host/rundir).
+func started(dir string) bool {
+	_, err := checkpoint.Latest(filepath.Join(dir, "checkpoints"))
+	return !errors.Is(err, checkpoint.ErrNotFound)
+}
+
 // CheckObjectives starts every objective of exp, configures it with its
 // parameters and stops it, so bad parameters or plugins are reported before
 // any data is read or model trained.
 func CheckObjectives(ctx context.Context, exp *config.Experiment, opts Options) error {
+	_, err := dataColumns(ctx, exp, opts)
+	return err
+}
+
+// dataColumns configures every objective of exp and returns the data
+// columns they read (the names after core.ColumnPrefix), sorted.
+func dataColumns(ctx context.Context, exp *config.Experiment, opts Options) ([]string, error) {
+	cols := map[string]bool{}
 	for _, o := range exp.Objectives {
 		h, err := objective.Open(ctx, objective.Source{
 			Name: o.Name, Path: o.Path, Label: o.Label, SHA256: o.SHA256, AutoMTLS: o.AutoMTLS,
 			InProcess: o.InProcess, Timeout: o.Timeout, Stderr: opts.PluginStderr,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, _, err = h.Configure(ctx, o.Params)
+		obj, _, err := h.Configure(ctx, o.Params)
+		if err == nil {
+			for _, in := range obj.Inputs() {
+				if col, ok := core.ColumnOf(in); ok {
+					cols[col] = true
+				}
+			}
+		}
 		h.Close()
 		if err != nil {
-			return fmt.Errorf("%s: objective %s: %w", exp.Path(), o.Label, err)
+			return nil, fmt.Errorf("%s: objective %s: %w", exp.Path(), o.Label, err)
 		}
 	}
-	return nil
+	return slices.Sorted(maps.Keys(cols)), nil
 }
