@@ -6,11 +6,16 @@ Regenerate golden.json (from the repository root) with
     python3 testdata/objectives/golden.py > testdata/objectives/golden.json
 
 Python 3 standard library only. Every objective is written the way TRL's
-PyTorch code reads (trl DPOTrainer.dpo_loss, KTOTrainer.kto_loss,
+PyTorch code reads (trl DPOTrainer._compute_loss with every loss type,
+loss_weights, f_divergence_type, use_weighting and ld_alpha, and
+KTOTrainer's kto and apo_zero_unpaired losses, at huggingface/trl f2cd577;
 ORPOTrainer.odds_ratio_loss, CPOTrainer.cpo_loss with loss_type "simpo", and
-SimPOTrainer.simpo_loss from github.com/princeton-nlp/SimPO), on whole-batch
-lists, in decimal arithmetic at 50 significant digits. Inputs are the exact
-binary values of the float64 literals below (Decimal(float)).
+SimPOTrainer.simpo_loss from github.com/princeton-nlp/SimPO; χPO from
+Algorithm 1 of arXiv:2407.13399; Cal-DPO from github.com/Cal-DPO/Cal-DPO), on
+whole-batch lists, in decimal arithmetic at 50 significant digits (more for
+losses above 1, see evaluate). Inputs are the exact binary values of the
+float64 literals below (Decimal(float)); per-token inputs are floats computed
+once by split_tokens.
 
 Gradients are NOT hand-derived: they are central finite differences of the
 batch loss in 50-digit decimal arithmetic with step 1e-20 (truncation error
@@ -19,8 +24,8 @@ closed forms independently. Quantities TRL detaches (KTO's KL estimate) are
 computed once from the unperturbed batch and held fixed, as .detach() does.
 
 Each case records the loss, per-example losses (the decomposition whose mean
-is the loss), gradients for each policy input, and TRL-named metrics, each
-rounded once to the nearest float64. The "mathx" section holds reference
+is the loss), gradients for each policy input (token_grads for per-token
+inputs), and TRL-named metrics, each rounded once to the nearest float64. The "mathx" section holds reference
 values of sigmoid, log-sigmoid and log(1-e^x).
 """
 
