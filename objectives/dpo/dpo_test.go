@@ -170,6 +170,17 @@ func BenchmarkCompute(b *testing.B) {
 	objtest.Benchmark(b, dpo.Definition(), nil)
 }
 
+// BenchmarkComputeEveryType mixes all fifteen loss types (aot sorts twice).
+func BenchmarkComputeEveryType(b *testing.B) {
+	objtest.Benchmark(b, dpo.Definition(), map[string]any{"loss_type": dpo.LossTypes, "label_smoothing": 0.1})
+}
+
+// BenchmarkComputeLD reads per-token log-probs (up to 64 tokens a completion)
+// with WPO weights.
+func BenchmarkComputeLD(b *testing.B) {
+	objtest.Benchmark(b, dpo.Definition(), map[string]any{"ld_alpha": 0.5, "use_weighting": true})
+}
+
 func Example() {
 	ctx := context.Background()
 	obj, params, err := core.Local(dpo.Definition()).Configure(ctx, map[string]any{"beta": 0.1})
