@@ -105,7 +105,6 @@ package dpo
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -387,9 +386,6 @@ func (o *dpo) Compute(_ context.Context, b *core.Batch) (*core.Result, error) {
 			core.PolicyChosenTokenLogps:   o.tokenGrads(b.PolicyChosenTokenLogps, b, gc, gSFT),
 			core.PolicyRejectedTokenLogps: o.tokenGrads(b.PolicyRejectedTokenLogps, b, gr, 0),
 		}
-		if err := finiteTokenGrads(r.TokenGrads); err != nil {
-			return nil, err
-		}
 		r.Grads = map[string][]float64{}
 		return trl.Finish(r, core.PolicyChosenTokenLogps)
 	}
@@ -625,20 +621,4 @@ func argsort(xs []float64) []int {
 		return 0
 	})
 	return idx
-}
-
-// finiteTokenGrads returns a *core.InputError if a token gradient
-// overflowed (trl.Finish checks only Grads).
-func finiteTokenGrads(g map[string][][]float64) error {
-	for _, name := range slices.Sorted(maps.Keys(g)) {
-		for _, row := range g[name] {
-			for _, v := range row {
-				if math.IsNaN(v) || math.IsInf(v, 0) {
-					return &core.InputError{Code: core.CodeOutOfRange, Field: name, Index: -1,
-						Msg: "log-probs too large in magnitude: the gradient overflows float64"}
-				}
-			}
-		}
-	}
-	return nil
 }
