@@ -34,9 +34,9 @@
 // and Δ = s_c − s_r. The clamp at 80 is TRL's for alpha_divergence in
 // float32 and bfloat16 (TRL has no float64 entry); forward_kl is TRL's
 // alpha_divergence at α = 0 and takes the same clamp, which TRL omits there
-// (its scores overflow float32 beyond r < −88 anyway). Clamped scores have
-// zero derivative. Where TRL uses scores and where raw log-ratios is listed
-// per loss type below, as in TRL.
+// (its scores overflow float32 beyond r < −88 anyway). Beyond the clamp the
+// derivative is 0; at it, as with torch.clamp, it passes. Where TRL uses
+// scores and where raw log-ratios is listed per loss type below, as in TRL.
 //
 // # Loss types (β = beta, ε = label_smoothing, x = βΔ)
 //
@@ -301,7 +301,7 @@ func (o *dpo) Inputs() []string { return slices.Clone(o.inputs) }
 func (o *dpo) score(r float64) (float64, float64) {
 	switch o.fdiv {
 	case ForwardKL:
-		if -r >= expClamp {
+		if -r > expClamp {
 			return -math.Exp(expClamp), 0
 		}
 		e := math.Exp(-r)
@@ -313,7 +313,7 @@ func (o *dpo) score(r float64) (float64, float64) {
 			return r, 1
 		}
 		t := (o.alpha - 1) * r
-		if t >= expClamp {
+		if t > expClamp {
 			return math.Exp(expClamp) / (o.alpha - 1), 0
 		}
 		e := math.Exp(t)
