@@ -22,6 +22,14 @@ func TestDefinitions(t *testing.T) {
 		assert.NotEmpty(t, d.Spec.Doc, d.Spec.Name)
 		for _, p := range d.Spec.Params {
 			assert.NotEmpty(t, p.Doc, "%s.%s", d.Spec.Name, p.Name)
+			// prefopt objective list shows Spec.Doc: it names every
+			// parameter and every loss type.
+			assert.Contains(t, d.Spec.Doc, p.Name, "%s: Spec.Doc must name parameter %s", d.Spec.Name, p.Name)
+			if p.Name == "loss_type" {
+				for _, lt := range p.Enum {
+					assert.Contains(t, d.Spec.Doc, lt, "%s: Spec.Doc must name loss type %s", d.Spec.Name, lt)
+				}
+			}
 		}
 		_, _, err := core.Local(d).Configure(t.Context(), nil)
 		assert.NoError(t, err, "%s with defaults", d.Spec.Name)

@@ -48,7 +48,7 @@ func Definition() core.Definition {
 			Name:    "caldpo",
 			Version: "1.0.0",
 			Doc: "Calibrated DPO: mean over pairs of −log σ(h_c−h_r) + (h_c−1/(2β))² + (h_r+1/(2β))², " +
-				"h = π−ref summed (Xiao et al. 2024, arXiv:2412.14516; github.com/Cal-DPO/Cal-DPO).",
+				"h = π−ref summed (Xiao et al. 2024, arXiv:2412.14516; github.com/Cal-DPO/Cal-DPO). Parameter: beta (β).",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "β: the calibration targets of the log-ratios are ±1/(2β) (Cal-DPO default 0.1)"},

@@ -53,7 +53,7 @@ func Definition() core.Definition {
 			Version: "1.0.0",
 			Doc: "χ²-Preference Optimization: mean over pairs of −log σ(clip(β(φ(z_c)−φ(z_r)), ±2R_max)), " +
 				"φ(z) = z + log z at the density ratio z = π/ref of summed log-probs " +
-				"(Huang et al. 2024, arXiv:2407.13399, Algorithm 1).",
+				"(Huang et al. 2024, arXiv:2407.13399, Algorithm 1). Parameters: beta (β), r_max (R_max).",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "regularisation β of the mixed χ² divergence (default 0.1, as TRL DPOConfig)"},

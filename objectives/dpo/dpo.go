@@ -169,7 +169,9 @@ func Definition() core.Definition {
 				"exo_pair KL(softmax(βΔ)‖(1−ε,ε)), nca_pair, robust, bco_pair, sppo_hard, aot and aot_unpaired " +
 				"(sorted over the batch), apo_zero, apo_down, discopop, sft (pooled chosen token NLL; RPO = " +
 				"[sigmoid, sft]), sigmoid_norm. Δ = f(r_c) − f(r_r) for the f-divergence scores f; " +
-				"use_weighting applies WPO weights, ld_alpha LD-DPO token weighting.",
+				"Parameters: beta (β), loss_type, loss_weights (w), label_smoothing (ε), f_divergence_type, " +
+				"f_alpha_divergence_coef (α), discopop_tau (τ), use_weighting (WPO weights), ld_alpha (LD-DPO token weight), " +
+				"reference_free (ref = 0).",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "inverse temperature β of the implicit reward β·log(π/ref) (TRL DPOConfig default 0.1)"},

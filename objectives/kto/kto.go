@@ -71,7 +71,8 @@ func Definition() core.Definition {
 				"over desirable and λ_U(1−σ(β(z0−r))) over undesirable examples, r = π−ref summed, " +
 				"z0 = max(0, mean KL estimate), detached (Ethayarajh et al. 2024, arXiv:2402.01306; trl.KTOTrainer). " +
 				"Loss types: kto; apo_zero_unpaired λ_D(1−σ(βr)) and λ_U·σ(βr) without KL inputs " +
-				"(D'Oosterlinck et al. 2024, arXiv:2408.06266).",
+				"(D'Oosterlinck et al. 2024, arXiv:2408.06266). " +
+				"Parameters: beta (β), desirable_weight (λ_D), undesirable_weight (λ_U), loss_type.",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "inverse temperature β of the implicit reward (TRL KTOConfig default 0.1)"},
