@@ -210,3 +210,30 @@ func Example() {
 	// d loss/d policy_chosen_logps: -0.050
 	// rewards/chosen: 0.10
 }
+
+// RPO mixes the sigmoid loss with the pooled chosen-token NLL: the sft term
+// reads chosen_lengths.
+func Example_rpo() {
+	ctx := context.Background()
+	obj, _, err := core.Local(dpo.Definition()).Configure(ctx, map[string]any{
+		"loss_type": []string{"sigmoid", "sft"}, "loss_weights": []float64{1, 0.5}})
+	if err != nil {
+		panic(err)
+	}
+	// h = 0 again, so sigmoid gives ln 2; the NLL is 12/4 = 3 nats a token.
+	r, err := obj.Compute(ctx, &core.Batch{
+		PolicyChosenLogps:      []float64{-12},
+		PolicyRejectedLogps:    []float64{-15},
+		ReferenceChosenLogps:   []float64{-13},
+		ReferenceRejectedLogps: []float64{-16},
+		ChosenLengths:          []int64{4},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("inputs:", obj.Inputs())
+	fmt.Printf("loss: %.6f = ln 2 + 0.5·3\n", r.Loss)
+	// Output:
+	// inputs: [policy_chosen_logps policy_rejected_logps reference_chosen_logps reference_rejected_logps chosen_lengths]
+	// loss: 2.193147 = ln 2 + 0.5·3
+}
