@@ -1,11 +1,13 @@
-// Package builtin lists the objectives shipped with prefopt: dpo, ipo, kto,
-// orpo and simpo.
+// Package builtin lists the objectives shipped with prefopt: caldpo, chipo,
+// dpo, ipo, kto, orpo and simpo.
 package builtin
 
 import (
 	"sync"
 
 	"github.com/prefopt/prefopt/core"
+	"github.com/prefopt/prefopt/objectives/caldpo"
+	"github.com/prefopt/prefopt/objectives/chipo"
 	"github.com/prefopt/prefopt/objectives/dpo"
 	"github.com/prefopt/prefopt/objectives/ipo"
 	"github.com/prefopt/prefopt/objectives/kto"
@@ -16,6 +18,8 @@ import (
 // Definitions returns the built-in objectives, sorted by name.
 func Definitions() []core.Definition {
 	return []core.Definition{
+		caldpo.Definition(),
+		chipo.Definition(),
 		dpo.Definition(),
 		ipo.Definition(),
 		kto.Definition(),

@@ -3,6 +3,7 @@ package builtin_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"testing"
 
@@ -11,10 +12,24 @@ import (
 )
 
 // FuzzObjectives feeds every built-in objective (with its default
-// parameters) a batch of arbitrary float64 bit patterns and counts. Each
+// parameters, and the variants of fuzzVariants) a batch of arbitrary float64
+// bit patterns and counts, per-token arrays as long as their counts. Each
 // call must return either a result that passes core.CheckResult — finite
 // loss, losses, gradients and metrics of the right lengths — or a typed
 // error (an *core.InputError); never a panic or an untyped error.
+// fuzzVariants are parameter sets beyond the defaults, by objective: every
+// loss type at once, and the per-token and WPO inputs.
+var fuzzVariants = map[string][]map[string]any{
+	"dpo": {
+		{"loss_type": []string{"sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+			"aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"}, "label_smoothing": 0.1},
+		{"ld_alpha": 0.5, "use_weighting": true, "f_divergence_type": "forward_kl", "loss_type": []string{"ipo", "sft"}},
+		{"f_divergence_type": "alpha_divergence", "loss_type": []string{"discopop", "sppo_hard"}},
+	},
+	"kto":   {{"loss_type": "apo_zero_unpaired"}},
+	"chipo": {{"beta": 1.0, "r_max": 1000.0}},
+}
+
 func FuzzObjectives(f *testing.F) {
 	seed := func(vals ...float64) []byte {
 		b := make([]byte, 0, 8*len(vals))
@@ -33,6 +48,13 @@ func FuzzObjectives(f *testing.F) {
 			f.Fatal(err)
 		}
 		objs[d.Spec.Name] = o
+		for k, params := range fuzzVariants[d.Spec.Name] {
+			o, _, err := core.Local(d).Configure(context.Background(), params)
+			if err != nil {
+				f.Fatal(err)
+			}
+			objs[fmt.Sprintf("%s/%d", d.Spec.Name, k)] = o
+		}
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, n uint8, length uint8) {
 		size := int(n%8) + 1
@@ -70,6 +92,22 @@ func FuzzObjectives(f *testing.F) {
 				}
 				*b.Bools(fl.Name) = xs
 			}
+		}
+		// Per-token arrays after the counts they follow.
+		for _, fl := range core.Fields {
+			if fl.Kind != core.TokenFloat {
+				continue
+			}
+			counts := *b.Counts(fl.Lengths)
+			rows := make([][]float64, size)
+			for i := range rows {
+				rows[i] = make([]float64, max(0, counts[i]))
+				for t := range rows[i] {
+					rows[i][t] = next(k)
+					k++
+				}
+			}
+			*b.Tokens(fl.Name) = rows
 		}
 		for name, o := range objs {
 			res, err := o.Compute(context.Background(), b)

@@ -42,7 +42,7 @@ func Definition() core.Definition {
 			Version: "1.0.0",
 			Doc: "Identity Preference Optimization: mean over pairs of (h − 1/(2β))², " +
 				"h = (π_c−π_r)−(ref_c−ref_r) on per-token averaged (default, as TRL) or summed log-probs " +
-				"(Azar et al. 2024, arXiv:2310.12036; trl.DPOTrainer loss_type ipo).",
+				"(Azar et al. 2024, arXiv:2310.12036; trl.DPOTrainer loss_type ipo). Parameters: beta (β), length_normalize.",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "regularisation β; the loss pulls the log-ratio margin towards 1/(2β) (TRL DPOConfig default 0.1)"},

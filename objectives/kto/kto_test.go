@@ -67,6 +67,26 @@ func TestHandComputed(t *testing.T) {
 	})
 }
 
+func TestAPOZeroUnpairedReadsNoKL(t *testing.T) {
+	obj, _, err := core.Local(kto.Definition()).Configure(t.Context(), map[string]any{"loss_type": "apo_zero_unpaired"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{core.PolicyLogps, core.ReferenceLogps, core.Labels}, obj.Inputs())
+	// r = 10·ln 3 for both: desirable 1 − σ(ln 3) = 1/4, undesirable σ(ln 3) = 3/4;
+	// slopes ∓β·(3/4)(1/4)/N = ∓0.1·3/16/2; kl is logged as 0.
+	ln3 := math.Log(3)
+	r, err := obj.Compute(t.Context(), &core.Batch{
+		PolicyLogps: []float64{10*ln3 - 5, 10*ln3 - 7}, ReferenceLogps: []float64{-5, -7}, Labels: []bool{true, false},
+	})
+	require.NoError(t, err)
+	assert.InDelta(t, 0.5, r.Loss, handTol)
+	assert.InDelta(t, 0.25, r.Losses[0], handTol)
+	assert.InDelta(t, 0.75, r.Losses[1], handTol)
+	assert.InDelta(t, -0.1*3/16/2, r.Grads[core.PolicyLogps][0], handTol)
+	assert.InDelta(t, 0.1*3/16/2, r.Grads[core.PolicyLogps][1], handTol)
+	assert.NotContains(t, r.Grads, core.PolicyKLLogps)
+	assert.Equal(t, 0.0, r.Metrics["kl"])
+}
+
 func TestEmptyGroupOmitsMetrics(t *testing.T) {
 	obj, _, err := core.Local(kto.Definition()).Configure(t.Context(), nil)
 	require.NoError(t, err)
@@ -86,8 +106,10 @@ func TestEmptyGroupOmitsMetrics(t *testing.T) {
 
 func TestParamErrors(t *testing.T) {
 	objtest.ParamErrors(t, kto.Definition(), []objtest.ParamCase{
-		{Name: "unknown", Params: map[string]any{"loss_type": "kto"}, Param: "loss_type",
-			Msg: "known: beta, desirable_weight, undesirable_weight"},
+		{Name: "unknown", Params: map[string]any{"z0": 0.5}, Param: "z0",
+			Msg: "known: beta, desirable_weight, loss_type, undesirable_weight"},
+		{Name: "loss_type_unknown", Params: map[string]any{"loss_type": "apo_zero"}, Param: "loss_type",
+			Msg: "must be one of kto, apo_zero_unpaired, got \"apo_zero\""},
 		{Name: "beta_wrong_type", Params: map[string]any{"beta": "x"}, Param: "beta",
 			Msg: "must be a number"},
 		{Name: "beta_negative", Params: map[string]any{"beta": -0.1}, Param: "beta",

@@ -54,7 +54,7 @@ func Definition() core.Definition {
 			Version: "1.0.0",
 			Doc: "Odds Ratio Preference Optimization: pooled token-mean NLL of the chosen prompt and completion " +
 				"minus λ·mean log σ(log odds(a_c) − log odds(a_r)) on per-token averaged log-probs, no reference model " +
-				"(Hong et al. 2024, arXiv:2403.07691; trl.ORPOTrainer).",
+				"(Hong et al. 2024, arXiv:2403.07691; trl.ORPOTrainer). Parameter: beta (λ).",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 0.1, Min: core.Bound(0), MinExclusive: true,
 					Doc: "weight λ of the odds-ratio term (TRL ORPOConfig default 0.1)"},

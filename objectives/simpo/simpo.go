@@ -50,7 +50,8 @@ func Definition() core.Definition {
 			Version: "1.0.0",
 			Doc: "Simple Preference Optimization: mean over pairs of −log σ(β(a_c−a_r) − γ) on per-token " +
 				"averaged log-probs with optional label smoothing and SFT term, no reference model " +
-				"(Meng et al. 2024, arXiv:2405.14734; trl.CPOTrainer loss_type simpo).",
+				"(Meng et al. 2024, arXiv:2405.14734; trl.CPOTrainer loss_type simpo). " +
+				"Parameters: beta (β), gamma_beta_ratio (γ/β), gamma (γ), label_smoothing (ε), sft_weight.",
 			Params: []core.ParamSpec{
 				{Name: "beta", Type: core.TypeFloat, Default: 2.0, Min: core.Bound(0), MinExclusive: true,
 					Doc: "reward scale β (SimPO default 2.0)"},

@@ -39,7 +39,9 @@ type Case struct {
 	Loss      float64              `json:"loss"`
 	Losses    []float64            `json:"losses"`
 	Grads     map[string][]float64 `json:"grads"`
-	Metrics   map[string]float64   `json:"metrics"`
+	// TokenGrads holds the gradients of per-token policy inputs.
+	TokenGrads map[string][][]float64 `json:"token_grads"`
+	Metrics    map[string]float64     `json:"metrics"`
 }
 
 // File is the content of golden.json.
@@ -63,7 +65,7 @@ func Load(t testing.TB) File {
 }
 
 // Run checks d against every golden case of its objective: loss, losses,
-// gradients and the exact set of metrics, to RelTol and AbsTol.
+// gradients (per-example and per-token) and the exact set of metrics, to RelTol and AbsTol.
 func Run(t *testing.T, d core.Definition) {
 	var n int
 	for _, c := range Load(t).Cases {
@@ -86,6 +88,16 @@ func Run(t *testing.T, d core.Definition) {
 				require.Len(t, r.Grads[k], len(want), k)
 				for i := range want {
 					Close(t, "grads."+k, want[i], r.Grads[k][i])
+				}
+			}
+			require.Equal(t, sortedKeys(c.TokenGrads), sortedKeys(r.TokenGrads), "per-token gradient inputs")
+			for k, want := range c.TokenGrads {
+				require.Len(t, r.TokenGrads[k], len(want), k)
+				for i := range want {
+					require.Len(t, r.TokenGrads[k][i], len(want[i]), "%s[%d]", k, i)
+					for j := range want[i] {
+						Close(t, "token_grads."+k, want[i][j], r.TokenGrads[k][i][j])
+					}
 				}
 			}
 			require.Equal(t, sortedKeys(c.Metrics), sortedKeys(r.Metrics), "metric names")

@@ -118,12 +118,17 @@ func SmoothedSigmoidLoss(x, eps float64) (loss, dx float64) {
 
 // Finish returns r, or a *core.InputError (CodeOutOfRange, naming field) when
 // finite inputs of extreme magnitude made the loss, a per-example loss, a
-// gradient or a metric overflow float64: the contract promises a finite
+// gradient (per-example or per-token) or a metric overflow float64: the contract promises a finite
 // result or a typed error.
 func Finish(r *core.Result, field string) (*core.Result, error) {
 	bad := !finite(r.Loss) || !allFinite(r.Losses)
 	for _, g := range r.Grads {
 		bad = bad || !allFinite(g)
+	}
+	for _, rows := range r.TokenGrads {
+		for _, g := range rows {
+			bad = bad || !allFinite(g)
+		}
 	}
 	for _, v := range r.Metrics {
 		bad = bad || !finite(v)

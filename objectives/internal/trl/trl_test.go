@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/prefopt/prefopt/core"
 	"github.com/prefopt/prefopt/objectives/internal/trl"
 )
 
@@ -73,4 +75,33 @@ func TestSmoothedSigmoidLoss(t *testing.T) {
 func TestAveragesScale(t *testing.T) {
 	assert.Equal(t, []float64{-2, -0.5}, trl.Averages([]float64{-6, -2}, []int64{3, 4}))
 	assert.Equal(t, []float64{-1.5, 0.5}, trl.Scale(0.5, []float64{-3, 1})) // exact in binary
+}
+
+func TestFinishRefusesOverflow(t *testing.T) {
+	ok := func() *core.Result {
+		return &core.Result{Loss: 1, Losses: []float64{1},
+			Grads:      map[string][]float64{core.PolicyChosenLogps: {0.5}},
+			TokenGrads: map[string][][]float64{core.PolicyChosenTokenLogps: {{0.1, 0.2}}},
+			Metrics:    map[string]float64{trl.KL: 0}}
+	}
+	for name, spoil := range map[string]func(r *core.Result){
+		"loss":        func(r *core.Result) { r.Loss = math.Inf(1) },
+		"losses":      func(r *core.Result) { r.Losses[0] = math.NaN() },
+		"grads":       func(r *core.Result) { r.Grads[core.PolicyChosenLogps][0] = math.Inf(-1) },
+		"token_grads": func(r *core.Result) { r.TokenGrads[core.PolicyChosenTokenLogps][0][1] = math.Inf(1) },
+		"metrics":     func(r *core.Result) { r.Metrics[trl.KL] = math.NaN() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := ok()
+			spoil(r)
+			_, err := trl.Finish(r, core.PolicyChosenLogps)
+			var ie *core.InputError
+			require.ErrorAs(t, err, &ie)
+			assert.Equal(t, core.CodeOutOfRange, ie.Code)
+			assert.Equal(t, core.PolicyChosenLogps, ie.Field)
+		})
+	}
+	r, err := trl.Finish(ok(), core.PolicyChosenLogps)
+	require.NoError(t, err)
+	assert.Equal(t, ok(), r)
 }
