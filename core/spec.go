@@ -243,6 +243,10 @@ func (p ParamSpec) coerceList(v any) (any, error) {
 		elems = toAny(x)
 	case []string:
 		elems = toAny(x)
+	case string, bool, float64, float32, int64, int:
+		// A single value is a list of one, as TRL takes loss_type = "sigmoid"
+		// for ["sigmoid"].
+		elems = []any{x}
 	default:
 		return nil, &ParamError{Param: p.Name, Msg: fmt.Sprintf("must be a list of %ss, got %s", p.Type.Elem(), describe(v))}
 	}

@@ -43,8 +43,10 @@ func TestResolveLists(t *testing.T) {
 			`parameter "loss_weights": element 0 must be finite, got +Inf`},
 		{"too few", map[string]any{"loss_type": []any{}}, nil, `parameter "loss_type": must have at least 1 elements, got 0`},
 		{"too many", map[string]any{"steps": []any{1, 2, 3, 4}}, nil, `parameter "steps": must have 0 to 3 elements, got 4`},
-		{"scalar for a list", map[string]any{"loss_type": "sigmoid"}, nil,
-			`parameter "loss_type": must be a list of strings, got string "sigmoid"`},
+		{"scalar for a list", map[string]any{"loss_type": "sft"},
+			map[string]any{"loss_type": []string{"sft"}}, ""},
+		{"map for a list", map[string]any{"loss_type": map[string]any{"a": 1}}, nil,
+			`parameter "loss_type": must be a list of strings, got map[string]interface {}`},
 		{"lengths differ from default", map[string]any{"loss_weights": []any{1.0, 0.5}}, nil,
 			`parameter "loss_weights": must have as many elements as loss_type (1), got 2`},
 	}

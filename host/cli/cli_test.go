@@ -12,7 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prefopt/prefopt/core"
 	"github.com/prefopt/prefopt/host/objective"
+	"github.com/prefopt/prefopt/objectives/builtin"
 )
 
 func TestMain(m *testing.M) {
@@ -95,6 +97,7 @@ func TestEvalThroughPluginMatchesInProcess(t *testing.T) {
 }
 
 func TestEvalErrors(t *testing.T) {
+	builtin.Register()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "b.json")
 	require.NoError(t, os.WriteFile(file, []byte(pairedBatch), 0o644))
@@ -106,7 +109,7 @@ func TestEvalErrors(t *testing.T) {
 		want  string
 	}{
 		{"no objective", pairedBatch, []string{"objective", "eval"}, ExitUsage, "exactly one of --objective NAME or --plugin PATH"},
-		{"unknown objective", pairedBatch, []string{"objective", "eval", "--objective", "nope"}, ExitFailure, `unknown objective "nope" (known: dpo, ipo, kto, orpo, simpo)`},
+		{"unknown objective", pairedBatch, []string{"objective", "eval", "--objective", "nope"}, ExitFailure, `unknown objective "nope" (known: ` + strings.Join(core.Registered(), ", ") + `)`},
 		{"bad param", pairedBatch, []string{"objective", "eval", "--objective", "dpo", "--param", "beta=0"}, ExitFailure, `parameter "beta": must be > 0, got 0`},
 		{"unknown param", pairedBatch, []string{"objective", "eval", "--objective", "ipo", "--param", "gamma=1"}, ExitFailure, `parameter "gamma": unknown parameter of ipo (known: beta, length_normalize)`},
 		{"malformed param", pairedBatch, []string{"objective", "eval", "--objective", "dpo", "--param", "beta"}, ExitUsage, `--param "beta": want key=value`},
@@ -137,7 +140,7 @@ func TestListJSON(t *testing.T) {
 		assert.NotEmpty(t, l.Version)
 		assert.NotEmpty(t, l.Params)
 	}
-	require.Len(t, got, 5)
+	require.Len(t, got, len(core.Registered()))
 	assert.True(t, got["dpo"].Reference)
 	assert.Equal(t, "paired", got["dpo"].Layout)
 	assert.Equal(t, "unpaired", got["kto"].Layout)
@@ -165,8 +168,13 @@ func TestParseValue(t *testing.T) {
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got, tc.in)
 	}
-	_, err := parseValue("[1, 2]")
-	assert.ErrorContains(t, err, "must be a number, boolean or string")
+	got, err := parseValue(`["sigmoid", "sft"]`)
+	require.NoError(t, err)
+	assert.Equal(t, []any{"sigmoid", "sft"}, got, "a list, in TOML (or JSON) array syntax")
+	_, err = parseValue("[[1], [2]]")
+	assert.ErrorContains(t, err, "must be a number, boolean, string or a list of them")
+	_, err = parseValue("{a = 1}")
+	assert.ErrorContains(t, err, "must be a number, boolean, string or a list of them")
 }
 
 // TestThirdPartyPlugin builds the example plugin as its own binary and

@@ -136,6 +136,9 @@ func needsOf(inputs []string) needs {
 	n := needs{Inputs: inputs}
 	for _, name := range inputs {
 		f, _ := core.LookupField(name)
+		if f.Column {
+			continue // a data column follows the other inputs' layout
+		}
 		n.Layout = f.Layout.String()
 		n.Reference = n.Reference || f.Reference
 		n.KLPairs = n.KLPairs || name == core.PolicyKLLogps
@@ -364,8 +367,17 @@ func parseValue(s string) (any, error) {
 	switch v := doc["v"].(type) {
 	case float64, int64, bool, string:
 		return v, nil
+	case []any:
+		for _, e := range v {
+			switch e.(type) {
+			case float64, int64, bool, string:
+			default:
+				return nil, fmt.Errorf("value %q must be a number, boolean, string or a list of them, not a list holding %T", s, e)
+			}
+		}
+		return v, nil
 	default:
-		return nil, fmt.Errorf("value %q must be a number, boolean or string, not %T", s, v)
+		return nil, fmt.Errorf("value %q must be a number, boolean, string or a list of them, not %T", s, v)
 	}
 }
 

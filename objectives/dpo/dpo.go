@@ -76,9 +76,10 @@
 //	Loss = Σ_k w_k · (1/N)·Σ_i ℓ_k,i·ω_i,   Losses[i] = Σ_k w_k·ℓ_k,i·ω_i
 //
 // where ω_i = 1 unless use_weighting is set (WPO): then ω_i =
-// exp(wpo_c,i/L_c,i)·exp(wpo_r,i/L_r,i) from policy_chosen_wpo_logps and
-// policy_rejected_wpo_logps (each the sum over completion tokens of log π(y_t)
-// − log Σ_v π(v)², computed by the host), a constant with no gradient,
+// min(1, exp(wpo_c,i + wpo_r,i)) from policy_chosen_wpo_logps and
+// policy_rejected_wpo_logps (each the mean over completion tokens of
+// log π(y_t) − log Σ_v π(v)², computed by the host), as TRL's
+// concatenated_forward forms policy_weights, a constant with no gradient,
 // applied to every loss type including sft, as TRL does; aot and aot_unpaired
 // refuse it. Gradients are returned for the policy inputs read; reference
 // log-probs are constants.
@@ -189,7 +190,7 @@ func Definition() core.Definition {
 				{Name: "discopop_tau", Type: core.TypeFloat, Default: 0.05, Min: core.Bound(0), MinExclusive: true,
 					Doc: "temperature τ of the discopop mixing σ(βΔ/τ) (TRL default 0.05)"},
 				{Name: "use_weighting", Type: core.TypeBool, Default: false,
-					Doc: "WPO: weigh each pair by exp(wpo_c/L_c + wpo_r/L_r) from the host's policy_*_wpo_logps (TRL default false)"},
+					Doc: "WPO: weigh each pair by min(1, exp(wpo_c + wpo_r)) from the host's policy_*_wpo_logps (TRL default false)"},
 				{Name: "ld_alpha", Type: core.TypeFloat, Min: core.Bound(0), Max: core.Bound(1),
 					Doc: "LD-DPO weight α of tokens beyond the shorter completion's length; reads per-token log-probs (TRL default unset)"},
 				{Name: "reference_free", Type: core.TypeBool, Default: false,
@@ -279,7 +280,7 @@ func (o *dpo) readInputs(has func(...string) bool) []string {
 	if has(SFT) {
 		in = append(in, core.ChosenLengths)
 	}
-	if has(IPO, SigmoidNorm) || o.weighting {
+	if has(IPO, SigmoidNorm) {
 		in = append(in, core.ChosenLengths, core.RejectedLengths)
 	}
 	if o.weighting {
@@ -483,14 +484,13 @@ func (o *dpo) tokenGrads(rows [][]float64, b *core.Batch, g []float64, sft float
 	return out
 }
 
-// wpoWeights returns ω_i = exp(wpo_c/L_c + wpo_r/L_r), or all ones.
+// wpoWeights returns ω_i = min(1, exp(wpo_c + wpo_r)), or all ones.
 func (o *dpo) wpoWeights(b *core.Batch, n int) []float64 {
 	w := make([]float64, n)
 	for i := range w {
 		w[i] = 1
 		if o.weighting {
-			w[i] = math.Exp(b.PolicyChosenWPOLogps[i]/float64(b.ChosenLengths[i]) +
-				b.PolicyRejectedWPOLogps[i]/float64(b.RejectedLengths[i]))
+			w[i] = math.Min(1, math.Exp(b.PolicyChosenWPOLogps[i]+b.PolicyRejectedWPOLogps[i]))
 		}
 	}
 	return w

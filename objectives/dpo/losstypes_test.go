@@ -265,7 +265,7 @@ func TestInputsFollowParams(t *testing.T) {
 		{"sft", map[string]any{"loss_type": []string{"sft"}}, cat(pol, ref, lens[:1])},
 		{"ipo", map[string]any{"loss_type": []string{"ipo"}}, cat(pol, ref, lens)},
 		{"sigmoid_norm/reference_free", map[string]any{"loss_type": []string{"sigmoid_norm"}, "reference_free": true}, cat(pol, lens)},
-		{"wpo", map[string]any{"use_weighting": true}, cat(pol, ref, lens, wpo)},
+		{"wpo", map[string]any{"use_weighting": true}, cat(pol, ref, wpo)},
 		{"ld", map[string]any{"ld_alpha": 0.5}, cat(lens, tok, rtok)},
 		{"ld/reference_free/wpo", map[string]any{"ld_alpha": 0.5, "reference_free": true, "use_weighting": true}, cat(lens, tok, wpo)},
 	} {

@@ -209,9 +209,10 @@ def dpo(b, p):
         else:
             raise ValueError(loss_type)
         if p.get("use_weighting", False):
-            weights = [exp(wc / D(lc)) * exp(wr / D(lr)) for wc, wr, lc, lr in
-                       zip(b["policy_chosen_wpo_logps"], b["policy_rejected_wpo_logps"],
-                           b["chosen_lengths"], b["rejected_lengths"])]
+            # TRL: policy_weights = clamp(exp(mean_c + mean_r), max=1), the
+            # inputs being means over completion tokens.
+            weights = [min(D(1), exp(D(wc) + D(wr))) for wc, wr in
+                       zip(b["policy_chosen_wpo_logps"], b["policy_rejected_wpo_logps"])]
             psl = [x * v for x, v in zip(psl, weights)]
         loss += mean(psl) * w
         losses = [l + w * x for l, x in zip(losses, psl)]
@@ -373,7 +374,7 @@ def dpo_reads(p):
             reads += ["reference_chosen_logps", "reference_rejected_logps"]
     if "sft" in lt:
         reads += ["chosen_lengths"]
-    if "ipo" in lt or "sigmoid_norm" in lt or p.get("use_weighting"):
+    if "ipo" in lt or "sigmoid_norm" in lt:
         reads += ["chosen_lengths", "rejected_lengths"]
     if p.get("use_weighting"):
         reads += ["policy_chosen_wpo_logps", "policy_rejected_wpo_logps"]
