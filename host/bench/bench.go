@@ -77,7 +77,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, err
 	}
 	// The reference log-probs are scored once by New, as a run caches them.
-	tr, err := train.New(train.Spec{
+	tr, err := train.New(train.Job{
 		Label: "bench", Objective: obj, Init: w, Train: train.Set{Paired: pairs(opts.Seed)},
 		Optimizer: train.Optimizer{LR: LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
 		Loop:      train.Loop{Steps: warmupRuns + opts.Steps, BatchSize: Pairs, Schedule: "constant"},

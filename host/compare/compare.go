@@ -219,7 +219,7 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *experiment.Materia
 	return entry, err
 }
 
-func summarise(r experiment.Run, m *experiment.Material) (summary.Objective, error) {
+func summarise(r experiment.Trained, m *experiment.Material) (summary.Objective, error) {
 	o := summary.Objective{Name: r.Name, Label: r.Label, Version: r.Spec.Version, Params: r.Params, Steps: r.Outcome.Steps}
 	for _, h := range r.Outcome.History {
 		o.History = append(o.History, summary.Point{Step: h.Step, Values: h.Values})

@@ -56,8 +56,8 @@ type Material struct {
 	Testbed *Testbed
 }
 
-// Run is the result of training one objective.
-type Run struct {
+// Trained is the result of training one objective.
+type Trained struct {
 	Label   string
 	Name    string // built-in name or plugin path
 	Spec    core.Spec
@@ -213,7 +213,7 @@ func loadWeights(path string, cfg model.Config) (*model.Weights, error) {
 
 // TrainAll trains one policy per objective of exp on m, in the order of the
 // file, each from m.Init.
-func TrainAll(ctx context.Context, exp *config.Experiment, m *Material, opts Options) ([]Run, error) {
+func TrainAll(ctx context.Context, exp *config.Experiment, m *Material, opts Options) ([]Trained, error) {
 	resolved, err := exp.Resolved()
 	if err != nil {
 		return nil, err
@@ -222,7 +222,7 @@ func TrainAll(ctx context.Context, exp *config.Experiment, m *Material, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	var runs []Run
+	var runs []Trained
 	for _, o := range exp.Objectives {
 		r, err := trainOne(ctx, exp, m, o, resolved, tokSpec, opts)
 		if err != nil {
@@ -239,18 +239,18 @@ func dirName(label string) string {
 	return r.Replace(label)
 }
 
-func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config.Objective, resolved, tokSpec []byte, opts Options) (Run, error) {
+func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config.Objective, resolved, tokSpec []byte, opts Options) (Trained, error) {
 	h, err := objective.Open(ctx, objective.Source{
 		Name: o.Name, Path: o.Path, Label: o.Label, SHA256: o.SHA256, AutoMTLS: o.AutoMTLS,
 		InProcess: o.InProcess, Timeout: o.Timeout, Stderr: opts.PluginStderr,
 	})
 	if err != nil {
-		return Run{}, err
+		return Trained{}, err
 	}
 	defer h.Close()
 	obj, params, err := h.Configure(ctx, o.Params)
 	if err != nil {
-		return Run{}, fmt.Errorf("objective %s: %w", o.Label, err)
+		return Trained{}, fmt.Errorf("objective %s: %w", o.Label, err)
 	}
 	name := o.Name
 	if name == "" {
@@ -264,7 +264,7 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 	if exp.Reference.Cache && opts.Dir != "" {
 		cache = filepath.Join(opts.Dir, "cache")
 	}
-	spec := train.Spec{
+	spec := train.Job{
 		Label: o.Label, Objective: obj, Init: m.Init, Reference: m.Reference,
 		Train: m.Train, Eval: m.Eval, Optimizer: optimizerOf(exp.Optimizer), Loop: loopOf(exp.Train),
 		Seed: uint64(exp.Run.Seed), Dir: dir, CacheDir: cache,
@@ -288,9 +288,9 @@ func trainOne(ctx context.Context, exp *config.Experiment, m *Material, o config
 	}
 	out, err := train.Run(ctx, spec)
 	if err != nil {
-		return Run{}, err
+		return Trained{}, err
 	}
-	return Run{Label: o.Label, Name: name, Spec: h.Spec(), Params: params.Values(), Outcome: out, Dir: dir}, nil
+	return Trained{Label: o.Label, Name: name, Spec: h.Spec(), Params: params.Values(), Outcome: out, Dir: dir}, nil
 }
 
 // started reports whether the run directory of one objective holds a

@@ -221,7 +221,7 @@ func sftReference(ctx context.Context, task *testbed.Task, tc TaskConfig, init *
 		set.Labels = append(set.Labels, true)
 		set.Source = append(set.Source, data.Source{File: "demonstrations", Line: i + 1})
 	}
-	out, err := train.Run(ctx, train.Spec{
+	out, err := train.Run(ctx, train.Job{
 		Label: "reference-sft", Objective: train.NLL{}, Init: init, Train: train.Set{Unpaired: set},
 		Optimizer: train.Optimizer{LR: tc.SFTLR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, MaxGradNorm: 1},
 		Loop:      train.Loop{Steps: tc.SFTSteps, BatchSize: tc.SFTBatch, Schedule: "constant", LogEvery: tc.SFTSteps},

@@ -138,7 +138,7 @@ func TestFaultMatrix(t *testing.T) {
 		obj, _, err := c.Configure(ctx, p)
 		require.NoError(t, err)
 		var log bytes.Buffer
-		s := testSpec(obj, init, set, steps)
+		s := testJob(obj, init, set, steps)
 		s.Label, s.Dir, s.Log = "fault", dir, &log
 		s.Loop.CheckpointEvery = every
 		s.Retry = Retry{OnBadReply: policy, Attempts: 3, Restart: restart, Backoff: 10 * time.Millisecond}

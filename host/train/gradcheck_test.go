@@ -53,7 +53,7 @@ func TestStepGradientMatchesFiniteDifferences(t *testing.T) {
 			ctx := context.Background()
 			obj := configure(t, c.def, c.params)
 			// The reference differs from the policy so every term is generic.
-			s := testSpec(obj, newWeights(t, tinyCfg, 21), pairedData(5, 6, tinyCfg.Vocab), 1)
+			s := testJob(obj, newWeights(t, tinyCfg, 21), pairedData(5, 6, tinyCfg.Vocab), 1)
 			s.Reference = newWeights(t, tinyCfg, 22)
 			// Larger values make the per-example gradients differ visibly.
 			for _, name := range []string{"tok.weight", "head.weight"} {

@@ -79,7 +79,7 @@ func TestNumericGuards(t *testing.T) {
 		}
 		t.Run(c.name+"/fail", func(t *testing.T) {
 			dir := t.TempDir()
-			s := testSpec(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), set, 6)
+			s := testJob(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), set, 6)
 			s.Dir, s.Loop.KeepCheckpoints, s.Loop.CheckpointEvery = dir, 1, 1
 			tr, err := New(s)
 			require.NoError(t, err)
@@ -96,7 +96,7 @@ func TestNumericGuards(t *testing.T) {
 		})
 		t.Run(c.name+"/skip", func(t *testing.T) {
 			var log bytes.Buffer
-			s := testSpec(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), set, 6)
+			s := testJob(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), set, 6)
 			s.Retry.OnBadReply, s.Log = "skip", &log
 			out, err := Run(context.Background(), s)
 			require.NoError(t, err)
@@ -112,7 +112,7 @@ func TestNumericGuards(t *testing.T) {
 // gradient norm and learning rate.
 func TestLogWindowIsMean(t *testing.T) {
 	run := func(every int) *Outcome {
-		s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 7)
+		s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 7)
 		s.Loop.LogEvery = every
 		out, err := Run(context.Background(), s)
 		require.NoError(t, err)
@@ -157,7 +157,7 @@ func TestEpochsAndDropLast(t *testing.T) {
 		{"drop_last", true, 4, []float64{0.5, 1, 1.5, 2}, []float64{4, 8, 12, 16}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 0)
+			s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 0)
 			s.Loop.Steps, s.Loop.Epochs, s.Loop.DropLast = 0, 2, c.dropLast
 			out, err := Run(context.Background(), s)
 			require.NoError(t, err)
@@ -170,7 +170,7 @@ func TestEpochsAndDropLast(t *testing.T) {
 			assert.Equal(t, c.seen, seen)
 		})
 	}
-	s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 3, tinyCfg.Vocab), 2)
+	s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 3, tinyCfg.Vocab), 2)
 	s.Loop.DropLast = true
 	_, err := Run(context.Background(), s)
 	require.Error(t, err)
@@ -182,8 +182,8 @@ func TestEpochsAndDropLast(t *testing.T) {
 // step-5 checkpoint and logs steps 6..8 once.
 func TestResumeLogsEachStepOnce(t *testing.T) {
 	ctx := context.Background()
-	spec := func(dir string) Spec {
-		s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 8)
+	spec := func(dir string) Job {
+		s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 8)
 		s.Dir, s.Loop.CheckpointEvery = dir, 5
 		return s
 	}
@@ -213,8 +213,8 @@ func TestResumeLogsEachStepOnce(t *testing.T) {
 // ends where an undisturbed run ends.
 func TestInterruptDuringEvaluation(t *testing.T) {
 	ctx := context.Background()
-	spec := func(dir string) Spec {
-		s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 8)
+	spec := func(dir string) Job {
+		s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 8)
 		s.Dir, s.Loop.EvalEvery = dir, 4
 		s.Eval = Set{Paired: pairedData(5, 3, tinyCfg.Vocab)}
 		return s
@@ -261,8 +261,8 @@ func TestEvaluationFollowsBadReplyPolicy(t *testing.T) {
 		}
 		return call == 6
 	}
-	spec := func() Spec {
-		s := testSpec(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 6)
+	spec := func() Job {
+		s := testJob(&tamper{Objective: dpoObjective(t), edit: edit}, newWeights(t, tinyCfg, 2), pairedData(1, 10, tinyCfg.Vocab), 6)
 		s.Loop.EvalEvery = 4
 		s.Eval = Set{Paired: pairedData(5, 3, tinyCfg.Vocab)}
 		return s
@@ -294,7 +294,7 @@ func TestReservedMetricNamesAreRenamed(t *testing.T) {
 		r.Metrics["loss"], r.Metrics["grad_norm"], r.Metrics["epoch"] = -1, -2, -3
 		return true
 	}}
-	s := testSpec(obj, newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 3)
+	s := testJob(obj, newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 3)
 	s.Eval = Set{Paired: pairedData(5, 3, tinyCfg.Vocab)}
 	s.Log = &log
 	out, err := Run(context.Background(), s)
@@ -319,7 +319,7 @@ func TestRestartFailuresCountAsAttempts(t *testing.T) {
 	boom := errors.New("connection reset")
 	obj := &flaky{Objective: dpoObjective(t), failOn: 2, err: boom}
 	restarts := 0
-	s := testSpec(obj, newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 3)
+	s := testJob(obj, newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 3)
 	s.Retry = Retry{Attempts: 4, Restart: func(context.Context) error {
 		restarts++
 		if restarts <= 2 {
@@ -394,7 +394,7 @@ func TestDataColumnsReachTheObjective(t *testing.T) {
 	set := pairedData(1, 6, tinyCfg.Vocab)
 	set.Columns = data.Columns{"margin": {0, 1, 2, 3, 4, 5}}
 	obj := &withColumn{Objective: dpoObjective(t)}
-	s := testSpec(obj, newWeights(t, tinyCfg, 2), set, 3)
+	s := testJob(obj, newWeights(t, tinyCfg, 2), set, 3)
 	tr, err := New(s)
 	require.NoError(t, err)
 	defer tr.Close()
@@ -411,7 +411,7 @@ func TestDataColumnsReachTheObjective(t *testing.T) {
 	}
 
 	set.Columns = nil
-	_, err = New(testSpec(&withColumn{Objective: dpoObjective(t)}, newWeights(t, tinyCfg, 2), set, 3))
+	_, err = New(testJob(&withColumn{Objective: dpoObjective(t)}, newWeights(t, tinyCfg, 2), set, 3))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `column "margin" was not read from the data`)
 }
@@ -422,7 +422,7 @@ func TestDataColumnsReachTheObjective(t *testing.T) {
 // loss is exactly log 2 and no pair counts as ranked right.
 func TestPolicyEqualsReferenceAtStart(t *testing.T) {
 	set := pairedData(1, 10, tinyCfg.Vocab)
-	s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 1)
+	s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 1)
 	s.Eval = Set{Paired: set}
 	s.Loop.Schedule, s.Loop.WarmupSteps = "constant", 0
 	s.Dir = t.TempDir()

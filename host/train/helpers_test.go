@@ -49,10 +49,10 @@ func pairedData(seed uint64, n, vocab int) *data.PairedSet {
 	return s
 }
 
-// testSpec is a short run on pairs with AdamW and a warmed-up cosine
+// testJob is a short run on pairs with AdamW and a warmed-up cosine
 // schedule, logging every step.
-func testSpec(obj core.Objective, init *model.Weights, set *data.PairedSet, steps int) Spec {
-	return Spec{
+func testJob(obj core.Objective, init *model.Weights, set *data.PairedSet, steps int) Job {
+	return Job{
 		Label:     "test",
 		Objective: obj,
 		Init:      init,

@@ -124,7 +124,7 @@ func TestTokenAssembly(t *testing.T) {
 func TestTokenStepMatchesFiniteDifferences(t *testing.T) {
 	ctx := context.Background()
 	obj := configure(t, tokenDPO(), nil)
-	s := testSpec(obj, newWeights(t, tinyCfg, 21), pairedData(5, 6, tinyCfg.Vocab), 1)
+	s := testJob(obj, newWeights(t, tinyCfg, 21), pairedData(5, 6, tinyCfg.Vocab), 1)
 	s.Reference = newWeights(t, tinyCfg, 22)
 	tr, err := New(s)
 	require.NoError(t, err)
@@ -169,7 +169,7 @@ func TestTokenStepMatchesFiniteDifferences(t *testing.T) {
 		require.NotZero(t, g[j], "%s has a gradient", name)
 	}
 	// And a training run with it reduces the loss.
-	s = testSpec(obj, newWeights(t, tinyCfg, 21), pairedData(5, 12, tinyCfg.Vocab), 20)
+	s = testJob(obj, newWeights(t, tinyCfg, 21), pairedData(5, 12, tinyCfg.Vocab), 20)
 	s.Reference = newWeights(t, tinyCfg, 22)
 	s.Eval = Set{Paired: pairedData(5, 12, tinyCfg.Vocab)}
 	done, err := Run(ctx, s)
@@ -199,7 +199,7 @@ func (w *withWPO) Compute(ctx context.Context, b *core.Batch) (*core.Result, err
 func TestWPOInputs(t *testing.T) {
 	set := pairedData(1, 6, tinyCfg.Vocab)
 	obj := &withWPO{Objective: dpoObjective(t)}
-	tr, err := New(testSpec(obj, newWeights(t, tinyCfg, 2), set, 2))
+	tr, err := New(testJob(obj, newWeights(t, tinyCfg, 2), set, 2))
 	require.NoError(t, err)
 	defer tr.Close()
 	for range 2 {

@@ -71,8 +71,8 @@ func (l Loop) warmup(total int) int {
 	return int(math.Ceil(float64(total) * l.WarmupRatio))
 }
 
-// Spec is one training run of one objective.
-type Spec struct {
+// Job is one training run of one objective.
+type Job struct {
 	Label     string
 	Objective core.Objective
 	// Init is the starting policy; it is cloned, never modified.
@@ -138,9 +138,9 @@ type Outcome struct {
 	Skipped int // steps skipped on bad replies or non-finite values
 }
 
-// Trainer runs one [Spec]. It is not safe for concurrent use.
+// Trainer runs one [Job]. It is not safe for concurrent use.
 type Trainer struct {
-	s        Spec
+	s        Job
 	l        layout
 	policy   *model.Weights
 	ref      *model.Weights
@@ -165,7 +165,7 @@ type Trainer struct {
 }
 
 // Run trains s.Objective from s.Init and returns the trained policy.
-func Run(ctx context.Context, s Spec) (*Outcome, error) {
+func Run(ctx context.Context, s Job) (*Outcome, error) {
 	t, err := New(s)
 	if err != nil {
 		return nil, err
@@ -176,7 +176,7 @@ func Run(ctx context.Context, s Spec) (*Outcome, error) {
 
 // New prepares a run: the data views, reference log-probs, the model and
 // the optimizer. It writes nothing.
-func New(s Spec) (*Trainer, error) {
+func New(s Job) (*Trainer, error) {
 	l, err := layoutOf(s.Objective.Inputs())
 	if err != nil {
 		return nil, fmt.Errorf("train %s: %w", s.Label, err)

@@ -44,7 +44,7 @@ func TestTrainingReducesLoss(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			set := pairedData(1, 16, tinyCfg.Vocab)
-			s := testSpec(c.obj, newWeights(t, tinyCfg, 2), set, 30)
+			s := testJob(c.obj, newWeights(t, tinyCfg, 2), set, 30)
 			s.Eval = Set{Paired: set}
 			s.Optimizer.LR = 3e-2
 			out, err := Run(context.Background(), s)
@@ -69,7 +69,7 @@ func TestTrainingReducesLoss(t *testing.T) {
 
 func TestEvaluationHookAndMetricsFile(t *testing.T) {
 	dir := t.TempDir()
-	s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 7)
+	s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 7)
 	s.Eval = Set{Paired: pairedData(4, 3, tinyCfg.Vocab)}
 	s.Dir, s.Loop.EvalEvery, s.Loop.LogEvery = dir, 3, 2
 	var hookSteps []int
@@ -127,7 +127,7 @@ func trainLines(out *Outcome) []Record {
 func TestReproducible(t *testing.T) {
 	run := func() *Outcome {
 		set := pairedData(1, 10, tinyCfg.Vocab)
-		s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 8)
+		s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 8)
 		s.Eval = Set{Paired: pairedData(9, 3, tinyCfg.Vocab)}
 		s.Loop.EvalEvery = 4
 		out, err := Run(context.Background(), s)
@@ -152,8 +152,8 @@ func TestReproducible(t *testing.T) {
 
 func TestResumeIsBitIdentical(t *testing.T) {
 	ctx := context.Background()
-	spec := func(dir string) Spec {
-		s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 14, tinyCfg.Vocab), 20)
+	spec := func(dir string) Job {
+		s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 14, tinyCfg.Vocab), 20)
 		s.Dir = dir
 		s.Loop.CheckpointEvery = 10
 		return s
@@ -202,7 +202,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 
 func TestResumeRefusesChangedShape(t *testing.T) {
 	dir := t.TempDir()
-	s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 2)
+	s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 8, tinyCfg.Vocab), 2)
 	s.Dir = dir
 	_, err := Run(context.Background(), s)
 	require.NoError(t, err)
@@ -221,7 +221,7 @@ func TestResumeRefusesChangedShape(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s2 := testSpec(dpoObjective(t), newWeights(t, c.cfg(tinyCfg), 2), pairedData(1, 8, tinyCfg.Vocab), 4)
+			s2 := testJob(dpoObjective(t), newWeights(t, c.cfg(tinyCfg), 2), pairedData(1, 8, tinyCfg.Vocab), 4)
 			s2.Dir, s2.Resume = dir, true
 			_, err := Run(context.Background(), s2)
 			require.Error(t, err)
@@ -277,7 +277,7 @@ func TestBadReplyIsCaughtBeforeWeightsChange(t *testing.T) {
 	set := pairedData(1, 12, tinyCfg.Vocab)
 	// The undisturbed run, with a checkpoint after every step.
 	refDir := t.TempDir()
-	ref := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 6)
+	ref := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), set, 6)
 	ref.Dir, ref.Loop.CheckpointEvery = refDir, 1
 	undisturbed, err := Run(ctx, ref)
 	require.NoError(t, err)
@@ -287,7 +287,7 @@ func TestBadReplyIsCaughtBeforeWeightsChange(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.kind+"/fail", func(t *testing.T) {
 			dir := t.TempDir()
-			s := testSpec(&faulty{Objective: dpoObjective(t), on: failOn, kind: c.kind}, newWeights(t, tinyCfg, 2), set, 6)
+			s := testJob(&faulty{Objective: dpoObjective(t), on: failOn, kind: c.kind}, newWeights(t, tinyCfg, 2), set, 6)
 			s.Label, s.Dir, s.Retry.OnBadReply = "dpo-under-test", dir, "fail"
 			tr, err := New(s)
 			require.NoError(t, err)
@@ -311,7 +311,7 @@ func TestBadReplyIsCaughtBeforeWeightsChange(t *testing.T) {
 		})
 		t.Run(c.kind+"/skip", func(t *testing.T) {
 			var log bytes.Buffer
-			s := testSpec(&faulty{Objective: dpoObjective(t), on: failOn, kind: c.kind}, newWeights(t, tinyCfg, 2), set, 6)
+			s := testJob(&faulty{Objective: dpoObjective(t), on: failOn, kind: c.kind}, newWeights(t, tinyCfg, 2), set, 6)
 			s.Retry.OnBadReply, s.Log = "skip", &log
 			out, err := Run(ctx, s)
 			require.NoError(t, err)
@@ -352,16 +352,16 @@ func assertCheckpointWeights(t *testing.T, c *checkpoint.Checkpoint, w *model.We
 func TestRunRejectsBadSpec(t *testing.T) {
 	cases := []struct {
 		name   string
-		modify func(s *Spec)
+		modify func(s *Job)
 		want   string
 	}{
-		{"unknown bad-reply policy", func(s *Spec) { s.Retry.OnBadReply = "ignore" }, `on_bad_reply must be "fail" or "skip", got "ignore"`},
-		{"no pairs for a paired objective", func(s *Spec) { s.Train = Set{} }, "the objective reads pairs, and the training data has none"},
-		{"no steps", func(s *Spec) { s.Loop.Steps, s.Loop.Epochs = 0, 0 }, "no steps to run"},
+		{"unknown bad-reply policy", func(s *Job) { s.Retry.OnBadReply = "ignore" }, `on_bad_reply must be "fail" or "skip", got "ignore"`},
+		{"no pairs for a paired objective", func(s *Job) { s.Train = Set{} }, "the objective reads pairs, and the training data has none"},
+		{"no steps", func(s *Job) { s.Loop.Steps, s.Loop.Epochs = 0, 0 }, "no steps to run"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := testSpec(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 4, tinyCfg.Vocab), 2)
+			s := testJob(dpoObjective(t), newWeights(t, tinyCfg, 2), pairedData(1, 4, tinyCfg.Vocab), 2)
 			c.modify(&s)
 			_, err := Run(context.Background(), s)
 			require.Error(t, err)
@@ -373,7 +373,7 @@ func TestRunRejectsBadSpec(t *testing.T) {
 func TestTransportErrorWithoutRestartFails(t *testing.T) {
 	boom := errors.New("connection reset")
 	obj := &erroring{Objective: dpoObjective(t), err: boom}
-	s := testSpec(obj, newWeights(t, tinyCfg, 2), pairedData(1, 4, tinyCfg.Vocab), 2)
+	s := testJob(obj, newWeights(t, tinyCfg, 2), pairedData(1, 4, tinyCfg.Vocab), 2)
 	s.Retry.Attempts = 3 // no Restart: no retry
 	_, err := Run(context.Background(), s)
 	require.ErrorIs(t, err, boom)
