@@ -108,7 +108,7 @@ func compareCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			compare.PrintTable(e.stdout, res)
+			compare.PrintTable(e.stdout, res, compare.TableOptions{})
 			fmt.Fprintf(e.stdout, "\nwrote %s (summary.json, report.html) in %.0fs\n", dir, res.WallSeconds)
 			return nil
 		},

@@ -393,3 +393,26 @@ func labels(s *summary.Summary) []string {
 	}
 	return l
 }
+
+// TestReportPrintsTheComparisonTable checks that report prints, from
+// summary.json, the table compare printed, and without timing leaves out
+// only the seconds column.
+func TestReportPrintsTheComparisonTable(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, filepath.Join(dir, "tiny.toml"), tinyCompare)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := run(t, "", "compare", file, "--quiet", "--out", out)
+	require.Equal(t, ExitOK, code, stderr)
+	table := strings.TrimSpace(stdout[:strings.Index(stdout, "\nwrote ")])
+	code, again, stderr := run(t, "", "report", out, "--table-only")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Equal(t, table, strings.TrimSpace(again))
+	code, plain, stderr := run(t, "", "report", out, "--table-only", "--no-timing")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.NotContains(t, plain, "seconds")
+	assert.Equal(t, len(strings.Split(table, "\n")), len(strings.Split(strings.TrimSpace(plain), "\n")))
+	require.NoError(t, os.Remove(filepath.Join(out, "report.html")))
+	code, _, stderr = run(t, "", "report", out)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.FileExists(t, filepath.Join(out, "report.html"), "written again")
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/prefopt/prefopt/host/checkpoint"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/experiment"
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/model"
 	"github.com/prefopt/prefopt/host/summary"
 	"github.com/prefopt/prefopt/host/testbed"
@@ -91,8 +92,8 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		if err != nil {
 			return nil, err
 		}
-		s.Reference["eval_rewards/accuracies"] = acc
-		s.Reference["implicit_reward_accuracy"] = acc
+		s.Reference[metric.EvalRewardsAccuracies] = acc
+		s.Reference[metric.ImplicitRewardAccuracy] = acc
 	}
 	results := make([]summary.Objective, len(exp.Objectives))
 	done := make([]bool, len(exp.Objectives))
@@ -234,8 +235,8 @@ func summarise(r experiment.Trained, m *experiment.Material) (summary.Objective,
 		}
 	}
 	for i := len(o.Train) - 1; i >= 0; i-- {
-		if v, ok := o.Train[i].Values["loss"]; ok {
-			o.Final["train_loss"] = v // the last logged training loss
+		if v, ok := o.Train[i].Values[metric.Loss]; ok {
+			o.Final[metric.TrainLoss] = v // the last logged training loss
 			break
 		}
 	}
@@ -244,12 +245,12 @@ func summarise(r experiment.Trained, m *experiment.Material) (summary.Objective,
 		if err != nil {
 			return o, err
 		}
-		o.Final["implicit_reward_accuracy"] = acc
+		o.Final[metric.ImplicitRewardAccuracy] = acc
 		// An unpaired objective (KTO) logs no pairwise accuracy of its own;
 		// its implicit reward β·(log π − log π_ref) orders pairs exactly as
 		// log π/π_ref does, so its held-out accuracy is this one.
-		if _, ok := o.Final["eval_rewards/accuracies"]; !ok {
-			o.Final["eval_rewards/accuracies"] = acc
+		if _, ok := o.Final[metric.EvalRewardsAccuracies]; !ok {
+			o.Final[metric.EvalRewardsAccuracies] = acc
 		}
 	}
 	if r.Dir != "" {
@@ -305,15 +306,15 @@ func implicitAccuracy(tb *experiment.Testbed, policy, ref *model.Weights) (float
 
 // tableColumns are the final metrics the table shows, in order.
 var tableColumns = []struct{ key, head, format string }{
-	{"expected_reward", "E[r*]", "%.3f"},
-	{"kl_to_reference", "KL(π‖π_ref)", "%.3f"},
-	{"kl_to_optimal", "KL(π‖π*)", "%.3f"},
-	{"free_energy_gap", "gap", "%.3f"},
-	{"entropy", "H(π)", "%.3f"},
-	{"eval_loss", "eval loss", "%.4f"},
-	{"eval_rewards/accuracies", "eval acc", "%.3f"},
-	{"implicit_reward_accuracy", "implicit acc", "%.3f"},
-	{"train_loss", "train loss", "%.4f"},
+	{metric.ExpectedReward, "E[r*]", "%.3f"},
+	{metric.KLToReference, "KL(π‖π_ref)", "%.3f"},
+	{metric.KLToOptimal, "KL(π‖π*)", "%.3f"},
+	{metric.FreeEnergyGap, "gap", "%.3f"},
+	{metric.Entropy, "H(π)", "%.3f"},
+	{metric.EvalLoss, "eval loss", "%.4f"},
+	{metric.EvalRewardsAccuracies, "eval acc", "%.3f"},
+	{metric.ImplicitRewardAccuracy, "implicit acc", "%.3f"},
+	{metric.TrainLoss, "train loss", "%.4f"},
 }
 
 // noNegativeZero turns "-0.000" (a tiny negative rounding error) into
@@ -325,9 +326,16 @@ func noNegativeZero(s string) string {
 	return s
 }
 
+// TableOptions control PrintTable.
+type TableOptions struct {
+	// NoTiming leaves out the wall-clock column, which differs from run to
+	// run, so that the table of one seed and config is the same everywhere.
+	NoTiming bool
+}
+
 // PrintTable writes the final metrics of every objective, sorted by
 // KL(π‖π*) when known, with the reference and optimum first.
-func PrintTable(w io.Writer, s *summary.Summary) {
+func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
 	var cols []struct{ key, head, format string }
 	for _, c := range tableColumns { // only the columns some row has
@@ -344,7 +352,11 @@ func PrintTable(w io.Writer, s *summary.Summary) {
 	for _, c := range cols {
 		fmt.Fprintf(tw, "%s\t", c.head)
 	}
-	fmt.Fprintln(tw, "steps\tseconds\t")
+	if opts.NoTiming {
+		fmt.Fprintln(tw, "steps\t")
+	} else {
+		fmt.Fprintln(tw, "steps\tseconds\t")
+	}
 	row := func(name string, vals map[string]float64, steps string, secs string) {
 		fmt.Fprintf(tw, "%s\t", name)
 		for _, c := range cols {
@@ -354,7 +366,11 @@ func PrintTable(w io.Writer, s *summary.Summary) {
 				fmt.Fprint(tw, "-\t")
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t\n", steps, secs)
+		if opts.NoTiming {
+			fmt.Fprintf(tw, "%s\t\n", steps)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t\n", steps, secs)
+		}
 	}
 	if len(s.Reference) > 0 {
 		row("reference π_ref", s.Reference, "-", "-")
@@ -364,8 +380,8 @@ func PrintTable(w io.Writer, s *summary.Summary) {
 	}
 	objs := append([]summary.Objective(nil), s.Objectives...)
 	sort.SliceStable(objs, func(i, j int) bool {
-		a, aok := objs[i].Final["kl_to_optimal"]
-		b, bok := objs[j].Final["kl_to_optimal"]
+		a, aok := objs[i].Final[metric.KLToOptimal]
+		b, bok := objs[j].Final[metric.KLToOptimal]
 		return aok && bok && a < b
 	})
 	for _, o := range objs {

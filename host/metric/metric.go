@@ -31,10 +31,15 @@ const ObjectivePrefix = "objective/"
 
 // Evaluation metrics.
 const (
-	EvalLoss = EvalPrefix + Loss
+	EvalLoss              = EvalPrefix + Loss
+	EvalRewardsAccuracies = EvalPrefix + RewardsAccuracies
 	// EvalSkippedBatches counts evaluation batches skipped on bad replies.
 	EvalSkippedBatches = EvalPrefix + "skipped_batches"
 )
+
+// TrainLoss is the last logged training loss, among a comparison's final
+// metrics.
+const TrainLoss = "train_loss"
 
 // Metrics of TRL's preference trainers that the report reads (the
 // objectives produce them under these names).

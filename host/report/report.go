@@ -31,7 +31,7 @@ import (
 const (
 	keyLoss        = metric.Loss
 	keyEvalLoss    = metric.EvalLoss
-	keyEvalAcc     = metric.EvalPrefix + metric.RewardsAccuracies
+	keyEvalAcc     = metric.EvalRewardsAccuracies
 	keyImplicitAcc = metric.ImplicitRewardAccuracy
 	keyReward      = metric.ExpectedReward
 	keyKLRef       = metric.KLToReference
