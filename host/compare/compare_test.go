@@ -139,7 +139,7 @@ func TestPrintTable(t *testing.T) {
 		},
 	}
 	var b bytes.Buffer
-	PrintTable(&b, s)
+	PrintTable(&b, s, TableOptions{})
 	out := b.String()
 	assert.Less(t, strings.Index(out, "near"), strings.Index(out, "far"), "sorted by KL to the optimum:\n%s", out)
 	assert.Contains(t, out, "optimum π*(β=0.5)")
