@@ -676,24 +676,36 @@ func (c *checker) checkGradients(s *state, obj core.Objective, inputs []string, 
 // fails the second part.
 func (c *checker) checkNotMutated(s *state, obj core.Objective, batches []namedBatch) {
 	first := make([]*core.Result, len(batches))
+	var mutated int
+	var firstMutation string
 	for i, nb := range batches {
-		before := nb.b.Clone()
-		r, ok := c.compute(s, obj, nb.name, nb.b)
+		b := nb.b.Clone()
+		r, ok := c.compute(s, obj, nb.name, b)
 		if !ok {
 			continue
 		}
 		first[i] = r
-		if diff := batchDiff(before, nb.b); diff != "" {
-			s.errorf("%s: Compute modified the batch: %s", nb.name, diff)
+		if diff := batchDiff(nb.b, b); diff != "" {
+			if mutated++; mutated == 1 {
+				firstMutation = nb.name + ": " + diff
+			}
 		}
 	}
+	if mutated > 0 {
+		s.errorf("Compute modified the batch in %d of %d calls; first: %s", mutated, len(batches), firstMutation)
+	}
+	history := &state{}
 	for i := len(batches) - 1; i >= 0; i-- {
 		if first[i] == nil {
 			continue
 		}
-		if r, ok := c.compute(s, obj, batches[i].name, batches[i].b); ok {
-			compareIdentical(s, batches[i].name+" (again, after other batches: the reply depends on earlier calls)", first[i], r)
+		if r, ok := c.compute(s, obj, batches[i].name, batches[i].b.Clone()); ok {
+			compareIdentical(history, batches[i].name, first[i], r)
 		}
+	}
+	if history.problems > 0 {
+		s.errorf("the reply depends on earlier calls: %d of %d batches computed again after the others differ; first: %s",
+			history.problems, len(batches), history.lines[0])
 	}
 }
 
