@@ -315,8 +315,16 @@ func (c *checker) run(name string, f func(*state)) {
 	}
 }
 
-// errTimeout marks a call that outlived Options.Timeout.
-var errTimeout = errors.New("conformance: call timed out")
+var (
+	// errTimeout marks a call that outlived Options.Timeout.
+	errTimeout = errors.New("conformance: call timed out")
+	// errStopped is returned for calls after a timeout: none is made.
+	errStopped = errors.New("conformance: no further calls after a timeout")
+)
+
+// deadlineSlack is how close to its deadline a failed call counts as timed
+// out: a transport enforcing the same deadline may fire a little earlier.
+const deadlineSlack = 5 * time.Millisecond
 
 // call runs f with a deadline of opts.Timeout. It returns when f does or
 // when the deadline passes, whichever is first, so an objective that
@@ -325,7 +333,7 @@ var errTimeout = errors.New("conformance: call timed out")
 func call[T any](c *checker, what string, f func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
 	if c.stop != "" {
-		return zero, errors.New(c.stop)
+		return zero, errStopped
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
 	defer cancel()
@@ -345,8 +353,10 @@ func call[T any](c *checker, what string, f func(ctx context.Context) (T, error)
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil && ctx.Err() != nil && c.ctx.Err() == nil {
-			break // answered with an error, but only once the deadline had passed
+		// An error at the deadline (a transport that enforces the same
+		// deadline a moment earlier) is a timeout too.
+		if dl, _ := ctx.Deadline(); r.err != nil && time.Until(dl) < deadlineSlack && c.ctx.Err() == nil {
+			break
 		}
 		return r.v, r.err
 	case <-ctx.Done():
@@ -356,7 +366,7 @@ func call[T any](c *checker, what string, f func(ctx context.Context) (T, error)
 		return zero, c.ctx.Err()
 	}
 	c.stop = fmt.Sprintf("%s did not answer within %v", what, c.opts.Timeout)
-	return zero, fmt.Errorf("%w: %s", errTimeout, c.stop)
+	return zero, errTimeout
 }
 
 func (c *checker) configure(p core.Provider, params map[string]any) (core.Objective, error) {
@@ -373,9 +383,11 @@ func (c *checker) configure(p core.Provider, params map[string]any) (core.Object
 func (c *checker) compute(s *state, obj core.Objective, what string, b *core.Batch) (*core.Result, bool) {
 	r, err := c.computeErr(obj, b)
 	if err != nil {
-		if errors.Is(err, errTimeout) {
-			s.fatalf("%s: %v", what, err)
-		} else {
+		switch {
+		case errors.Is(err, errStopped):
+		case errors.Is(err, errTimeout):
+			s.fatalf("%s: %s", what, c.stop)
+		default:
 			s.errorf("%s: compute: %v", what, err)
 		}
 		return nil, false
@@ -504,8 +516,8 @@ func (c *checker) expectParamError(s *state, p core.Provider, bad map[string]any
 	_, err := c.configure(p, bad)
 	var pe *core.ParamError
 	switch {
-	case errors.Is(err, errTimeout):
-		s.fatalf("%s = %s: %v", param, what, err)
+	case errors.Is(err, errTimeout), errors.Is(err, errStopped):
+		s.fatalf("%s = %s: %s", param, what, c.stop)
 	case err == nil:
 		s.errorf("%s = %s (%v): accepted, want a parameter diagnostic", param, what, bad[param])
 	case !errors.As(err, &pe):
@@ -840,8 +852,8 @@ func (c *checker) checkBadInput(s *state, obj core.Objective, inputs []string) {
 		r, err := c.computeErr(obj, b)
 		var ie *core.InputError
 		switch {
-		case errors.Is(err, errTimeout):
-			s.fatalf("%s: %v", tc.name, err)
+		case errors.Is(err, errTimeout), errors.Is(err, errStopped):
+			s.fatalf("%s: %s", tc.name, c.stop)
 			return
 		case err == nil:
 			s.errorf("%s: accepted (loss %v), want a %v diagnostic for %s", tc.name, lossOf(r), tc.code, where(tc.field, tc.index))
@@ -866,8 +878,8 @@ func (c *checker) checkBadInput(s *state, obj core.Objective, inputs []string) {
 		r, err := c.computeErr(obj, b)
 		var ie *core.InputError
 		switch {
-		case errors.Is(err, errTimeout):
-			s.fatalf("zero_count/%s: %v", name, err)
+		case errors.Is(err, errTimeout), errors.Is(err, errStopped):
+			s.fatalf("zero_count/%s: %s", name, c.stop)
 			return
 		case err == nil:
 			if err := core.CheckResult(b, inputs, r); err != nil {
