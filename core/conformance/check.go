@@ -272,7 +272,12 @@ func (s *state) fatalf(format string, a ...any) {
 
 func (s *state) notef(format string, a ...any) { s.notes = append(s.notes, fmt.Sprintf(format, a...)) }
 
+// number records a figure; a non-finite one is left out, so the report
+// stays valid JSON.
 func (s *state) number(name string, v float64) {
+	if !isFinite(v) {
+		return
+	}
 	if s.numbers == nil {
 		s.numbers = map[string]float64{}
 	}
@@ -656,7 +661,9 @@ func (c *checker) checkGradients(s *state, obj core.Objective, inputs []string, 
 					continue
 				}
 				d := math.Abs(numeric - g[i])
-				worst = math.Max(worst, d/tol)
+				if isFinite(d) {
+					worst = math.Max(worst, d/tol)
+				}
 				if !(d <= tol) {
 					s.errorf("%s: grads.%s[%d] at x=%v: analytic %.10g, finite difference %.10g (|Δ| %.3g > tol %.3g)",
 						nb.name, name, i, x, g[i], numeric, d, tol)
