@@ -672,15 +672,14 @@ func (c *checker) checkGradients(s *state, obj core.Objective, inputs []string, 
 		}
 	}
 	if float64(kinks) > maxKinkFraction*float64(checked) {
-		s.errorf("%d of %d gradient checks skipped near kinks (at most %.0f%% may be): the gradient is discontinuous",
+		s.errorf("%d of %d gradient checks skipped near kinks (at most %.0f%% may be): the gradient is discontinuous, or depends on earlier calls",
 			kinks, checked, 100*maxKinkFraction)
+	} else if kinks > 0 {
+		s.notef("%d of %d points skipped within a step of a kink", kinks, checked)
 	}
 	s.number("points", float64(checked))
 	s.number("kinks_skipped", float64(kinks))
 	s.number("worst_error_over_tol", worst)
-	if kinks > 0 {
-		s.notef("%d of %d points skipped within a step of a kink", kinks, checked)
-	}
 	if detached > 0 {
 		s.notef("%s: all-zero gradient at a positive KL estimate in %d batches, treated as detached", core.PolicyKLLogps, detached)
 	}
