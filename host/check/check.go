@@ -71,6 +71,9 @@ func Run(ctx context.Context, opts Options, stdout io.Writer) (failed bool, err 
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.Params == nil {
+		opts.Params = map[string]any{}
+	}
 	label := opts.Objective
 	if label == "" {
 		label = opts.Plugin
