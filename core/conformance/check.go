@@ -123,26 +123,35 @@ func formatParams(p map[string]any) string {
 // every call it makes is bounded by opts.Timeout. The checks, in order:
 //
 //   - spec: a lower-case name, a version, valid parameter specs (types,
-//     defaults within bounds and enums, bounds only on numbers, enums only
-//     on strings, Min ≤ Max);
+//     defaults within bounds and enums, bounds only on numbers and number
+//     lists, enums only on strings and string lists, Min ≤ Max, MinItems ≤
+//     MaxItems);
 //   - params/unknown, params/invalid: an unknown parameter, a value of the
-//     wrong type, out of bounds or outside the enum is refused with a
-//     *core.ParamError naming the parameter;
+//     wrong type, out of bounds or outside the enum (for a list, a list
+//     holding one such element, and an empty list below MinItems) is
+//     refused with a *core.ParamError naming the parameter;
 //   - configure, inputs: params configure; Inputs are known names in
-//     core.Fields order with at least one policy input, one layout;
+//     core.InputLess order (core.Fields, then data columns by name) with at
+//     least one policy input, one layout, and the length input of every
+//     per-token input;
 //   - valid_result, loss_is_mean_of_losses, gradient: on seeded random
 //     batches of 1, 3 and 17 examples shaped by Inputs, a valid result, Loss
 //     = mean(Losses), and every policy gradient equal to a central finite
-//     difference of Loss (points within a step of a kink are skipped, at
-//     most maxKinkFraction of them; policy_kl_logps may be detached);
-//   - not_mutated: Compute leaves the batch unchanged, and its reply does
-//     not depend on the calls made before it;
-//   - deterministic: the same batch gives the same bits, also from an
-//     objective configured again with the same params;
+//     difference of Loss, per-token gradients (Result.TokenGrads) token by
+//     token (points within a step of a kink are skipped, at most
+//     maxKinkFraction of them; policy_kl_logps may be detached);
+//   - not_mutated: Compute leaves the batch unchanged (token arrays and data
+//     columns included), and its reply does not depend on the calls made
+//     before it;
+//   - deterministic: the same batch gives the same bits (token gradients
+//     included), also from an objective configured again with the same
+//     params;
 //   - extreme_inputs: finite, valid results at margins of ±3000 nats,
-//     per-token averages near 0, 10000-token completions;
+//     per-token averages near 0, 10000-token completions, score gaps of
+//     1e-3 and 1e3 between data columns;
 //   - bad_input: a typed *core.InputError with the right code, field and
-//     index for missing, mis-sized, non-finite and negative inputs and an
+//     index for missing, mis-sized, non-finite and negative inputs, a
+//     non-finite token, a token array longer than its length, and an
 //     empty batch; zero completion lengths (chosen_lengths,
 //     rejected_lengths, lengths) are refused only because an objective reads
 //     them to average over completion tokens; other zero counts may be
