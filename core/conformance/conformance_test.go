@@ -3,6 +3,7 @@ package conformance
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,5 +23,9 @@ func TestGradientCheckSkipsKinks(t *testing.T) {
 	// h = (−10 − −12) − (−10 − −10) = 2, βh = 1.
 	b.PolicyChosenLogps[0], b.PolicyRejectedLogps[0] = -10, -12
 	b.ReferenceChosenLogps[0], b.ReferenceRejectedLogps[0] = -10, -10
-	assert.Equal(t, 2, checkGradients(t, obj, inputs, []namedBatch{{name: "kink", b: b}}))
+	c := &checker{ctx: t.Context(), opts: Options{Timeout: time.Minute}, rep: &Report{}}
+	s := &state{}
+	assert.Equal(t, 2, c.checkGradients(s, obj, inputs, []namedBatch{{name: "kink", b: b}}))
+	assert.Zero(t, s.problems, "%v", s.lines)
+	assert.Equal(t, 2.0, s.numbers["kinks_skipped"])
 }
