@@ -197,3 +197,37 @@ func TestThirdPartyPlugin(t *testing.T) {
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "does not match the pinned")
 }
+
+// TestObjectiveCheck runs the conformance check from the command line: a
+// built-in passes (exit 0), a plugin with a wrong-sign gradient fails
+// (exit 1) with the failing check named.
+func TestObjectiveCheck(t *testing.T) {
+	code, stdout, stderr := run(t, "", "objective", "check", "--objective", "ipo", "--no-latency")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "PASS gradient")
+	assert.Contains(t, stdout, "checks passed")
+
+	bin := filepath.Join(t.TempDir(), "broken")
+	out, err := exec.Command("go", "build", "-o", bin, "../../core/conformance/internal/broken/plugin").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Setenv("PREFOPT_BROKEN_MODE", "sign")
+	code, stdout, stderr = run(t, "", "objective", "check", "--plugin", bin, "--no-latency", "--json")
+	assert.Equal(t, ExitFailure, code, stderr)
+	var report struct {
+		Checks []struct {
+			Name   string
+			Passed bool
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &report), stdout)
+	failed := map[string]bool{}
+	for _, c := range report.Checks {
+		if !c.Passed {
+			failed[c.Name] = true
+		}
+	}
+	assert.True(t, failed["gradient"], "the gradient check fails: %s", stdout)
+
+	code, _, stderr = run(t, "", "objective", "check", "--objective", "dpo", "--plugin", bin)
+	assert.Equal(t, ExitUsage, code, stderr)
+}

@@ -49,7 +49,7 @@ func objectiveCmd(e *env) *cobra.Command {
 			return usagef("objective: unknown subcommand %q (want list, eval or serve)", args[0])
 		},
 	}
-	cmd.AddCommand(objectiveListCmd(e), objectiveEvalCmd(e), objectiveServeCmd())
+	cmd.AddCommand(objectiveListCmd(e), objectiveEvalCmd(e), objectiveCheckCmd(e), objectiveServeCmd())
 	return cmd
 }
 
