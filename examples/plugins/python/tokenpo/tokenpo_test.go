@@ -8,8 +8,10 @@ package tokenpo
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -122,5 +124,56 @@ func TestListParamsResolveAsGo(t *testing.T) {
 		require.NoError(t, gotErr, "%v", raw)
 		assert.Equal(t, want.Values(), got.Values(), "%v", raw)
 		assert.Equal(t, want.SetValues(), got.SetValues(), "%v", raw)
+	}
+}
+
+// TestPythonVocabularyMatchesCore compares the Python SDK's input vocabulary
+// (python/prefopt/inputs.py) with core.Fields and core.LookupField.
+func TestPythonVocabularyMatchesCore(t *testing.T) {
+	requirePython(t)
+	probes := []string{"column.score_chosen", "column.a-b_9", "column.", "column.a b", "column.é", "columns.x", "policy_x"}
+	script := `import json, sys
+from prefopt import inputs
+probes = json.loads(sys.argv[1])
+fields = [dict(name=f.name, kind=f.kind, layout=f.layout or "", policy=f.policy, reference=f.reference,
+               lengths=f.lengths, column=f.column) for f in inputs.FIELDS]
+looked = {}
+for p in probes:
+    f = inputs.lookup(p)
+    looked[p] = None if f is None else dict(kind=f.kind, column=f.column, policy=f.policy)
+print(json.dumps(dict(fields=fields, lookup=looked)))`
+	pjson, err := json.Marshal(probes)
+	require.NoError(t, err)
+	cmd := exec.Command("/usr/bin/python3", "-c", script, string(pjson))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join("..", "..", "..", "..", "python"))
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	type field struct {
+		Name, Kind, Layout, Lengths string
+		Policy, Reference, Column   bool
+	}
+	type lookup struct {
+		Kind           string
+		Column, Policy bool
+	}
+	var got struct {
+		Fields []field
+		Lookup map[string]*lookup
+	}
+	require.NoError(t, json.Unmarshal(out, &got))
+	var want []field
+	for _, f := range core.Fields {
+		want = append(want, field{Name: f.Name, Kind: f.Kind.String(), Layout: f.Layout.String(), Lengths: f.Lengths,
+			Policy: f.Policy, Reference: f.Reference, Column: f.Column})
+	}
+	assert.Equal(t, want, got.Fields)
+	for _, p := range probes {
+		f, ok := core.LookupField(p)
+		if !ok {
+			assert.Nil(t, got.Lookup[p], p)
+			continue
+		}
+		require.NotNil(t, got.Lookup[p], p)
+		assert.Equal(t, lookup{Kind: f.Kind.String(), Column: f.Column, Policy: f.Policy}, *got.Lookup[p], p)
 	}
 }
