@@ -35,11 +35,10 @@ rank calls its own plugin on the identical global batch (a per-token input
 travels as its packed tokens and its row lengths, so ragged rows of any
 length gather exactly) — the objective is deterministic, so all ranks get
 the same loss and metrics without a broadcast, and no rank waits on
-another's plugin. The returned loss is the
-global-batch loss; the gradient handed to rank r's tensors is W times the
-global gradient of its slice, so averaging parameter gradients over ranks
-(what DistributedDataParallel does) gives exactly the single-process
-gradient of the global batch. Batch-coupled objectives (KTO's z0, any
+another's plugin. The returned loss is the global-batch loss; the gradient
+handed to rank r's tensors is W times the global gradient of its slice, so
+averaging parameter gradients over ranks (what DistributedDataParallel does)
+gives exactly the single-process gradient of the global batch. Batch-coupled objectives (KTO's z0, any
 mean over the batch) are therefore exact. All ranks must call with the same
 input names.
 """
