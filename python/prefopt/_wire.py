@@ -97,8 +97,53 @@ def spec_from_pb(s):
     return Spec(name=s.name, version=s.version, doc=s.doc, params=params)
 
 
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def floats_from_pb(a):
+    """Returns a.floats (an Array's field 1) as a float64 array.
+
+    Converting the repeated field element by element costs ~0.1 µs per
+    value; this reads the packed little-endian doubles of the serialised
+    message instead (protobuf writes fields in number order, so field 1
+    comes first), and falls back to the element-wise copy if the bytes are
+    not laid out that way."""
+    n = len(a.floats)
+    if n == 0:
+        return np.zeros(0)
+    data = a.SerializeToString()
+    i, size, shift = 1, 0, 0
+    while i < len(data):
+        b = data[i]
+        size |= (b & 0x7F) << shift
+        i += 1
+        shift += 7
+        if b < 0x80:
+            break
+    if data[0] != 0x0A or size != 8 * n or i + size > len(data):
+        return np.array(a.floats, dtype=np.float64)
+    return np.frombuffer(data, dtype="<f8", count=n, offset=i).astype(np.float64)
+
+
+def floats_to_pb(values, out):
+    """Appends the float64 values to out.floats (an Array's field 1) as one
+    packed block parsed by protobuf, not element by element."""
+    v = np.ascontiguousarray(values, dtype="<f8").reshape(-1)
+    if v.size:
+        out.MergeFromString(b"\x0a" + _varint(v.nbytes) + v.tobytes())
+
+
 def _ragged_from_pb(name, a):
-    flat, lens = np.array(a.floats, dtype=np.float64), np.array(a.row_lengths, dtype=np.int64)
+    flat, lens = floats_from_pb(a), np.array(a.row_lengths, dtype=np.int64)
     off = 0
     for i, n in enumerate(lens.tolist()):
         if n < 0 or n > len(flat) - off:
@@ -134,14 +179,16 @@ def array_from_pb(name, a):
         raise InputError(Code.OUT_OF_RANGE, name, "array holds more than one element type")
     else:
         kind = used[0] if used else "floats"
-    dtype = {"floats": np.float64, "ints": np.int64, "bools": np.bool_}[kind]
+    if kind == "floats":
+        return floats_from_pb(a)
+    dtype = {"ints": np.int64, "bools": np.bool_}[kind]
     return np.array(getattr(a, kind), dtype=dtype)
 
 
 def array_to_pb(a, out):
     """Fills the pb.Array out from a Ragged or a one-dimensional array-like."""
     if isinstance(a, Ragged):
-        out.floats.extend(a.values.tolist())
+        floats_to_pb(a.values, out)
         out.row_lengths.extend(a.lengths.tolist())
         return
     a = np.asarray(a)
@@ -150,7 +197,7 @@ def array_to_pb(a, out):
     elif np.issubdtype(a.dtype, np.integer):
         out.ints.extend(a.tolist())
     else:
-        out.floats.extend(np.asarray(a, dtype=np.float64).tolist())
+        floats_to_pb(a, out)
 
 
 def grad_from_pb(a):
@@ -158,7 +205,7 @@ def grad_from_pb(a):
     float64 array. Row lengths that do not match the packed values still
     yield rows (the last takes any surplus, short rows stay short), so that
     check_result reports the mismatch against the batch's shape."""
-    flat = np.array(a.floats, dtype=np.float64)
+    flat = floats_from_pb(a)
     if not len(a.row_lengths):
         return flat
     lens = list(a.row_lengths)

@@ -257,3 +257,18 @@ class TestPerToken(unittest.TestCase):
             with self.assertRaises(TypeError):
                 _wire.value_to_pb(v)
         self.assertEqual(_wire.value_to_pb([1, 2], "float_list").WhichOneof("kind"), "float_list")
+
+    def test_packed_floats_as_protobuf_reads_them(self):
+        from prefopt._proto import objective_pb2 as pb
+        rng = np.random.default_rng(3)
+        special = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), 5e-324, 1.7976931348623157e308]
+        for n in (1, 7, 16, 1000, 20000):  # byte lengths with 1- to 3-byte varints
+            with self.subTest(n=n):
+                v = np.concatenate([rng.standard_normal(n), special])
+                a = pb.Array(row_lengths=[1, len(v) - 1])
+                _wire.floats_to_pb(v, a)
+                want = np.array(list(pb.Array(floats=v.tolist()).floats))
+                self.assertEqual(np.array(list(a.floats)).tobytes(), v.tobytes(), "protobuf reads what was packed")
+                got = _wire.floats_from_pb(a)
+                self.assertEqual(got.tobytes(), want.tobytes())
+                self.assertTrue(got.flags.writeable and got.flags.owndata)
