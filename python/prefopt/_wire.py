@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from . import inputs as vocab
-from .errors import Code, InputError, PrefoptError, ReplyError, from_diagnostic, join
+from .errors import Code, InputError, PrefoptError, ReplyError, from_diagnostic, go_float, join
 from .ragged import Ragged
 from .spec import BOOL, FLOAT, FLOAT_LIST, INT, INT_LIST, STRING, STRING_LIST, Param, Spec
 from ._proto import objective_pb2 as pb
@@ -325,7 +325,7 @@ def check_result(batch, names, loss, losses, grads, metrics):
     core.CheckResult does: grads maps each per-example policy input to a
     float64 array and each per-token one to a Ragged. Raises ReplyError."""
     if not math.isfinite(loss):
-        raise ReplyError("not finite (got %s)" % _go(loss), field="loss")
+        raise ReplyError("not finite (got %s)" % go_float(loss), field="loss")
     policy = [n for n in names if vocab.is_policy(n)]
     if policy:
         n = len(batch[policy[0]])
@@ -362,7 +362,7 @@ def check_result(batch, names, loss, losses, grads, metrics):
             raise ReplyError("name must be 1 to %d bytes, got %d" % (MAX_METRIC_NAME_BYTES, len(name.encode())),
                              field="metrics." + _clip(name, 32))
         if not math.isfinite(metrics[name]):
-            raise ReplyError("not finite (got %s)" % _go(metrics[name]), field="metrics." + name)
+            raise ReplyError("not finite (got %s)" % go_float(metrics[name]), field="metrics." + name)
 
 
 def _check_token_grad(name, rows, g):
@@ -381,8 +381,3 @@ def _check_token_grad(name, rows, g):
     if t_bad >= 0:
         raise ReplyError("token %d not finite" % (t_bad - int(g.offsets[i_nf])), field=field, index=i_nf,
                          value=float(g.values[t_bad]))
-
-
-def _go(v):
-    from .errors import go_float
-    return go_float(v)

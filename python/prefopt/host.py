@@ -9,8 +9,11 @@
         r = obj.compute({"policy_chosen_logps": [...], ...})
         r.loss, r.losses, r.grads, r.metrics
 
-    with host.launch("./dpop.py") as obj:     # any plugin executable
-        ...
+    with host.launch("./tokenpo.py") as obj:  # any plugin executable
+        obj.configure({"loss_type": ["sigmoid", "ipo"], "loss_weights": [1.0, 0.5]})
+        r = obj.compute({"policy_chosen_token_logps": [[-1.2, -0.3], [-2.0]],  # one list per example
+                         "chosen_lengths": [2, 1], ...})
+        r.grads["policy_chosen_token_logps"]    # a prefopt.ragged.Ragged, per token
 
 A :class:`Plugin` owns one process. Problems the user must fix come back as
 typed exceptions (:class:`prefopt.errors.ParamError`, ``InputError``, ...)

@@ -85,8 +85,11 @@ class Ragged:
 
     def row_sums(self, values=None):
         """Returns the sum of each row of values (default self.values; any
-        packed array of the same length), 0 for an empty row."""
+        packed array of the same length), 0 for an empty row. Raises
+        ValueError for another length."""
         v = self.values if values is None else np.asarray(values, dtype=np.float64)
+        if v.shape != self.values.shape:
+            raise ValueError("prefopt.ragged: %d packed values for rows of %d" % (v.size, len(self.values)))
         out = np.zeros(len(self.lengths))
         full = self.lengths > 0
         if full.any():
