@@ -15,3 +15,4 @@ fi
 cd "$here"
 /usr/bin/python3 -m unittest discover -s tests -t . "$@"
 /usr/bin/python3 -m unittest discover -s "$root/examples/plugins/python/dpop" -p 'test_*.py' "$@"
+/usr/bin/python3 -m unittest discover -s "$root/examples/plugins/python/tokenpo" -p 'test_*.py' "$@"

@@ -5,6 +5,8 @@ Single process:
 
     PREFOPT_BIN=/path/to/prefopt /usr/bin/python3 examples/torch/train.py --objective dpo
     /usr/bin/python3 examples/torch/train.py --plugin examples/plugins/python/dpop/dpop.py
+    /usr/bin/python3 examples/torch/train.py --plugin examples/plugins/python/tokenpo/tokenpo.py \
+        --param 'loss_type=["sigmoid","ipo"]' --param 'loss_weights=[1,0.5]'
 
 Data parallel (gloo on CPU; the same code runs with NCCL on CUDA):
 
@@ -18,7 +20,9 @@ Each step takes --batch-size pairs in total; rank r of W trains on its share
 (sizes may differ by one). The plugin sees the global batch on every rank
 (prefopt.torch all-gathers it), so the run matches a single process on the
 same batches up to float rounding. The reference model is a frozen copy of
-the starting policy.
+the starting policy. The objective gets every paired input it may read:
+summed log-probs, completion lengths, and per-token log-probs as padded
+[N, T] tensors, each row's completion tokens first.
 """
 
 import argparse
@@ -51,15 +55,32 @@ class CausalLM(torch.nn.Module):
         self.norm = torch.nn.LayerNorm(width)
 
     def forward(self, tokens, mask):
-        """Returns one log-prob per row: the sum over positions t with
-        mask[t] of log p(tokens[t] | tokens[<t])."""
+        """Returns the completion tokens' log-probs, left-aligned: row i
+        holds log p(tokens[t] | tokens[<t]) for the positions t with
+        mask[t], in order, then zeros."""
         t = tokens.shape[1]
         x = self.tok(tokens) + self.pos(torch.arange(t, device=tokens.device))
         causal = torch.triu(torch.full((t, t), float("-inf"), device=tokens.device), 1)
         h = self.norm(self.blocks(x, mask=causal))
         logp = torch.log_softmax(h[:, :-1] @ self.tok.weight.T, -1)
-        tok = logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
-        return (tok * mask[:, 1:]).sum(-1)
+        tok = logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1) * mask[:, 1:]
+        # A stable sort of "not in the completion" moves completion positions first, in order.
+        first = torch.argsort((mask[:, 1:] == 0).to(torch.int64), dim=1, stable=True)
+        return tok.gather(1, first)
+
+
+def paired_inputs(pol, ref, lengths, n):
+    """The paired inputs of the first n (chosen) and last n (rejected) rows
+    of per-token log-probs pol and ref: summed, per token, and lengths."""
+    width = int(lengths.max())
+    out = {}
+    for side, rows in (("chosen", slice(0, n)), ("rejected", slice(n, 2 * n))):
+        out["policy_%s_logps" % side] = pol[rows].sum(-1)
+        out["reference_%s_logps" % side] = ref[rows].sum(-1)
+        out["%s_lengths" % side] = lengths[rows]
+        out["policy_%s_token_logps" % side] = pol[rows, :width]
+        out["reference_%s_token_logps" % side] = ref[rows, :width]
+    return out
 
 
 def encode(prompt, completion, context):
@@ -134,8 +155,8 @@ def main():
         with torch.no_grad():
             ref = reference(tokens, mask)
         pol = model(tokens, mask)
-        loss, metrics = objective({"policy_chosen_logps": pol[:n], "policy_rejected_logps": pol[n:],
-                                   "reference_chosen_logps": ref[:n], "reference_rejected_logps": ref[n:]})
+        lengths = mask[:, 1:].sum(-1).to(torch.int64)
+        loss, metrics = objective(paired_inputs(pol, ref, lengths, n))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -6,6 +6,8 @@
   ``prefopt`` binary or a third-party one) from Python.
 - :mod:`prefopt.torch` wraps a plugin as an autograd-aware loss for PyTorch.
 - :mod:`prefopt.errors` holds the typed exceptions and diagnostic codes.
+- :mod:`prefopt.inputs` names the inputs (core.Fields); :mod:`prefopt.ragged`
+  holds per-token inputs and their gradients.
 
 Protocol: core/proto/prefopt/objective/v1/objective.proto.
 """

@@ -9,8 +9,11 @@
         r = obj.compute({"policy_chosen_logps": [...], ...})
         r.loss, r.losses, r.grads, r.metrics
 
-    with host.launch("./dpop.py") as obj:     # any plugin executable
-        ...
+    with host.launch("./tokenpo.py") as obj:  # any plugin executable
+        obj.configure({"loss_type": ["sigmoid", "ipo"], "loss_weights": [1.0, 0.5]})
+        r = obj.compute({"policy_chosen_token_logps": [[-1.2, -0.3], [-2.0]],  # one list per example
+                         "chosen_lengths": [2, 1], ...})
+        r.grads["policy_chosen_token_logps"]    # a prefopt.ragged.Ragged, per token
 
 A :class:`Plugin` owns one process. Problems the user must fix come back as
 typed exceptions (:class:`prefopt.errors.ParamError`, ``InputError``, ...)
@@ -45,6 +48,7 @@ import numpy as np
 from . import PROTOCOL_VERSION, _rpc, _wire
 from . import inputs as vocab
 from .errors import Code, PluginError, PrefoptError, ReplyError
+from .ragged import Ragged
 from .result import Result
 from .spec import Params
 from ._proto import objective_pb2 as pb
@@ -333,8 +337,8 @@ class Plugin:
         return resp
 
     def configure(self, params=None):
-        """Sends the user's parameters (bool, int, float, str values); the
-        plugin resolves and validates them. Returns the resolved Params
+        """Sends the user's parameters (bool, int, float, str values, or lists
+        of numbers or of strings); the plugin resolves and validates them. Returns the resolved Params
         (defaults included, ``set`` the names given). Raises ParamError with
         every problem in ``errors``."""
         params = dict(params or {})
@@ -366,9 +370,13 @@ class Plugin:
         return self._inputs
 
     def compute(self, batch):
-        """Computes the objective on batch, a dict of one-dimensional
-        array-likes keyed by input name (extra names are ignored). Returns a
-        Result of float64 numpy arrays, checked against the contract."""
+        """Computes the objective on batch, a dict keyed by input name (extra
+        names are ignored) of one-dimensional array-likes, and for a
+        per-token input a :class:`prefopt.ragged.Ragged` or a sequence of
+        1-D array-likes, one per example (a list of lists as in a batch
+        JSON). Returns a Result of float64 numpy arrays — a Ragged for the
+        gradient of a per-token input — checked against the contract as
+        core.CheckResult does."""
         names = self.inputs
         arrays, req = {}, pb.ComputeRequest()
         for name in names:
@@ -382,14 +390,20 @@ class Plugin:
         if err is not None:
             raise err
         r = Result(loss=resp.loss, losses=np.array(resp.losses, dtype=np.float64),
-                   grads={k: np.array(g.floats, dtype=np.float64) for k, g in resp.grads.items()},
+                   grads={k: _wire.grad_from_pb(g) for k, g in resp.grads.items()},
                    metrics=dict(resp.metrics))
         _wire.check_result(arrays, names, r.loss, r.losses, r.grads, r.metrics)
         return r
 
 
 def _as_input(name, x):
-    """Returns x as the array type of input name: float64, int64 or bool."""
+    """Returns x as the array type of input name: float64, int64 or bool, or
+    a Ragged for a per-token input."""
+    if vocab.is_tokens(name):
+        try:
+            return Ragged.from_rows(x)
+        except (TypeError, ValueError) as e:
+            raise PrefoptError("prefopt.host: input %s: %s" % (name, e), field=name) from None
     a = np.asarray(x)
     if a.ndim != 1:
         raise PrefoptError("prefopt.host: input %s must be one-dimensional, got shape %s" % (name, a.shape),

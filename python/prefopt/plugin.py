@@ -15,7 +15,7 @@ result validation, the health service and graceful shutdown::
             self.beta = params["beta"]
             self.inputs = ["policy_chosen_logps", "policy_rejected_logps"]
 
-        def compute(self, batch):          # batch: dict name -> numpy array
+        def compute(self, batch):          # batch: dict name -> numpy array (Ragged per token)
             ...
             return plugin.Result(loss, losses, {"policy_chosen_logps": g1, ...}, {"metric": m})
 
@@ -25,14 +25,21 @@ result validation, the health service and graceful shutdown::
 Contract: ``cls.spec`` is a :class:`Spec`; ``cls(params)`` builds the
 configured objective (it may raise :class:`ParamError` for constraints
 between parameters) and sets ``inputs``, the names ``compute`` reads — they
-may depend on the parameters. ``compute(batch)`` receives only those inputs,
-already checked (present, non-empty, equal lengths per layout, finite floats,
-non-negative counts) as read-only float64, int64 or bool arrays, and returns
+may depend on the parameters; the SDK puts them in canonical order
+(:func:`prefopt.inputs.sort_key`). A list parameter resolves to a Python
+list. ``compute(batch)`` receives only those inputs, already checked as
+core.Batch.Check does (present, non-empty, equal lengths per layout, finite
+floats, non-negative counts, per-token rows as long as their lengths input,
+data columns as long as the other inputs) as read-only float64, int64 or
+bool arrays — a per-token input as a read-only :class:`Ragged` — and returns
 a :class:`Result`: the mean loss, one loss per example, the gradient of
-``loss`` with respect to every policy input read, and finite metrics. Raise
-:class:`InputError` (with field and index) for inputs outside the objective's
-domain; any other exception is reported to the host as an internal error and
-the plugin keeps serving.
+``loss`` with respect to every policy input read (for a per-token input a
+Ragged shaped like it, or a sequence of 1-D arrays, one per example), and
+finite metrics. Data columns (``column.<key>``) are read like any float
+input and get no gradient. Raise :class:`InputError` (with field and index)
+for inputs outside the objective's domain (:func:`require_positive` for
+lengths the objective divides by); any other exception is reported to the
+host as an internal error and the plugin keeps serving.
 """
 
 import concurrent.futures
@@ -48,7 +55,10 @@ import grpc
 import numpy as np
 
 from . import PROTOCOL_VERSION, _rpc, _wire
+from . import inputs as vocab
+from ._wire import require_positive  # noqa: F401 (re-exported)
 from .errors import Code, InputError, InternalError, ParamError, PrefoptError  # noqa: F401 (re-exported)
+from .ragged import Ragged  # noqa: F401 (re-exported)
 from .result import Result  # noqa: F401 (re-exported)
 from .spec import Param, Params, Spec  # noqa: F401 (re-exported)
 from ._proto import objective_pb2 as pb
@@ -87,7 +97,7 @@ class Servicer:
             raw = {k: _wire.value_from_pb(v) for k, v in req.params.items()}
             params = self._cls.spec.resolve(raw)
             obj = self._cls(params)
-            names = list(obj.inputs)
+            names = sorted(set(obj.inputs), key=vocab.sort_key)
         except Exception as e:  # every failure goes back as diagnostics
             _wire.diagnostics_to_pb(_as_prefopt(e), resp.diagnostics)
             return resp
@@ -95,7 +105,7 @@ class Servicer:
             self._obj, self._inputs = obj, tuple(names)
         resp.inputs.extend(names)
         for k, v in params.items():
-            resp.resolved[k].CopyFrom(_wire.value_to_pb(v))
+            resp.resolved[k].CopyFrom(_wire.value_to_pb(v, self._cls.spec.param(k).type))
         resp.set.extend(sorted(params.set))
         return resp
 
@@ -111,13 +121,16 @@ class Servicer:
             for name in names:
                 if name in req.inputs:
                     a = _wire.array_from_pb(name, req.inputs[name])
-                    a.flags.writeable = False
+                    if isinstance(a, Ragged):
+                        a.setflags(False)
+                    else:
+                        a.flags.writeable = False
                     batch[name] = a
             _wire.check_batch(batch, names)
             r = obj.compute(batch)
             loss = float(r.loss)
             losses = np.asarray(r.losses, dtype=np.float64)
-            grads = {k: np.asarray(v, dtype=np.float64) for k, v in r.grads.items()}
+            grads = {k: _grad(k, v) for k, v in r.grads.items()}
             metrics = {k: float(v) for k, v in (r.metrics or {}).items()}
             _wire.check_result(batch, names, loss, losses, grads, metrics)
         except Exception as e:
@@ -126,10 +139,20 @@ class Servicer:
         resp.loss = loss
         resp.losses.extend(losses.tolist())
         for k, g in grads.items():
-            resp.grads[k].floats.extend(g.tolist())
+            _wire.array_to_pb(g, resp.grads[k])
         for k, v in metrics.items():
             resp.metrics[k] = v
         return resp
+
+
+def _grad(name, g):
+    """Returns an author's gradient as check_result takes it: a Ragged for a
+    per-token input, a float64 array otherwise."""
+    if isinstance(g, Ragged):
+        return g
+    if vocab.is_tokens(name):
+        return Ragged.from_rows(g)
+    return np.asarray(g, dtype=np.float64)
 
 
 def _as_prefopt(e):

@@ -161,3 +161,114 @@ class TestWire(unittest.TestCase):
         self.assertEqual(cm.exception.code, Code.OUT_OF_RANGE)
         self.assertEqual(_wire.array_from_pb("future_input", a).dtype, np.int64)
         self.assertEqual(_wire.array_from_pb("labels", pb.Array()).dtype, np.bool_)
+
+
+class TestPerToken(unittest.TestCase):
+    def test_ragged_round_trip(self):
+        from prefopt._proto import objective_pb2 as pb
+        from prefopt.ragged import Ragged
+        r = Ragged.from_rows([[-1.0, -2.0], [], [-3.0]])
+        a = pb.Array()
+        _wire.array_to_pb(r, a)
+        self.assertEqual(list(a.row_lengths), [2, 0, 1])
+        back = _wire.array_from_pb("policy_token_logps", a)
+        self.assertEqual(back, r)
+        self.assertEqual(back.tolist(), [[-1.0, -2.0], [], [-3.0]])
+
+    def test_array_shapes(self):
+        from prefopt._proto import objective_pb2 as pb
+        cases = [
+            ("row_lengths_on_per_example", "policy_logps", pb.Array(floats=[1, 2], row_lengths=[1, 1])),
+            ("overrun", "policy_token_logps", pb.Array(floats=[1, 2], row_lengths=[1, 2])),
+            ("surplus", "policy_token_logps", pb.Array(floats=[1, 2, 3], row_lengths=[1, 1])),
+            ("negative", "policy_token_logps", pb.Array(floats=[1], row_lengths=[-1, 2])),
+        ]
+        for label, name, a in cases:
+            with self.subTest(label), self.assertRaises(InputError) as cm:
+                _wire.array_from_pb(name, a)
+            self.assertEqual((cm.exception.code, cm.exception.field), (Code.LENGTH_MISMATCH, name))
+        with self.assertRaises(InputError) as cm:
+            _wire.array_from_pb("policy_token_logps", pb.Array(ints=[1]))
+        self.assertEqual(cm.exception.code, Code.OUT_OF_RANGE)
+
+    def test_check_order_as_go(self):
+        # core.Batch.Check walks the rows of a per-token input in order and
+        # checks a row's length before its values.
+        from prefopt.ragged import Ragged
+        nan = float("nan")
+        cases = [
+            ("length_first", [[1.0], [2.0, 3.0], [nan]], [1, 1, 1], Code.LENGTH_MISMATCH, 1),
+            ("nan_first", [[nan], [2.0, 3.0], [1.0]], [1, 1, 1], Code.NON_FINITE, 0),
+            ("same_row", [[1.0], [nan, 3.0], [1.0]], [1, 1, 1], Code.LENGTH_MISMATCH, 1),
+            ("nan_after_empty", [[], [1.0, nan], [1.0]], [0, 2, 1], Code.NON_FINITE, 1),
+        ]
+        for label, rows, lengths, code, index in cases:
+            with self.subTest(label):
+                batch = {"policy_logps": np.zeros(3), "lengths": np.array(lengths, dtype=np.int64),
+                         "policy_token_logps": Ragged.from_rows(rows)}
+                with self.assertRaises(InputError) as cm:
+                    _wire.check_batch(batch, ["policy_logps", "lengths", "policy_token_logps"])
+                e = cm.exception
+                self.assertEqual((e.code, e.field, e.index), (code, "policy_token_logps", index), str(e))
+        with self.assertRaises(InputError) as cm:
+            _wire.check_batch({"policy_token_logps": Ragged.from_rows([[1.0]])}, ["policy_token_logps"])
+        self.assertEqual((cm.exception.code, cm.exception.field), (Code.MISSING_INPUT, "lengths"))
+
+    def test_token_grad_checks(self):
+        from prefopt._proto import objective_pb2 as pb
+        from prefopt.ragged import Ragged
+        batch = {"lengths": np.array([2, 1]), "policy_token_logps": Ragged.from_rows([[1.0, 2.0], [3.0]])}
+        names = ["lengths", "policy_token_logps"]
+        field = "token_grads.policy_token_logps"
+        cases = [
+            ("missing", {}, field, -1),
+            ("per_example", {"policy_token_logps": np.zeros(2)}, field, -1),
+            ("short_row", {"policy_token_logps": _wire.grad_from_pb(pb.Array(floats=[1, 2, 3], row_lengths=[1, 3]))},
+             field, 0),
+            ("rows", {"policy_token_logps": Ragged.from_rows([[1.0, 2.0]])}, field, -1),
+            ("nan", {"policy_token_logps": Ragged.from_rows([[1.0, 2.0], [float("inf")]])}, field, 1),
+            ("other", {"policy_token_logps": Ragged.from_rows([[1.0, 2.0], [3.0]]),
+                       "policy_chosen_token_logps": Ragged.from_rows([[1.0]])},
+             "token_grads.policy_chosen_token_logps", -1),
+        ]
+        for label, grads, want_field, index in cases:
+            with self.subTest(label), self.assertRaises(ReplyError) as cm:
+                _wire.check_result(batch, names, 0.5, np.zeros(2), grads, {})
+            self.assertEqual((cm.exception.field, cm.exception.index), (want_field, index), str(cm.exception))
+        _wire.check_result(batch, names, 0.5, np.zeros(2), {"policy_token_logps": batch["policy_token_logps"]}, {})
+
+    def test_columns(self):
+        batch = {"policy_logps": np.zeros(3), "column.score": np.ones(2)}
+        with self.assertRaises(InputError) as cm:
+            _wire.check_batch(batch, ["policy_logps", "column.score"])
+        self.assertEqual((cm.exception.code, cm.exception.field), (Code.LENGTH_MISMATCH, "column.score"))
+        self.assertIsNone(_wire.vocab.lookup("column."))
+        self.assertIsNone(_wire.vocab.lookup("column.a b"))
+        self.assertFalse(_wire.vocab.is_policy("column.policy_x"))
+
+    def test_list_values_encode_as_go(self):
+        # core/plugin's anyListToPB: strings → string list, any float → float
+        # list, integers or nothing → int list; bools and mixtures refused.
+        cases = [([1, 2.5], "float_list"), ([1, 2], "int_list"), ([], "int_list"), (["a"], "string_list")]
+        for v, kind in cases:
+            self.assertEqual(_wire.value_to_pb(v).WhichOneof("kind"), kind, v)
+            self.assertEqual(_wire.value_from_pb(_wire.value_to_pb(v)), v)
+        for v in (["a", 1], [True]):
+            with self.assertRaises(TypeError):
+                _wire.value_to_pb(v)
+        self.assertEqual(_wire.value_to_pb([1, 2], "float_list").WhichOneof("kind"), "float_list")
+
+    def test_packed_floats_as_protobuf_reads_them(self):
+        from prefopt._proto import objective_pb2 as pb
+        rng = np.random.default_rng(3)
+        special = [0.0, -0.0, float("nan"), float("inf"), -float("inf"), 5e-324, 1.7976931348623157e308]
+        for n in (1, 7, 16, 1000, 20000):  # byte lengths with 1- to 3-byte varints
+            with self.subTest(n=n):
+                v = np.concatenate([rng.standard_normal(n), special])
+                a = pb.Array(row_lengths=[1, len(v) - 1])
+                _wire.floats_to_pb(v, a)
+                want = np.array(list(pb.Array(floats=v.tolist()).floats))
+                self.assertEqual(np.array(list(a.floats)).tobytes(), v.tobytes(), "protobuf reads what was packed")
+                got = _wire.floats_from_pb(a)
+                self.assertEqual(got.tobytes(), want.tobytes())
+                self.assertTrue(got.flags.writeable and got.flags.owndata)

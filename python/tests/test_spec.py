@@ -38,6 +38,10 @@ class TestSameDiagnosticsAsGo(unittest.TestCase):
             {"nope": 1}, {"nope": 1, "beta": -2.5e-7, "zzz": "a"}, {"loss_type": "bogus"}, {"loss_type": 3},
             {"label_smoothing": 0.5}, {"label_smoothing": 1e-300}, {"reference_free": 1}, {"gamma": 1234567.0},
             {"desirable_weight": 0.0}, {"alpha": -0.0},
+            # Lists sent to scalar parameters (list parameters: tokenpo_test.go
+            # in examples/plugins/python/tokenpo, against core.Spec.Resolve).
+            {"beta": [1.0, 2.5]}, {"beta": [1, 2]}, {"loss_type": ["sigmoid", "x"]}, {"beta": []},
+            {"gamma": [1e-300, 1e21]},
         ]
         for name in self.names:
             with host.builtin(name) as go:

@@ -16,7 +16,7 @@ from prefopt import host
 from prefopt.errors import ReplyError
 from prefopt.torch import Objective
 from tests import tinylm
-from tests.util import DPOP, PYTHON_DIR, prefopt_bin
+from tests.util import DPOP, PYTHON_DIR, ROOT, prefopt_bin
 
 # Go's and glibc's exp/log1p and the summation orders differ by a few ulps;
 # gradients here are O(0.1-1), so 1e-12 absolute is ~1e3 ulps of margin.
@@ -25,21 +25,29 @@ GRAD_TOL = 1e-12
 # divides): a few ulps per step in float64, far below float32's 1e-7.
 DDP_TOL = 1e-10
 
+TOKENPO = os.path.join(ROOT, "examples", "plugins", "python", "tokenpo", "tokenpo.py")
+TOKENPO_PARAMS = {"beta": 0.5, "gamma": 0.8, "loss_type": ["sigmoid", "ipo"], "loss_weights": [1.0, 0.5],
+                  "weight_column": "w"}
+
+# name: (plugin, data, inputs, params, native loss)
 SETUPS = {
-    "dpo": (tinylm.paired, tinylm.dpo_inputs, {"beta": 0.5}, lambda i: tinylm.native_dpo(i, 0.5)),
-    "kto": (tinylm.unpaired, tinylm.kto_inputs, {"beta": 0.5, "undesirable_weight": 1.5},
-            lambda i: tinylm.native_kto(i, 0.5, 1.0, 1.5)),
+    "dpo": (lambda: host.builtin("dpo"), tinylm.paired, tinylm.dpo_inputs, {"beta": 0.5},
+            lambda i: tinylm.native_dpo(i, 0.5)),
+    "kto": (lambda: host.builtin("kto"), tinylm.unpaired, tinylm.kto_inputs,
+            {"beta": 0.5, "undesirable_weight": 1.5}, lambda i: tinylm.native_kto(i, 0.5, 1.0, 1.5)),
+    "tokenpo": (lambda: host.launch(TOKENPO), tinylm.paired_tokens, tinylm.tokenpo_inputs, TOKENPO_PARAMS,
+                lambda i: tinylm.native_tokenpo(i, 0.5, 0.8, [("sigmoid", 1.0), ("ipo", 0.5)])),
 }
 
 
 def train(name, steps, rows, global_n, plugin_hook=None, group=None, ddp=False):
     """Trains TinyLM with the built-in name for steps of plain SGD on the
     rows of each step's global batch; returns the final parameters."""
-    make_data, make_inputs, params, _ = SETUPS[name]
+    launch, make_data, make_inputs, params, _ = SETUPS[name]
     policy, ref = tinylm.TinyLM(1), tinylm.TinyLM(2)
     model = torch.nn.parallel.DistributedDataParallel(policy) if ddp else policy
     opt = torch.optim.SGD(policy.parameters(), lr=0.5)
-    with Objective(host.builtin(name), params, group=group) as obj:
+    with Objective(launch(), params, group=group) as obj:
         for step in range(steps):
             if plugin_hook:
                 plugin_hook(step, obj.plugin)
@@ -66,8 +74,8 @@ class TestTorch(unittest.TestCase):
         prefopt_bin()
 
     def test_gradient_equals_native(self):
-        for name, (make_data, make_inputs, params, native) in SETUPS.items():
-            with self.subTest(name), Objective(host.builtin(name), params) as obj:
+        for name, (launch, make_data, make_inputs, params, native) in SETUPS.items():
+            with self.subTest(name), Objective(launch(), params) as obj:
                 policy, ref = tinylm.TinyLM(1), tinylm.TinyLM(2)
                 data = make_data(7, 9)
                 loss, metrics = obj(make_inputs(policy, ref, data))
@@ -82,6 +90,30 @@ class TestTorch(unittest.TestCase):
                     self.assertGreater(p.grad.abs().max().item(), 1e-3, "a parameter without gradient proves nothing")
                     self.assertLessEqual((g - p.grad).abs().max().item(), GRAD_TOL)
                 self.assertIn("rewards/chosen", metrics)
+
+    def test_per_token_forms(self):
+        # A list of 1-D tensors and a padded 2-D tensor give the same
+        # per-token gradients; the padding gets exactly zero.
+        policy, ref = tinylm.TinyLM(1), tinylm.TinyLM(2)
+        data = tinylm.paired_tokens(11, 6)
+        with Objective(host.launch(TOKENPO), TOKENPO_PARAMS) as obj:
+            padded = {k: (v.detach().clone().requires_grad_(k.startswith("policy")) if v.is_floating_point() else v)
+                      for k, v in tinylm.tokenpo_inputs(policy, ref, data).items()}
+            loss_p, _ = obj(padded)
+            loss_p.backward()
+            rows = {k: v for k, v in tinylm.tokenpo_inputs(policy, ref, data, form="list").items()}
+            rows = {k: ([r.detach().clone().requires_grad_(k.startswith("policy")) for r in v]
+                        if isinstance(v, list) else v) for k, v in rows.items()}
+            loss_l, _ = obj(rows)
+            loss_l.backward()
+        self.assertEqual(loss_p.item(), loss_l.item())
+        for name, lengths in [("policy_chosen_token_logps", data[2]), ("policy_rejected_token_logps", data[3])]:
+            g = padded[name].grad
+            mask = torch.arange(g.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+            self.assertTrue(torch.equal(g[~mask], torch.zeros_like(g[~mask])), "padding got a gradient")
+            self.assertGreater(g[mask].abs().min().item(), 0, "every token has a gradient")
+            for i, r in enumerate(rows[name]):
+                self.assertTrue(torch.equal(r.grad, g[i, :len(r)]), "%s[%d]" % (name, i))
 
     def test_no_grad_and_dtype(self):
         with Objective(host.builtin("dpo")) as obj:
@@ -137,7 +169,7 @@ class TestTorch(unittest.TestCase):
 
     def test_data_parallel_equals_single_process(self):
         steps = 3
-        for name, sizes in [("dpo", [3, 3]), ("kto", [2, 5])]:
+        for name, sizes in [("dpo", [3, 3]), ("kto", [2, 5]), ("tokenpo", [1, 4])]:
             with self.subTest(name, sizes=sizes), tempfile.TemporaryDirectory() as out:
                 init = "file://" + os.path.join(out, "rendezvous")
                 torch.multiprocessing.spawn(_ddp_worker, args=(2, init, name, steps, sizes, out), nprocs=2)

@@ -16,15 +16,21 @@ class TinyLM(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.randn(DIM, DIM, generator=g, dtype=torch.float64) * 0.5)
         self.out = torch.nn.Parameter(torch.randn(DIM, VOCAB, generator=g, dtype=torch.float64) * 0.5)
 
-    def forward(self, tokens, mask):
+    def forward(self, tokens, mask=None):
         """Sum over positions t with mask[t+1] of log p(tokens[t+1] | tokens[≤t]):
-        one log-prob per row."""
+        one log-prob per row; without mask, every position's log-prob
+        (token_logps)."""
+        if mask is None:
+            return self.token_logps(tokens)
+        return (self.token_logps(tokens) * mask[:, 1:]).sum(-1)
+
+    def token_logps(self, tokens):
+        """log p(tokens[t+1] | tokens[≤t]) for every position t: [B, T-1]."""
         x = self.emb[tokens[:, :-1]]  # [B, T-1, D]
         steps = torch.arange(1, x.shape[1] + 1, dtype=x.dtype).view(1, -1, 1)
         h = torch.tanh((x.cumsum(1) / steps) @ self.w)
         logp = torch.log_softmax(h @ self.out, -1)
-        tok = logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
-        return (tok * mask[:, 1:]).sum(-1)
+        return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)
 
 
 def paired(seed, n, prompt=3, completion=4):
@@ -88,6 +94,71 @@ def native_kto(i, beta, wd=1.0, wu=1.0):
     lab = i["labels"]
     loss = torch.where(lab, wd * (1 - torch.sigmoid(beta * (r - z0))), wu * (1 - torch.sigmoid(beta * (z0 - r))))
     return loss.mean()
+
+
+PROMPT = 3
+
+
+def paired_tokens(seed, n, completion=6):
+    """n (chosen, rejected) token rows sharing prompts of PROMPT tokens, with
+    completions of 1 to completion tokens (the rest is padding), their
+    lengths, and a positive per-pair weight."""
+    g = torch.Generator().manual_seed(seed)
+    p = torch.randint(0, VOCAB, (n, PROMPT), generator=g)
+    c = torch.cat([p, torch.randint(0, VOCAB, (n, completion), generator=g)], 1)
+    r = torch.cat([p, torch.randint(0, VOCAB, (n, completion), generator=g)], 1)
+    lc = torch.randint(1, completion + 1, (n,), generator=g)
+    lr = torch.randint(1, completion + 1, (n,), generator=g)
+    w = torch.rand(n, generator=g, dtype=torch.float64) * 2 + 0.1
+    return c, r, lc, lr, w
+
+
+def tokenpo_inputs(policy, ref, data, form="padded"):
+    """The per-token inputs of data: padded [N, max length] tensors (the
+    padding holds the log-probs of the padding tokens), or lists of 1-D
+    tensors with form="list"; one policy forward over chosen and rejected."""
+    c, r, lc, lr, w = data
+    n = len(c)
+    rows = torch.cat([c, r])
+    with torch.no_grad():
+        ref_tok = ref(rows)[:, PROMPT - 1:]
+    pol_tok = policy(rows)[:, PROMPT - 1:]
+    width = int(torch.cat([lc, lr]).max())
+    pol_tok, ref_tok = pol_tok[:, :width], ref_tok[:, :width]
+    out = {"chosen_lengths": lc, "rejected_lengths": lr, "column.w": w,
+           "policy_chosen_token_logps": pol_tok[:n], "policy_rejected_token_logps": pol_tok[n:],
+           "reference_chosen_token_logps": ref_tok[:n], "reference_rejected_token_logps": ref_tok[n:]}
+    if form == "list":
+        for name in list(out):
+            if name.endswith("token_logps"):
+                lens = lc if "chosen" in name else lr
+                out[name] = [row[:k] for row, k in zip(out[name], lens.tolist())]
+    return out
+
+
+def native_tokenpo(i, beta, gamma, losses):
+    """TokenPO (examples/plugins/python/tokenpo) written out in torch on
+    padded inputs: the discounted per-token mean log-ratio of each side,
+    the weighted mix of losses on their difference, times column.w."""
+
+    def ratio(pol, ref, lengths):
+        t = torch.arange(pol.shape[1], dtype=torch.float64)
+        mask = t.unsqueeze(0) < lengths.unsqueeze(1)
+        w = torch.where(mask, gamma ** t, torch.zeros(()))
+        return (w / w.sum(1, keepdim=True) * torch.where(mask, pol - ref, torch.zeros(()))).sum(1)
+
+    h = ratio(i["policy_chosen_token_logps"], i["reference_chosen_token_logps"], i["chosen_lengths"]) - ratio(
+        i["policy_rejected_token_logps"], i["reference_rejected_token_logps"], i["rejected_lengths"])
+    z = beta * h
+    loss = torch.zeros_like(h)
+    for kind, lam in losses:
+        if kind == "sigmoid":
+            loss = loss + lam * -torch.nn.functional.logsigmoid(z)
+        elif kind == "hinge":
+            loss = loss + lam * torch.relu(1 - z)
+        else:
+            loss = loss + lam * (h - 1 / (2 * beta)) ** 2
+    return (i["column.w"] * loss).mean()
 
 
 def take(data, idx):
