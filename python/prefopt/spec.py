@@ -99,6 +99,10 @@ class Param:
     def _coerce_list(self, v):
         if isinstance(v, tuple) or (isinstance(v, list)):
             elems = list(v)
+        elif isinstance(v, (str, bool, int, float)):
+            # A single value is a list of one, as in Go (TRL takes
+            # loss_type = "sigmoid" for ["sigmoid"]).
+            elems = [v]
         else:
             raise ParamError(self.name, "must be a list of %ss, got %s" % (_ELEM[self.type], _describe(v)))
         n = len(elems)
