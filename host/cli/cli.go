@@ -98,7 +98,7 @@ func execute(ctx context.Context, interrupted func() bool, args []string, e *env
 		}
 		fmt.Fprintln(e.stderr, "prefopt: interrupted")
 		return ExitInterrupted
-	case err == nil:
+	case err == nil, errors.Is(err, errPrinted):
 		return ExitOK
 	}
 	fmt.Fprintf(e.stderr, "prefopt: %v\n", err)

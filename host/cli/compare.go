@@ -85,6 +85,9 @@ func compareCmd(e *env) *cobra.Command {
 			if err := checkPluginPaths(exp); err != nil {
 				return err
 			}
+			if d.printConfig {
+				return printResolved(e, exp)
+			}
 			dir := d.out
 			switch {
 			case resumeDir != "":

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -12,14 +13,29 @@ import (
 
 // dirFlags are the run-directory flags of train, sft and compare.
 type dirFlags struct {
-	out       string
-	resume    bool
-	overwrite bool
+	out         string
+	resume      bool
+	overwrite   bool
+	printConfig bool
 }
 
 func (d *dirFlags) register(cmd *cobra.Command, outDefault string) {
 	cmd.Flags().StringVarP(&d.out, "out", "o", "", "run directory (default "+outDefault+")")
 	cmd.Flags().BoolVar(&d.overwrite, "overwrite", false, "move an existing run directory aside to DIR.old-<time> and start afresh")
+	cmd.Flags().BoolVar(&d.printConfig, "print-config", false, "print the resolved experiment — every value in effect — and exit")
+}
+
+// errPrinted ends a command that only printed, with exit code 0.
+var errPrinted = errors.New("printed")
+
+// printResolved writes the resolved experiment of exp to e.stdout.
+func printResolved(e *env, exp *config.Experiment) error {
+	b, err := exp.Resolved()
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(b)
+	return err
 }
 
 // prepareDir checks and claims the run directory of exp: see rundir.Prepare.

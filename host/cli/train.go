@@ -56,6 +56,12 @@ func (r *runFlags) load(e *env, name, path string) (*config.Experiment, experime
 	if err := checkPluginPaths(exp); err != nil {
 		return nil, experiment.Options{}, err
 	}
+	if r.printConfig {
+		if err := printResolved(e, exp); err != nil {
+			return nil, experiment.Options{}, err
+		}
+		return nil, experiment.Options{}, errPrinted
+	}
 	dir := r.out
 	if dir == "" {
 		dir = filepath.Join(exp.Run.OutputDir, exp.Run.Name)

@@ -117,7 +117,7 @@ type Model struct {
 // Tokenizer selects the tokenizer.
 type Tokenizer struct {
 	Kind    string `toml:"kind"`
-	Symbols string `toml:"symbols"`
+	Symbols string `toml:"symbols,omitempty"` // only for kind = "symbols"
 	AddEOS  bool   `toml:"add_eos"`
 }
 
@@ -213,9 +213,12 @@ type rawObjective struct {
 
 // Sweep expands objectives over values of one parameter.
 type Sweep struct {
-	Param      string    `toml:"param"`
-	Values     []float64 `toml:"values"`
-	Objectives []string  `toml:"objectives"`
+	Param string `toml:"param"`
+	// Values are numbers, strings, booleans or lists of them (e.g. loss
+	// types: values = ["sigmoid", "hinge", ["sigmoid", "sft"]]); the
+	// objective's spec checks each.
+	Values     []any    `toml:"values"`
+	Objectives []string `toml:"objectives"`
 }
 
 // Task is the [task] table: the built-in synthetic task, plus how its
@@ -748,6 +751,42 @@ func tomlType(v any) string {
 
 // expandSweep replaces each objective selected by the sweep with one
 // objective per value, labelled "<label>/<param>=<value>".
+// sweepLabel renders a sweep value for an objective's label: a number as
+// Go's shortest form, a string or bool as written, a list as its elements
+// joined by "+". Non-finite numbers, tables and nested lists are errors.
+func sweepLabel(v any) (string, error) {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return "", fmt.Errorf("must be finite, got %v", x)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case string:
+		if x == "" {
+			return "", fmt.Errorf("must not be an empty string")
+		}
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			if _, nested := e.([]any); nested {
+				return "", fmt.Errorf("element %d: a list inside a list is not a parameter value", i)
+			}
+			p, err := sweepLabel(e)
+			if err != nil {
+				return "", fmt.Errorf("element %d: %v", i, err)
+			}
+			parts[i] = p
+		}
+		return strings.Join(parts, "+"), nil
+	}
+	return "", fmt.Errorf("must be a number, string, boolean or a list of them, got %s", tomlType(v))
+}
+
 func (e *Experiment) expandSweep() error {
 	s := e.Sweep
 	if s == nil {
@@ -760,8 +799,8 @@ func (e *Experiment) expandSweep() error {
 		return e.errorf("sweep.values must list at least one value")
 	}
 	for i, v := range s.Values {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return e.errorf("sweep.values[%d] must be finite, got %v", i, v)
+		if _, err := sweepLabel(v); err != nil {
+			return e.errorf("sweep.values[%d] %v", i, err)
 		}
 	}
 	for i, l := range s.Objectives {
@@ -788,7 +827,8 @@ func (e *Experiment) expandSweep() error {
 			c := o
 			c.Params = maps.Clone(o.Params)
 			c.Params[s.Param] = v
-			c.Label = fmt.Sprintf("%s/%s=%s", o.Label, s.Param, strconv.FormatFloat(v, 'g', -1, 64))
+			label, _ := sweepLabel(v)
+			c.Label = fmt.Sprintf("%s/%s=%s", o.Label, s.Param, label)
 			out = append(out, c)
 		}
 	}

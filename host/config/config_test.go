@@ -353,13 +353,23 @@ objectives = ["dpo", "k"]
 	assert.Equal(t, []got{
 		{"dpo/beta=0.05", "dpo", map[string]any{"beta": 0.05, "label_smoothing": 0.1}},
 		{"dpo/beta=0.5", "dpo", map[string]any{"beta": 0.5, "label_smoothing": 0.1}},
-		{"dpo/beta=2", "dpo", map[string]any{"beta": 2.0, "label_smoothing": 0.1}},
+		{"dpo/beta=2", "dpo", map[string]any{"beta": int64(2), "label_smoothing": 0.1}},
 		{"ipo", "ipo", map[string]any{}},
 		{"k/beta=0.05", "kto", map[string]any{"beta": 0.05}},
 		{"k/beta=0.5", "kto", map[string]any{"beta": 0.5}},
-		{"k/beta=2", "kto", map[string]any{"beta": 2.0}},
+		{"k/beta=2", "kto", map[string]any{"beta": int64(2)}},
 	}, gs)
 	require.NotNil(t, e.Sweep)
+
+	// A sweep over loss types: strings, and a list for a mixture.
+	lt, err := Parse([]byte(minimal+"[sweep]\nparam = \"loss_type\"\nvalues = [\"sigmoid\", \"hinge\", [\"sigmoid\", \"sft\"]]\n"), "s.toml")
+	require.NoError(t, err)
+	var labels []string
+	for _, o := range lt.Objectives {
+		labels = append(labels, o.Label)
+	}
+	assert.Equal(t, []string{"dpo/loss_type=sigmoid", "dpo/loss_type=hinge", "dpo/loss_type=sigmoid+sft"}, labels)
+	assert.Equal(t, []any{"sigmoid", "sft"}, lt.Objectives[2].Params["loss_type"])
 
 	all, err := Parse([]byte(minimal+"[sweep]\nparam = \"beta\"\nvalues = [1, 2]\n"), "s.toml")
 	require.NoError(t, err)
@@ -370,6 +380,7 @@ objectives = ["dpo", "k"]
 		{"no param", "[sweep]\nvalues = [1]\n", "config: s.toml: sweep.param must be set"},
 		{"unknown label", "[sweep]\nparam = \"beta\"\nvalues = [1]\nobjectives = [\"ipo\"]\n", `config: s.toml: sweep.objectives[0] "ipo" is not an objective label (labels: dpo)`},
 		{"nan", "[sweep]\nparam = \"beta\"\nvalues = [nan]\n", "config: s.toml: sweep.values[0] must be finite, got NaN"},
+		{"nested list", "[sweep]\nparam = \"loss_type\"\nvalues = [[\"a\", [\"b\"]]]\n", "config: s.toml: sweep.values[0] element 1: a list inside a list is not a parameter value"},
 		{"duplicate value", "[sweep]\nparam = \"beta\"\nvalues = [1, 1.0]\n", `config: s.toml: objective[1].label "dpo/beta=1" is already used by objective[0]`},
 	}
 	for _, c := range bad {

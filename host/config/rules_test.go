@@ -169,10 +169,11 @@ func TestResolvedHoldsWhatApplies(t *testing.T) {
 		absent []string // sections that must not appear
 		drop   []string // keys of the schema that do not apply
 	}{
-		{"file", false, minimal, []string{"task", "sweep"}, nil},
+		// The byte tokenizer (the default) has no symbols.
+		{"file", false, minimal, []string{"task", "sweep"}, []string{"tokenizer.symbols"}},
 		{"task", false, "[task]\nalphabet = 3\n" + objDPO, []string{"tokenizer", "data", "sweep"}, nil},
 		{"sft", true, "[data]\ntrain = \"t\"\n", []string{"task", "sweep", "reference", "objective"},
-			[]string{"data.format", "data.max_prompt_length", "data.truncation_mode"}},
+			[]string{"data.format", "data.max_prompt_length", "data.truncation_mode", "tokenizer.symbols"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
