@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/prefopt/prefopt/host/rundir"
 	"github.com/prefopt/prefopt/host/summary"
+	"github.com/prefopt/prefopt/internal/pytest"
 )
 
 // tinyCompare is a comparison on the built-in task small enough for a unit
@@ -112,22 +112,7 @@ func shortened(t *testing.T, example, dir string) string {
 
 var pluginLine = regexp.MustCompile(`(?m)^path\s*=\s*"\./([A-Za-z0-9_./-]+)"`)
 
-// requirePython skips a test of a Python plugin where /usr/bin/python3 lacks
-// the SDK's Debian packages, unless PREFOPT_REQUIRE_PYTHON makes that a
-// failure (as CI does).
-func requirePython(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf, numpy, cryptography").CombinedOutput()
-	if err == nil {
-		return
-	}
-	msg := fmt.Sprintf("/usr/bin/python3 cannot import the Python SDK's dependencies "+
-		"(apt-get install python3-grpcio python3-protobuf python3-numpy python3-cryptography): %v\n%s", err, out)
-	if os.Getenv("PREFOPT_REQUIRE_PYTHON") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip("skipping: " + msg)
-}
+func requirePython(t testing.TB) { pytest.Require(t, pytest.SDK...) }
 
 // buildPlugins builds the plugin binaries an example names as "./NAME"
 // next to it from examples/plugins/NAME, as the example's comments say.

@@ -23,20 +23,10 @@ import (
 	"github.com/prefopt/prefopt/core/conformance"
 	"github.com/prefopt/prefopt/core/plugin"
 	"github.com/prefopt/prefopt/host/cli"
+	"github.com/prefopt/prefopt/internal/pytest"
 )
 
-func requirePython(t testing.TB) {
-	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf, numpy, cryptography").CombinedOutput()
-	if err != nil {
-		msg := fmt.Sprintf("/usr/bin/python3 cannot import the Python SDK's dependencies "+
-			"(apt-get install python3-grpcio python3-protobuf python3-numpy python3-cryptography): %v\n%s", err, out)
-		if os.Getenv("PREFOPT_REQUIRE_PYTHON") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("skipping: " + msg)
-	}
-}
+func requirePython(t testing.TB) { pytest.Require(t, pytest.SDK...) }
 
 func TestConformanceThroughPython(t *testing.T) {
 	requirePython(t)

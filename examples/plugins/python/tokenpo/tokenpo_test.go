@@ -22,16 +22,10 @@ import (
 	"github.com/prefopt/prefopt/core"
 	"github.com/prefopt/prefopt/core/conformance"
 	"github.com/prefopt/prefopt/core/plugin"
+	"github.com/prefopt/prefopt/internal/pytest"
 )
 
-func requirePython(t testing.TB) {
-	t.Helper()
-	out, err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf, numpy, cryptography").CombinedOutput()
-	if err != nil {
-		t.Skipf("skipping: /usr/bin/python3 cannot import the Python SDK's dependencies "+
-			"(apt-get install python3-grpcio python3-protobuf python3-numpy python3-cryptography): %v\n%s", err, out)
-	}
-}
+func requirePython(t testing.TB) { pytest.Require(t, pytest.SDK...) }
 
 func launch(t *testing.T) *plugin.Client {
 	t.Helper()
