@@ -42,3 +42,18 @@ func TestRunBench(t *testing.T) {
 	assert.Greater(t, r.TokensPerSecond, 0.0)
 	assert.Greater(t, r.PeakRSSBytes, int64(0))
 }
+
+// BenchmarkRun runs b.N measured steps of each shape in one Run (DPO in
+// process) and reports Run's median tokens/s; use it with -cpuprofile.
+func BenchmarkRun(b *testing.B) {
+	for _, name := range []string{"bench", "large"} {
+		b.Run(name, func(b *testing.B) {
+			r, err := Run(context.Background(), Options{Model: name, Steps: b.N, InProcess: true, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(r.TokensPerSecond, "tokens/s")
+			b.ReportMetric(float64(r.PeakRSSBytes)/(1<<20), "peak-MiB")
+		})
+	}
+}

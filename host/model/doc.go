@@ -56,7 +56,9 @@
 //	attention per head: scores q·k_u and outputs Σ_u p_u·v_u as gemm
 //	         kernel sums whatever the number of positions (gemmFixed);
 //	         softmax in float64, keys ascending, weights rounded to F
-//	residual F(x + y); GELU elementwise in float64, rounded to F
+//	residual F(x + y); GELU elementwise: in float64 rounded to F for
+//	         float64, in float32 arithmetic with a polynomial exp for
+//	         float32
 //	log p    float64(logit_t) − logsumexp(logits) in float64, vocabulary order
 //	outputs  float64 sums, spans in order, positions ascending
 //

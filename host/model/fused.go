@@ -154,13 +154,69 @@ const (
 	geluA = 0.044715
 )
 
+// geluFwd writes gelu(x) into o. In float64 it is x/(1+exp(−u)) with
+// math.Exp; in float32 it is the same formula in float32 arithmetic with
+// exp32, within a few float32 ulps of the float64 value rounded.
 func geluFwd[F float32 | float64](o, x []F) {
+	if o32, ok := any(o).([]float32); ok {
+		x32 := any(x).([]float32)
+		parallelFor(len(x), 12, func(lo, hi int) {
+			for i, v := range x32[lo:hi] {
+				o32[lo+i] = v / (1 + exp32(-geluC*(v+geluA*v*v*v)))
+			}
+		})
+		return
+	}
 	parallelFor(len(x), 30, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x[i])
 			o[i] = F(v / (1 + math.Exp(-geluC*(v+geluA*v*v*v))))
 		}
 	})
+}
+
+// Constants of exp32 (Cephes expf): ln 2 split in a part exact in float32
+// and a correction, and the minimax polynomial of e^r on |r| ≤ ln2/2.
+const (
+	exp32Ln2Hi = 0.693359375
+	exp32Ln2Lo = -2.12194440e-4
+	exp32Max   = 88.72283905206835 // log(MaxFloat32)
+	exp32Min   = -103.97207708     // below: e^x rounds to 0 in float32
+)
+
+// exp32 returns e^x in float32 arithmetic with a relative error of about
+// 2 ulps (Cephes expf), +Inf above exp32Max, 0 below exp32Min and NaN for
+// NaN. It is deterministic: plain float32 operations, no table, no FMA.
+func exp32(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > exp32Max:
+		return float32(math.Inf(1))
+	case x < exp32Min:
+		return 0
+	}
+	n := float32(math.Floor(float64(x*math.Log2E + 0.5)))
+	r := x - n*exp32Ln2Hi - n*exp32Ln2Lo
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	// y·2ⁿ, in two steps so that n down to −150 (subnormal results)
+	// and up to 128 stay representable.
+	k := int32(n)
+	if k < -120 {
+		y *= math.Float32frombits(uint32(127-120) << 23)
+		k += 120
+	}
+	if k > 127 {
+		y *= 2
+		k--
+	}
+	return y * math.Float32frombits(uint32(k+127)<<23)
 }
 
 // geluBwd writes dy·gelu'(x) given y = gelu(x): with s = σ(u),
