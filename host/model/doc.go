@@ -55,7 +55,8 @@
 //	         n·k and k alone (never by the number of rows or a row's place)
 //	attention per head: scores q·k_u and outputs Σ_u p_u·v_u as gemm
 //	         kernel sums whatever the number of positions (gemmFixed);
-//	         softmax in float64, keys ascending, weights rounded to F
+//	         softmax in float64 (exponentials by exp32 for float32), keys
+//	         ascending, weights rounded to F
 //	residual F(x + y); GELU elementwise: in float64 rounded to F for
 //	         float64, in float32 arithmetic with a polynomial exp for
 //	         float32

@@ -238,15 +238,61 @@ func geluBwd[F float32 | float64](o, x, y, dy []F) {
 	})
 }
 
-// biasNode is y + bias for y [N, n], bias [n].
-func biasNode(y, bias *G.Node) (*G.Node, error) {
-	return apply(&fusedOp{name: "addBias", inDims: []int{2, 1}, shape: sameShape, diff: []bool{true, true},
-		f32: func(o []float32, in [][]float32) { addBias(o, in[0], in[1]) },
-		f64: func(o []float64, in [][]float64) { addBias(o, in[0], in[1]) },
-		sym: func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+// linearNode is x·w + bias for x [N, k], w [k, n] and bias [n] (nil for
+// none), computed by linear (gemm rounded to F, then the bias), as the
+// scorer computes it. Its gradients are dx = dy·wᵀ, dw = xᵀ·dy and
+// db = Σ_rows dy, each one gemm (or sum) into the op's own array, without
+// transposed copies.
+func linearNode(x, w, bias *G.Node) (*G.Node, error) {
+	k, n := w.Shape()[0], w.Shape()[1]
+	in := G.Nodes{x, w}
+	dims := []int{2, 2}
+	if bias != nil {
+		in, dims = append(in, bias), append(dims, 1)
+	}
+	outShape := func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[1][1]} }
+	return apply(&fusedOp{name: "linear", params: []int{k, n}, inDims: dims, shape: outShape, diff: []bool{true, true, true}[:len(dims)],
+		f32: func(o []float32, in [][]float32) { linear(o, in[0], in[1], biasOf(in), len(in[0])/k, k, n) },
+		f64: func(o []float64, in [][]float64) { linear(o, in[0], in[1], biasOf(in), len(in[0])/k, k, n) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			dx, err := apply(&fusedOp{name: "linearGradX", params: []int{k, n}, inDims: []int{2, 2},
+				shape: func(s []tensor.Shape) tensor.Shape { return tensor.Shape{s[0][0], k} },
+				f32: func(o []float32, in [][]float32) {
+					gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+				},
+				f64: func(o []float64, in [][]float64) {
+					gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+				},
+			}, grad, in[1])
+			if err != nil {
+				return nil, err
+			}
+			dw, err := apply(&fusedOp{name: "linearGradW", params: []int{k, n}, inDims: []int{2, 2},
+				shape: func([]tensor.Shape) tensor.Shape { return tensor.Shape{k, n} },
+				f32: func(o []float32, in [][]float32) {
+					gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+				},
+				f64: func(o []float64, in [][]float64) {
+					gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+				},
+			}, in[0], grad)
+			if err != nil {
+				return nil, err
+			}
+			if len(in) == 2 {
+				return G.Nodes{dx, dw}, nil
+			}
 			db, err := G.Sum(grad, 0)
-			return G.Nodes{grad, db}, err
-		}}, y, bias)
+			return G.Nodes{dx, dw, db}, err
+		}}, in...)
+}
+
+// biasOf returns the third input of a linear op, or nil.
+func biasOf[F float32 | float64](in [][]F) []F {
+	if len(in) < 3 {
+		return nil
+	}
+	return in[2]
 }
 
 func addBias[F float32 | float64](o, y, bias []F) {

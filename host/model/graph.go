@@ -86,13 +86,9 @@ func (b *b) reduce(f func(*G.Node, ...int) (*G.Node, error), x *G.Node, axis int
 	return b.do(func() (*G.Node, error) { return f(x, axis) }, what)
 }
 
-// linear returns x·w + bias for x [N, in], w [in, out], bias [out].
+// linear returns x·w + bias for x [N, in], w [in, out], bias [out] or nil.
 func (b *b) linear(x, w, bias *G.Node) *G.Node {
-	y := b.mul(x, w)
-	if bias == nil {
-		return y
-	}
-	return b.do(func() (*G.Node, error) { return biasNode(y, bias) }, "bias add")
+	return b.do(func() (*G.Node, error) { return linearNode(x, w, bias) }, "linear")
 }
 
 // layerNorm normalises each row of x [N, D] to zero mean and unit biased
