@@ -23,7 +23,8 @@
 // The training graph is gorgonia's, built from matrix products, adds,
 // sums and embedding lookups (ops whose gradients this package's tests
 // check against finite differences) and from fused ops written here for
-// LayerNorm, GELU, bias add, causal attention and the target log-probs,
+// LayerNorm, GELU, linear layers (alone and with their residual add),
+// causal attention and the target log-probs,
 // each with a hand-derived backward op also checked against finite
 // differences. Softmax and log-softmax are formed from the row maximum,
 // because gorgonia's SoftMax overflows on rows far from the tensor's first

@@ -57,3 +57,32 @@ func TestGeluFloat32(t *testing.T) {
 		assert.InDelta(t, o64[i], float64(o32[i]), 1e-6*math.Max(math.Abs(x64[i]), 1e-3), "x=%v", x32[i])
 	}
 }
+
+// BenchmarkExp compares exp32 with math.Exp on the arguments GELU sees.
+func BenchmarkExp(b *testing.B) {
+	xs := make([]float32, 4096)
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range xs {
+		xs[i] = float32(rng.NormFloat64() * 4)
+	}
+	b.Run("exp32", func(b *testing.B) {
+		var s float32
+		for b.Loop() {
+			for _, x := range xs {
+				s += exp32(x)
+			}
+		}
+		sink32 = s
+	})
+	b.Run("math.Exp", func(b *testing.B) {
+		var s float64
+		for b.Loop() {
+			for _, x := range xs {
+				s += math.Exp(float64(x))
+			}
+		}
+		sink32 = float32(s)
+	})
+}
+
+var sink32 float32

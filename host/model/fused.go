@@ -13,7 +13,7 @@ import (
 )
 
 // fusedOp is a graph op whose value is computed by one Go function of its
-// inputs' values; the model uses it for the blocks (LayerNorm, GELU, bias
+// inputs' values; the model uses it for the blocks (LayerNorm, GELU, linear
 // add, attention, target log-probs) whose gorgonia compositions spend most
 // of a step in broadcasting, transposes and per-op allocation. Its
 // gradient is given symbolically by sym, in terms of other fused ops and
@@ -196,7 +196,12 @@ func exp32(x float32) float32 {
 	case x < exp32Min:
 		return 0
 	}
-	n := float32(math.Floor(float64(x*math.Log2E + 0.5)))
+	// n = x·log₂e rounded to the nearest integer, without a branch:
+	// adding 1.5·2²³ leaves no fraction bits (|x·log₂e| < 2²²).
+	const round = 1.5 * (1 << 23)
+	n := x*math.Log2E + round
+	n -= round
+	k := int32(n)
 	r := x - n*exp32Ln2Hi - n*exp32Ln2Lo
 	p := float32(1.9875691500e-4)
 	p = p*r + 1.3981999507e-3
@@ -207,7 +212,6 @@ func exp32(x float32) float32 {
 	y := p*r*r + r + 1
 	// y·2ⁿ, in two steps so that n down to −150 (subnormal results)
 	// and up to 128 stay representable.
-	k := int32(n)
 	if k < -120 {
 		y *= math.Float32frombits(uint32(127-120) << 23)
 		k += 120
@@ -252,47 +256,76 @@ func linearNode(x, w, bias *G.Node) (*G.Node, error) {
 	}
 	outShape := func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[1][1]} }
 	return apply(&fusedOp{name: "linear", params: []int{k, n}, inDims: dims, shape: outShape, diff: []bool{true, true, true}[:len(dims)],
-		f32: func(o []float32, in [][]float32) { linear(o, in[0], in[1], biasOf(in), len(in[0])/k, k, n) },
-		f64: func(o []float64, in [][]float64) { linear(o, in[0], in[1], biasOf(in), len(in[0])/k, k, n) },
+		f32: func(o []float32, in [][]float32) { linear(o, in[0], in[1], biasOf(in, 2), len(in[0])/k, k, n) },
+		f64: func(o []float64, in [][]float64) { linear(o, in[0], in[1], biasOf(in, 2), len(in[0])/k, k, n) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-			dx, err := apply(&fusedOp{name: "linearGradX", params: []int{k, n}, inDims: []int{2, 2},
-				shape: func(s []tensor.Shape) tensor.Shape { return tensor.Shape{s[0][0], k} },
-				f32: func(o []float32, in [][]float32) {
-					gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
-				},
-				f64: func(o []float64, in [][]float64) {
-					gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
-				},
-			}, grad, in[1])
-			if err != nil {
-				return nil, err
-			}
-			dw, err := apply(&fusedOp{name: "linearGradW", params: []int{k, n}, inDims: []int{2, 2},
-				shape: func([]tensor.Shape) tensor.Shape { return tensor.Shape{k, n} },
-				f32: func(o []float32, in [][]float32) {
-					gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
-				},
-				f64: func(o []float64, in [][]float64) {
-					gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
-				},
-			}, in[0], grad)
-			if err != nil {
-				return nil, err
-			}
-			if len(in) == 2 {
-				return G.Nodes{dx, dw}, nil
-			}
-			db, err := G.Sum(grad, 0)
-			return G.Nodes{dx, dw, db}, err
+			return linearGrads(in[0], in[1], len(in) == 3, grad, k, n)
 		}}, in...)
 }
 
-// biasOf returns the third input of a linear op, or nil.
-func biasOf[F float32 | float64](in [][]F) []F {
-	if len(in) < 3 {
+// residualNode is r + (x·w + bias) for r [N, n], x [N, k], w [k, n] and
+// bias [n]: the residual add of a linear layer in one op, computed by
+// residual as the scorer computes it. The gradient with respect to r is
+// dy itself; the others are linearNode's.
+func residualNode(r, x, w, bias *G.Node) (*G.Node, error) {
+	k, n := w.Shape()[0], w.Shape()[1]
+	var y32 []float32 // x·w, owned by this op
+	var y64 []float64
+	return apply(&fusedOp{name: "residualLinear", params: []int{k, n}, inDims: []int{2, 2, 2, 1}, shape: sameShape, diff: []bool{true, true, true, true},
+		f32: func(o []float32, in [][]float32) {
+			copy(o, in[0])
+			residual(o, grow(&y32, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+		},
+		f64: func(o []float64, in [][]float64) {
+			copy(o, in[0])
+			residual(o, grow(&y64, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+		},
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			g, err := linearGrads(in[1], in[2], true, grad, k, n)
+			return append(G.Nodes{grad}, g...), err
+		}}, r, x, w, bias)
+}
+
+// linearGrads returns the gradients of x·w (+ bias) with respect to x, w
+// and, if withBias, the bias, given dy = grad.
+func linearGrads(x, w *G.Node, withBias bool, grad *G.Node, k, n int) (G.Nodes, error) {
+	dx, err := apply(&fusedOp{name: "linearGradX", params: []int{k, n}, inDims: []int{2, 2},
+		shape: func(s []tensor.Shape) tensor.Shape { return tensor.Shape{s[0][0], k} },
+		f32: func(o []float32, in [][]float32) {
+			gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+		},
+		f64: func(o []float64, in [][]float64) {
+			gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+		},
+	}, grad, w)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := apply(&fusedOp{name: "linearGradW", params: []int{k, n}, inDims: []int{2, 2},
+		shape: func([]tensor.Shape) tensor.Shape { return tensor.Shape{k, n} },
+		f32: func(o []float32, in [][]float32) {
+			gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+		},
+		f64: func(o []float64, in [][]float64) {
+			gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+		},
+	}, x, grad)
+	if err != nil {
+		return nil, err
+	}
+	if !withBias {
+		return G.Nodes{dx, dw}, nil
+	}
+	db, err := G.Sum(grad, 0)
+	return G.Nodes{dx, dw, db}, err
+}
+
+// biasOf returns input i of a linear op, or nil if it has none.
+func biasOf[F float32 | float64](in [][]F, i int) []F {
+	if len(in) <= i {
 		return nil
 	}
-	return in[2]
+	return in[i]
 }
 
 func addBias[F float32 | float64](o, y, bias []F) {
