@@ -13,8 +13,9 @@ import (
 )
 
 // fusedOp is a graph op whose value is computed by one Go function of its
-// inputs' values; the model uses it for the blocks (LayerNorm, GELU, linear
-// add, attention, target log-probs) whose gorgonia compositions spend most
+// inputs' values; the model uses it for the blocks (LayerNorm, GELU,
+// linear layers and their residual adds, attention, target log-probs)
+// whose gorgonia compositions spend most
 // of a step in broadcasting, transposes and per-op allocation. Its
 // gradient is given symbolically by sym, in terms of other fused ops and
 // gorgonia ops. The output array is owned by the op and reused by every
