@@ -8,13 +8,15 @@
 // ≥ -min-gflops GFLOP/s on one thread, else a ratio against it would be
 // meaningless, and exits with status 2. It then alternates runs: one
 // prefopt run (bench.Run, DPO through the plugin, as `prefopt bench`) and
-// one PyTorch run per thread count of torch_dpo_step.py, -runs times,
+// one PyTorch run per thread count of torch_dpo_step.py, -runs times, each
+// run in a fresh process so that its peak RSS is its own,
 // prints every run's tokens/s and peak RSS, and the ratio of prefopt's
 // median tokens/s to PyTorch's best median over the thread counts.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,6 +70,7 @@ func run() error {
 	python := flag.String("python", "/usr/bin/python3", "Python with torch")
 	script := flag.String("script", "/work/shared/bench/torch_dpo_step.py", "PyTorch yardstick")
 	minGFLOPs := flag.Float64("min-gflops", 30, "least PyTorch 1024² matmul GFLOP/s on one thread")
+	child := flag.Bool("child", false, "run one prefopt measurement and print it as JSON (used by the parent)")
 	flag.Parse()
 	if _, ok := bench.Shapes[*modelName]; !ok {
 		return fmt.Errorf("-model: unknown shape %q", *modelName)
@@ -80,6 +83,13 @@ func run() error {
 		if *modelName == "large" {
 			*steps = 3
 		}
+	}
+	if *child {
+		r, err := bench.Run(context.Background(), bench.Options{Model: *modelName, Steps: *steps, Seed: 1})
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(r)
 	}
 	var threads []int
 	for _, f := range strings.Split(*threadList, ",") {
@@ -107,7 +117,7 @@ func run() error {
 	var goTPS []float64
 	torchTPS := map[int][]float64{}
 	for i := range *runs {
-		r, err := bench.Run(context.Background(), bench.Options{Model: *modelName, Steps: *steps, Seed: 1})
+		r, err := goRun(*modelName, *steps)
 		if err != nil {
 			return err
 		}
@@ -136,6 +146,26 @@ func run() error {
 	}
 	fmt.Printf("ratio prefopt / pytorch best (%d thread): %.2f\n", bestTh, goMed/best)
 	return nil
+}
+
+// goRun measures prefopt once in a child process: this program with
+// -child.
+func goRun(model string, steps int) (*bench.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this program to re-execute: %w", err)
+	}
+	cmd := exec.Command(exe, "-child", "-model", model, "-steps", strconv.Itoa(steps))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("prefopt run: %w", err)
+	}
+	var r bench.Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("prefopt run printed %q: %w", out, err)
+	}
+	return &r, nil
 }
 
 var tpsRE = regexp.MustCompile(`tokens_per_s=([0-9.]+)`)
