@@ -43,8 +43,9 @@ type Hyper struct {
 // the parameter before the moment update and before the Adam step, using
 // the parameter value from before the step. m and v are kept in float64 and
 // each element's arithmetic is done in float64, rounded once to float32 when
-// written back to Data; updates run sequentially, so results are
-// deterministic. PyTorch keeps float32 moments for float32 parameters, so
+// written back to Data; each element's update is independent of the
+// others, so results are deterministic however the work is split over
+// cores. PyTorch keeps float32 moments for float32 parameters, so
 // values agree with it to float32 rounding, not bit for bit.
 //
 // References: Loshchilov & Hutter, "Decoupled Weight Decay Regularization"
