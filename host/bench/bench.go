@@ -1,16 +1,23 @@
-// Package bench measures one DPO training step of the bench model — vocab
-// 64, 64 tokens per sequence (16 prompt + 48 completion), width 128, 4
-// heads, 2 layers, MLP 4×, 16 pairs per batch, reference log-probs
-// precomputed, AdamW — split into forward, objective call, backward and
-// optimizer. It is the same shape as the PyTorch yardstick.
+// Package bench measures one DPO training step of a fixed model and batch
+// shape, reference log-probs precomputed, AdamW, split into forward,
+// objective call, backward and optimizer. The shapes are those of the
+// PyTorch yardstick (torch_dpo_step.py):
+//
+//	bench  vocab 64, 64 tokens per sequence (16 prompt + 48 completion),
+//	       width 128, 4 heads, 2 layers, MLP 4×, 16 pairs (421,376 params)
+//	large  vocab 256, 256 tokens per sequence (64 prompt + 192
+//	       completion), width 512, 8 heads, 6 layers, MLP 4×, 8 pairs
+//	       (19,308,544 params)
 package bench
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,24 +27,31 @@ import (
 	"github.com/prefopt/prefopt/host/train"
 )
 
-// Shape of the bench model and batch.
+// Shape is a model and batch shape to measure.
+type Shape struct {
+	Model     model.Config // Context is the sequence length
+	PromptLen int          // prompt tokens shared by a pair's two rows
+	Pairs     int          // pairs per batch
+}
+
+// Shapes are the measurable shapes by name, those of the PyTorch
+// yardstick.
+var Shapes = map[string]Shape{
+	"bench": {Model: model.Config{Vocab: 64, Context: 64, Width: 128, Heads: 4, Layers: 2, MLPMult: 4}, PromptLen: 16, Pairs: 16},
+	"large": {Model: model.Config{Vocab: 256, Context: 256, Width: 512, Heads: 8, Layers: 6, MLPMult: 4}, PromptLen: 64, Pairs: 8},
+}
+
 const (
-	Vocab      = 64
-	SeqLen     = 64
-	PromptLen  = 16
-	Width      = 128
-	Heads      = 4
-	Layers     = 2
-	MLPMult    = 4
-	Pairs      = 16
+	// LR is AdamW's learning rate in the benchmark.
 	LR         = 1e-4
 	warmupRuns = 3
 )
 
 // Options of a benchmark run.
 type Options struct {
-	Steps     int  // measured steps (median reported), after 3 warm-up steps
-	InProcess bool // run DPO in this process instead of as a plugin
+	Model     string // a key of Shapes; "" is "bench"
+	Steps     int    // measured steps (median reported), after 3 warm-up steps
+	InProcess bool   // run DPO in this process instead of as a plugin
 	Seed      uint64
 }
 
@@ -54,6 +68,7 @@ type Result struct {
 	Tokens           int     `json:"tokens_per_step"`
 	Params           int     `json:"params"`
 	Steps            int     `json:"steps"`
+	Model            string  `json:"model"`
 	Objective        string  `json:"objective_path"`
 }
 
@@ -62,8 +77,15 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Steps < 1 {
 		return nil, fmt.Errorf("bench: steps must be >= 1, got %d", opts.Steps)
 	}
-	cfg := model.Config{Vocab: Vocab, Context: SeqLen, Width: Width, Heads: Heads, Layers: Layers, MLPMult: MLPMult}
-	w, err := model.New(cfg, opts.Seed)
+	name := opts.Model
+	if name == "" {
+		name = "bench"
+	}
+	sh, ok := Shapes[name]
+	if !ok {
+		return nil, fmt.Errorf("bench: unknown model %q (known: %s)", name, strings.Join(slices.Sorted(maps.Keys(Shapes)), ", "))
+	}
+	w, err := model.New(sh.Model, opts.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +100,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	// The reference log-probs are scored once by New, as a run caches them.
 	tr, err := train.New(train.Job{
-		Label: "bench", Objective: obj, Init: w, Train: train.Set{Paired: pairs(opts.Seed)},
+		Label: "bench", Objective: obj, Init: w, Train: train.Set{Paired: pairs(sh, opts.Seed)},
 		Optimizer: train.Optimizer{LR: LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, MaxGradNorm: 1},
-		Loop:      train.Loop{Steps: warmupRuns + opts.Steps, BatchSize: Pairs, Schedule: "constant"},
+		Loop:      train.Loop{Steps: warmupRuns + opts.Steps, BatchSize: sh.Pairs, Schedule: "constant"},
 		Seed:      opts.Seed,
 	})
 	if err != nil {
@@ -102,12 +124,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 	}
 	// Tokens with a prediction, as the PyTorch yardstick counts them.
-	tokens := 2 * Pairs * (SeqLen - 1)
+	tokens := 2 * sh.Pairs * (sh.Model.Context - 1)
 	res := &Result{
 		StepSeconds: median(total), ForwardSeconds: median(fwd), ObjectiveSeconds: median(call),
 		BackwardSeconds: median(bwd), OptimizerSeconds: median(upd),
 		PeakRSSBytes: peakRSS(), Tokens: tokens, Params: w.NumParams(), Steps: opts.Steps,
-		Objective: "plugin",
+		Objective: "plugin", Model: name,
 	}
 	if opts.InProcess {
 		res.Objective = "in-process"
@@ -116,28 +138,28 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// pairs draws the bench batch: Pairs pairs of SeqLen random tokens whose
-// chosen and rejected rows share a PromptLen-token prompt.
-func pairs(seed uint64) *data.PairedSet {
+// pairs draws the batch of sh: sh.Pairs pairs of sh.Model.Context random
+// tokens whose chosen and rejected rows share a sh.PromptLen-token prompt.
+func pairs(sh Shape, seed uint64) *data.PairedSet {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	s := &data.PairedSet{}
 	row := func(prompt []int) []int {
-		r := make([]int, SeqLen)
+		r := make([]int, sh.Model.Context)
 		for j := range r {
-			r[j] = rng.IntN(Vocab)
+			r[j] = rng.IntN(sh.Model.Vocab)
 		}
 		if prompt != nil {
 			copy(r, prompt)
 		}
 		return r
 	}
-	for i := range Pairs {
+	for i := range sh.Pairs {
 		c := row(nil)
-		s.Chosen = append(s.Chosen, data.Row{Tokens: c, PromptLen: PromptLen})
+		s.Chosen = append(s.Chosen, data.Row{Tokens: c, PromptLen: sh.PromptLen})
 		s.Source = append(s.Source, data.Source{File: "bench", Line: i + 1})
 	}
-	for i := range Pairs {
-		s.Rejected = append(s.Rejected, data.Row{Tokens: row(s.Chosen[i].Tokens[:PromptLen]), PromptLen: PromptLen})
+	for i := range sh.Pairs {
+		s.Rejected = append(s.Rejected, data.Row{Tokens: row(s.Chosen[i].Tokens[:sh.PromptLen]), PromptLen: sh.PromptLen})
 	}
 	return s
 }

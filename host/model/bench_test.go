@@ -204,10 +204,21 @@ func BenchmarkEvalStep(b *testing.B) {
 }
 
 // BenchmarkGemm is the float32 matrix product of the model's projections
-// at the bench shape (2016 positions, D=128): qkv, MLP down, head.
+// at the bench shape (2016 positions, D=128: qkv, MLP down, head) and the
+// large shape (4080 positions, D=512: qkv, MLP up, MLP down), with the
+// transposes of the backward pass (dX = dY·Wᵀ, dW = Xᵀ·dY) for the large
+// MLP up projection.
 func BenchmarkGemm(b *testing.B) {
-	for _, sh := range [][3]int{{2016, 384, 128}, {2016, 128, 512}, {2016, 64, 128}} {
-		m, n, k := sh[0], sh[1], sh[2]
+	type shape struct {
+		m, n, k int
+		tA, tB  bool
+	}
+	for _, sh := range []shape{
+		{2016, 384, 128, false, false}, {2016, 128, 512, false, false}, {2016, 64, 128, false, false},
+		{4080, 1536, 512, false, false}, {4080, 2048, 512, false, false}, {4080, 512, 2048, false, false},
+		{4080, 512, 2048, false, true}, {512, 2048, 4080, true, false},
+	} {
+		m, n, k := sh.m, sh.n, sh.k
 		rng := rand.New(rand.NewPCG(4, 4))
 		x, w, y := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 		for i := range x {
@@ -216,9 +227,23 @@ func BenchmarkGemm(b *testing.B) {
 		for i := range w {
 			w[i] = float32(rng.NormFloat64())
 		}
-		b.Run(itoa(m)+"x"+itoa(k)+"·"+itoa(k)+"x"+itoa(n), func(b *testing.B) {
+		lda, ldb := k, n
+		if sh.tA {
+			lda = m
+		}
+		if sh.tB {
+			ldb = k
+		}
+		name := itoa(m) + "x" + itoa(k) + "·" + itoa(k) + "x" + itoa(n)
+		if sh.tA {
+			name += "/tA"
+		}
+		if sh.tB {
+			name += "/tB"
+		}
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
-				gemm(false, false, m, n, k, 1, x, k, w, n, 0, y, n)
+				gemm(sh.tA, sh.tB, m, n, k, 1, x, lda, w, ldb, 0, y, n)
 			}
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

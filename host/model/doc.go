@@ -23,7 +23,8 @@
 // The training graph is gorgonia's, built from matrix products, adds,
 // sums and embedding lookups (ops whose gradients this package's tests
 // check against finite differences) and from fused ops written here for
-// LayerNorm, GELU, bias add, causal attention and the target log-probs,
+// LayerNorm, GELU, linear layers (alone and with their residual add),
+// causal attention and the target log-probs,
 // each with a hand-derived backward op also checked against finite
 // differences. Softmax and log-softmax are formed from the row maximum,
 // because gorgonia's SoftMax overflows on rows far from the tensor's first
@@ -55,8 +56,11 @@
 //	         n·k and k alone (never by the number of rows or a row's place)
 //	attention per head: scores q·k_u and outputs Σ_u p_u·v_u as gemm
 //	         kernel sums whatever the number of positions (gemmFixed);
-//	         softmax in float64, keys ascending, weights rounded to F
-//	residual F(x + y); GELU elementwise in float64, rounded to F
+//	         softmax in float64 (exponentials by exp32 for float32), keys
+//	         ascending, weights rounded to F
+//	residual F(x + y); GELU elementwise: in float64 rounded to F for
+//	         float64, in float32 arithmetic with a polynomial exp for
+//	         float32
 //	log p    float64(logit_t) − logsumexp(logits) in float64, vocabulary order
 //	outputs  float64 sums, spans in order, positions ascending
 //

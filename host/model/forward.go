@@ -313,7 +313,9 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 }
 
 // attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
-// σ_u = float64(s_u)·scale, in float64, u ascending.
+// σ_u = float64(s_u)·scale, in float64, u ascending, except that for
+// float32 scores each exponential is exp32 of the float32 rounding of
+// σ_u − max σ (the weights are rounded to float32 afterwards anyway).
 func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
 	mx := math.Inf(-1)
 	for u, v := range s {
@@ -323,9 +325,16 @@ func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
 		}
 	}
 	z := 0.0
-	for u := range p {
-		p[u] = math.Exp(p[u] - mx)
-		z += p[u]
+	if _, ok := any(s).([]float32); ok {
+		for u := range p {
+			p[u] = float64(exp32(float32(p[u] - mx)))
+			z += p[u]
+		}
+	} else {
+		for u := range p {
+			p[u] = math.Exp(p[u] - mx)
+			z += p[u]
+		}
 	}
 	for u := range p {
 		p[u] /= z

@@ -13,8 +13,9 @@ import (
 )
 
 // fusedOp is a graph op whose value is computed by one Go function of its
-// inputs' values; the model uses it for the blocks (LayerNorm, GELU, bias
-// add, attention, target log-probs) whose gorgonia compositions spend most
+// inputs' values; the model uses it for the blocks (LayerNorm, GELU,
+// linear layers and their residual adds, attention, target log-probs)
+// whose gorgonia compositions spend most
 // of a step in broadcasting, transposes and per-op allocation. Its
 // gradient is given symbolically by sym, in terms of other fused ops and
 // gorgonia ops. The output array is owned by the op and reused by every
@@ -154,13 +155,73 @@ const (
 	geluA = 0.044715
 )
 
+// geluFwd writes gelu(x) into o. In float64 it is x/(1+exp(−u)) with
+// math.Exp; in float32 it is the same formula in float32 arithmetic with
+// exp32, within a few float32 ulps of the float64 value rounded.
 func geluFwd[F float32 | float64](o, x []F) {
+	if o32, ok := any(o).([]float32); ok {
+		x32 := any(x).([]float32)
+		parallelFor(len(x), 12, func(lo, hi int) {
+			for i, v := range x32[lo:hi] {
+				o32[lo+i] = v / (1 + exp32(-geluC*(v+geluA*v*v*v)))
+			}
+		})
+		return
+	}
 	parallelFor(len(x), 30, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x[i])
 			o[i] = F(v / (1 + math.Exp(-geluC*(v+geluA*v*v*v))))
 		}
 	})
+}
+
+// Constants of exp32 (Cephes expf): ln 2 split in a part exact in float32
+// and a correction, and the minimax polynomial of e^r on |r| ≤ ln2/2.
+const (
+	exp32Ln2Hi = 0.693359375
+	exp32Ln2Lo = -2.12194440e-4
+	exp32Max   = 88.72283905206835 // log(MaxFloat32)
+	exp32Min   = -103.97207708     // below: e^x rounds to 0 in float32
+)
+
+// exp32 returns e^x in float32 arithmetic with a relative error of about
+// 2 ulps (Cephes expf), +Inf above exp32Max, 0 below exp32Min and NaN for
+// NaN. It is deterministic: plain float32 operations, no table, no FMA.
+func exp32(x float32) float32 {
+	switch {
+	case x != x:
+		return x
+	case x > exp32Max:
+		return float32(math.Inf(1))
+	case x < exp32Min:
+		return 0
+	}
+	// n = x·log₂e rounded to the nearest integer, without a branch:
+	// adding 1.5·2²³ leaves no fraction bits (|x·log₂e| < 2²²).
+	const round = 1.5 * (1 << 23)
+	n := x*math.Log2E + round
+	n -= round
+	k := int32(n)
+	r := x - n*exp32Ln2Hi - n*exp32Ln2Lo
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	y := p*r*r + r + 1
+	// y·2ⁿ, in two steps so that n down to −150 (subnormal results)
+	// and up to 128 stay representable.
+	if k < -120 {
+		y *= math.Float32frombits(uint32(127-120) << 23)
+		k += 120
+	}
+	if k > 127 {
+		y *= 2
+		k--
+	}
+	return y * math.Float32frombits(uint32(k+127)<<23)
 }
 
 // geluBwd writes dy·gelu'(x) given y = gelu(x): with s = σ(u),
@@ -182,15 +243,90 @@ func geluBwd[F float32 | float64](o, x, y, dy []F) {
 	})
 }
 
-// biasNode is y + bias for y [N, n], bias [n].
-func biasNode(y, bias *G.Node) (*G.Node, error) {
-	return apply(&fusedOp{name: "addBias", inDims: []int{2, 1}, shape: sameShape, diff: []bool{true, true},
-		f32: func(o []float32, in [][]float32) { addBias(o, in[0], in[1]) },
-		f64: func(o []float64, in [][]float64) { addBias(o, in[0], in[1]) },
-		sym: func(_ G.Nodes, _, grad *G.Node) (G.Nodes, error) {
-			db, err := G.Sum(grad, 0)
-			return G.Nodes{grad, db}, err
-		}}, y, bias)
+// linearNode is x·w + bias for x [N, k], w [k, n] and bias [n] (nil for
+// none), computed by linear (gemm rounded to F, then the bias), as the
+// scorer computes it. Its gradients are dx = dy·wᵀ, dw = xᵀ·dy and
+// db = Σ_rows dy, each one gemm (or sum) into the op's own array, without
+// transposed copies.
+func linearNode(x, w, bias *G.Node) (*G.Node, error) {
+	k, n := w.Shape()[0], w.Shape()[1]
+	in := G.Nodes{x, w}
+	dims := []int{2, 2}
+	if bias != nil {
+		in, dims = append(in, bias), append(dims, 1)
+	}
+	outShape := func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[1][1]} }
+	return apply(&fusedOp{name: "linear", params: []int{k, n}, inDims: dims, shape: outShape, diff: []bool{true, true, true}[:len(dims)],
+		f32: func(o []float32, in [][]float32) { linear(o, in[0], in[1], biasOf(in, 2), len(in[0])/k, k, n) },
+		f64: func(o []float64, in [][]float64) { linear(o, in[0], in[1], biasOf(in, 2), len(in[0])/k, k, n) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			return linearGrads(in[0], in[1], len(in) == 3, grad, k, n)
+		}}, in...)
+}
+
+// residualNode is r + (x·w + bias) for r [N, n], x [N, k], w [k, n] and
+// bias [n]: the residual add of a linear layer in one op, computed by
+// residual as the scorer computes it. The gradient with respect to r is
+// dy itself; the others are linearNode's.
+func residualNode(r, x, w, bias *G.Node) (*G.Node, error) {
+	k, n := w.Shape()[0], w.Shape()[1]
+	var y32 []float32 // x·w, owned by this op
+	var y64 []float64
+	return apply(&fusedOp{name: "residualLinear", params: []int{k, n}, inDims: []int{2, 2, 2, 1}, shape: sameShape, diff: []bool{true, true, true, true},
+		f32: func(o []float32, in [][]float32) {
+			copy(o, in[0])
+			residual(o, grow(&y32, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+		},
+		f64: func(o []float64, in [][]float64) {
+			copy(o, in[0])
+			residual(o, grow(&y64, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+		},
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			g, err := linearGrads(in[1], in[2], true, grad, k, n)
+			return append(G.Nodes{grad}, g...), err
+		}}, r, x, w, bias)
+}
+
+// linearGrads returns the gradients of x·w (+ bias) with respect to x, w
+// and, if withBias, the bias, given dy = grad.
+func linearGrads(x, w *G.Node, withBias bool, grad *G.Node, k, n int) (G.Nodes, error) {
+	dx, err := apply(&fusedOp{name: "linearGradX", params: []int{k, n}, inDims: []int{2, 2},
+		shape: func(s []tensor.Shape) tensor.Shape { return tensor.Shape{s[0][0], k} },
+		f32: func(o []float32, in [][]float32) {
+			gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+		},
+		f64: func(o []float64, in [][]float64) {
+			gemm(false, true, len(in[0])/n, k, n, 1, in[0], n, in[1], n, 0, o, k)
+		},
+	}, grad, w)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := apply(&fusedOp{name: "linearGradW", params: []int{k, n}, inDims: []int{2, 2},
+		shape: func([]tensor.Shape) tensor.Shape { return tensor.Shape{k, n} },
+		f32: func(o []float32, in [][]float32) {
+			gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+		},
+		f64: func(o []float64, in [][]float64) {
+			gemm(true, false, k, n, len(in[0])/k, 1, in[0], k, in[1], n, 0, o, n)
+		},
+	}, x, grad)
+	if err != nil {
+		return nil, err
+	}
+	if !withBias {
+		return G.Nodes{dx, dw}, nil
+	}
+	db, err := G.Sum(grad, 0)
+	return G.Nodes{dx, dw, db}, err
+}
+
+// biasOf returns input i of a linear op, or nil if it has none.
+func biasOf[F float32 | float64](in [][]F, i int) []F {
+	if len(in) <= i {
+		return nil
+	}
+	return in[i]
 }
 
 func addBias[F float32 | float64](o, y, bias []F) {

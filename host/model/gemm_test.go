@@ -62,6 +62,10 @@ func TestGemm(t *testing.T) {
 		{"k blocks", 20, 18, 600, false, false, 1, 1},
 		{"n blocks", 20, 300, 30, true, false, 1, 0},
 		{"parallel", 130, 70, 300, false, true, 1, 0},
+		// n > gemmNC and lda > 512: op(A) packed once per k block for all
+		// column blocks.
+		{"n and k blocks NN", 40, 300, 520, false, false, 1, 0},
+		{"n and k blocks TN", 40, 300, 520, true, false, 0.5, 2},
 	}
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -86,13 +86,15 @@ func (b *b) reduce(f func(*G.Node, ...int) (*G.Node, error), x *G.Node, axis int
 	return b.do(func() (*G.Node, error) { return f(x, axis) }, what)
 }
 
-// linear returns x·w + bias for x [N, in], w [in, out], bias [out].
+// linear returns x·w + bias for x [N, in], w [in, out], bias [out] or nil.
 func (b *b) linear(x, w, bias *G.Node) *G.Node {
-	y := b.mul(x, w)
-	if bias == nil {
-		return y
-	}
-	return b.do(func() (*G.Node, error) { return biasNode(y, bias) }, "bias add")
+	return b.do(func() (*G.Node, error) { return linearNode(x, w, bias) }, "linear")
+}
+
+// residual returns r + (x·w + bias) for r [N, out], x [N, in], w [in, out],
+// bias [out].
+func (b *b) residual(r, x, w, bias *G.Node) *G.Node {
+	return b.do(func() (*G.Node, error) { return residualNode(r, x, w, bias) }, "residual")
 }
 
 // layerNorm normalises each row of x [N, D] to zero mean and unit biased
@@ -161,10 +163,10 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 		h := bd.layerNorm(x, p[pre+"ln1.gain"], p[pre+"ln1.bias"])
 		qkv := bd.linear(h, p[pre+"attn.qkv.weight"], p[pre+"attn.qkv.bias"])
 		a := bd.attention(qkv, length, cfg.Heads)
-		x = bd.add(x, bd.linear(a, p[pre+"attn.proj.weight"], p[pre+"attn.proj.bias"]))
+		x = bd.residual(x, a, p[pre+"attn.proj.weight"], p[pre+"attn.proj.bias"])
 		h = bd.layerNorm(x, p[pre+"ln2.gain"], p[pre+"ln2.bias"])
 		h = bd.gelu(bd.linear(h, p[pre+"mlp.fc.weight"], p[pre+"mlp.fc.bias"]))
-		x = bd.add(x, bd.linear(h, p[pre+"mlp.proj.weight"], p[pre+"mlp.proj.bias"]))
+		x = bd.residual(x, h, p[pre+"mlp.proj.weight"], p[pre+"mlp.proj.bias"])
 	}
 	x = bd.layerNorm(x, p["lnf.gain"], p["lnf.bias"])
 	tok := bd.tokenLogp(bd.linear(x, p["head.weight"], nil), nt.onehot, &nt.lp) // [N]

@@ -72,8 +72,14 @@ func opCases() []opCase {
 				return bd.do(func() (*G.Node, error) { return G.ByIndices(x[0], ix[0], 0) }, "gather")
 			}},
 		// Fused ops as the model calls them.
-		{"bias add", []opInput{{shape: []int{oN, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
-			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], bd.scalar(1), x[1]) }},
+		{"linear without bias", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, oV}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], x[1], nil) }},
+		// 40 rows of width 16 into 32: n·k ≥ gemmMinWork, so the products
+		// and their gradients run on the packed gemm kernels.
+		{"residual linear", []opInput{{shape: []int{oN, 3 * oD}}, {shape: []int{oN, oD}}, {shape: []int{oD, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.residual(x[0], x[1], x[2], x[3]) }},
+		{"linear packed", []opInput{{shape: []int{40, 16}}, {shape: []int{16, 32}}, {shape: []int{32}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], x[1], x[2]) }},
 		{"linear", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, 3 * oD}}, {shape: []int{3 * oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], x[1], x[2]) }},
 		{"layerNorm", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD}}, {shape: []int{oD}}}, nil,

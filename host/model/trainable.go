@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/prefopt/prefopt/host/optim"
 )
@@ -15,6 +16,9 @@ type Trainable struct {
 	runner *Runner
 	scorer *Scorer
 	noDec  []bool
+	ps     []optim.Param
+	g32    [][]float32 // float32 gradients of a float64 runner
+	zero   []float32   // gradient of a parameter with none yet
 }
 
 // NewTrainable builds the training graph and scorer for w, which it updates
@@ -65,14 +69,35 @@ func (t *Trainable) Score(b *Batch) ([]float64, error) { return t.scorer.Score(b
 func (t *Trainable) ScoreWPO(b *Batch) ([]float64, error) { return t.scorer.ScoreWPO(b) }
 
 // Params returns every parameter with the gradients of the last Backward
-// and its weight-decay group, in the weights' order.
+// and its weight-decay group, in the weights' order. With float32
+// arithmetic Grad is the runner's live gradient array, not a copy:
+// scaling it (gradient clipping) scales the gradient the next
+// [Runner.Grads] reports, until the next Backward resets it; with
+// [WithFloat64] it is a float32 rounding, rewritten by every call.
 func (t *Trainable) Params() []optim.Param {
-	grads := t.runner.Grads()
-	ps := make([]optim.Param, len(t.w.names))
-	for i, name := range t.w.names {
-		ps[i] = optim.Param{Name: name, Data: t.w.data[i], Grad: grads[name], NoDecay: t.noDec[i]}
+	if t.ps == nil {
+		t.ps = make([]optim.Param, len(t.w.names))
 	}
-	return ps
+	for i, name := range t.w.names {
+		var g []float32
+		switch d := t.runner.gradData(i).(type) {
+		case []float32:
+			g = d
+		case []float64:
+			if len(t.g32) != len(t.w.names) {
+				t.g32 = make([][]float32, len(t.w.names))
+			}
+			g = grow(&t.g32[i], len(d))
+			for j, x := range d {
+				g[j] = float32(x)
+			}
+		default:
+			g = grow(&t.zero, len(t.w.data[i]))
+			clear(g)
+		}
+		t.ps[i] = optim.Param{Name: name, Data: t.w.data[i], Grad: g, NoDecay: t.noDec[i]}
+	}
+	return slices.Clone(t.ps)
 }
 
 // Close releases the graph and the scorer.

@@ -10,7 +10,7 @@ import (
 // NumericsVersion identifies the forward arithmetic. It changes whenever a
 // score of the same weights and tokens could change in any bit, so scores
 // kept on disk (a reference cache) can be keyed by it.
-const NumericsVersion = 2
+const NumericsVersion = 3
 
 // InitStd is the standard deviation of the normal initialisation of every
 // embedding and linear weight (GPT-2, nanoGPT). Linear biases and LayerNorm

@@ -6,7 +6,9 @@ package optim
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // Param is one named parameter tensor, flattened. Data is updated in place;
@@ -41,8 +43,9 @@ type Hyper struct {
 // the parameter before the moment update and before the Adam step, using
 // the parameter value from before the step. m and v are kept in float64 and
 // each element's arithmetic is done in float64, rounded once to float32 when
-// written back to Data; updates run sequentially, so results are
-// deterministic. PyTorch keeps float32 moments for float32 parameters, so
+// written back to Data; each element's update is independent of the
+// others, so results are deterministic however the work is split over
+// cores. PyTorch keeps float32 moments for float32 parameters, so
 // values agree with it to float32 rounding, not bit for bit.
 //
 // References: Loshchilov & Hutter, "Decoupled Weight Decay Regularization"
@@ -53,7 +56,10 @@ type AdamW struct {
 	state map[string]*moments
 }
 
-type moments struct{ m, v []float64 }
+type moments struct {
+	m, v []float64
+	mMax float64 // max |m_i|
+}
 
 // NewAdamW returns an optimizer with no state. It returns an error if a
 // hyper-parameter is out of its domain.
@@ -113,45 +119,37 @@ func (o *AdamW) Step(params []Param, lr float64) error {
 			panic(fmt.Sprintf("optim: AdamW.Step: param %s has %d values but its state has %d", p.Name, len(p.Data), len(s.m)))
 		}
 	}
-	// The first pass only checks, so that a bad update is never half applied.
-	for _, apply := range []bool{false, true} {
+	// One pass computes and applies the update when a cheap scan proves
+	// that no value can become non-finite; otherwise a full check pass
+	// runs first. Either way a bad update is never half applied.
+	if !o.provablyFinite(params, lr, stepSize) {
 		for _, p := range params {
 			if p.Grad == nil {
 				continue
 			}
-			s := o.state[p.Name]
-			if s == nil {
-				if !apply {
-					s = &moments{}
-				} else {
-					s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
-					o.state[p.Name] = s
-				}
-			}
-			decay := 1.0
-			if !p.NoDecay {
-				decay = 1 - lr*o.WeightDecay
-			}
-			for i, g32 := range p.Grad {
-				g := float64(g32)
-				var m0, v0 float64
-				if s.m != nil {
-					m0, v0 = s.m[i], s.v[i]
-				}
-				x := float64(p.Data[i]) * decay
-				m := o.Beta1*m0 + (1-o.Beta1)*g
-				v := o.Beta2*v0 + (1-o.Beta2)*g*g
-				x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + o.Eps)
-				if !apply {
-					if x32 := float64(float32(x)); math.IsNaN(x32) || math.IsInf(x32, 0) || math.IsNaN(m) || math.IsInf(v, 0) {
-						return &NonFiniteError{Param: p.Name, Index: i, Value: x}
-					}
-					continue
-				}
-				s.m[i], s.v[i] = m, v
-				p.Data[i] = float32(x)
+			if err := o.check(p, lr, stepSize, bc2Sqrt); err != nil {
+				return err
 			}
 		}
+	}
+	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
+		s := o.state[p.Name]
+		if s == nil {
+			s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
+			o.state[p.Name] = s
+		}
+		decay := o.decay(p, lr)
+		s.mMax = 0
+		var mu sync.Mutex
+		parallelChunks(len(p.Data), func(lo, hi int) {
+			mx := adamwApply(p.Data[lo:hi], p.Grad[lo:hi], s.m[lo:hi], s.v[lo:hi], o.Beta1, o.Beta2, o.Eps, decay, stepSize, bc2Sqrt)
+			mu.Lock()
+			s.mMax = max(s.mMax, mx)
+			mu.Unlock()
+		})
 	}
 	o.step++
 	return nil
@@ -206,7 +204,11 @@ func (o *AdamW) SetState(st State) error {
 				return fmt.Errorf("optim: state %s.v[%d] must be finite and >= 0, got %v", p.Name, i, p.V[i])
 			}
 		}
-		state[p.Name] = &moments{m: append([]float64(nil), p.M...), v: append([]float64(nil), p.V...)}
+		mx := 0.0
+		for _, m := range p.M {
+			mx = max(mx, math.Abs(m))
+		}
+		state[p.Name] = &moments{m: append([]float64(nil), p.M...), v: append([]float64(nil), p.V...), mMax: mx}
 	}
 	o.step, o.state = st.Step, state
 	return nil
@@ -220,3 +222,107 @@ func sortedNames[V any](m map[string]V) []string {
 	slices.Sort(names)
 	return names
 }
+
+func (o *AdamW) decay(p Param, lr float64) float64 {
+	if p.NoDecay {
+		return 1
+	}
+	return 1 - lr*o.WeightDecay
+}
+
+// provablyFinite reports whether the update of every param is finite in
+// float32, from bounds alone: with every gradient finite and |g| ≤ G,
+// every |x| ≤ X and every old |m| ≤ M0, the new moments are finite
+// (v ≤ β2·v0 + (1−β2)·G² with G² < 1.2e77) and
+// |x'| ≤ X·decay + stepSize·(β1·M0 + (1−β1)·G)/ε, since the Adam
+// denominator is ≥ ε. The scan costs two comparisons per value; a false
+// answer only means the full check must run.
+func (o *AdamW) provablyFinite(params []Param, lr, stepSize float64) bool {
+	bound := 0.0
+	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
+		var g, x float32
+		for i, gv := range p.Grad {
+			g = max(g, abs32(gv))
+			x = max(x, abs32(p.Data[i]))
+		}
+		// max propagates a NaN, which then fails finite32.
+		if !finite32(g) || !finite32(x) {
+			return false
+		}
+		m0 := 0.0
+		if s := o.state[p.Name]; s != nil {
+			m0 = s.mMax
+		}
+		d := math.Abs(o.decay(p, lr))
+		bound = max(bound, float64(x)*d+math.Abs(stepSize)*(o.Beta1*m0+(1-o.Beta1)*float64(g))/o.Eps)
+	}
+	// Half the range covers the rounding of the bound's own arithmetic.
+	return bound < math.MaxFloat32/2
+}
+
+// check returns the error of the first value of p whose update is not
+// finite, computing the update exactly as adamwApply does, without
+// writing.
+func (o *AdamW) check(p Param, lr, stepSize, bc2Sqrt float64) error {
+	s := o.state[p.Name]
+	decay := o.decay(p, lr)
+	for i, g32 := range p.Grad {
+		g := float64(g32)
+		var m0, v0 float64
+		if s != nil {
+			m0, v0 = s.m[i], s.v[i]
+		}
+		x := float64(p.Data[i]) * decay
+		m := o.Beta1*m0 + (1-o.Beta1)*g
+		v := o.Beta2*v0 + (1-o.Beta2)*g*g
+		x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + o.Eps)
+		if x32 := float64(float32(x)); math.IsNaN(x32) || math.IsInf(x32, 0) || math.IsNaN(m) || math.IsInf(v, 0) {
+			return &NonFiniteError{Param: p.Name, Index: i, Value: x}
+		}
+	}
+	return nil
+}
+
+// adamwApply updates one range of a parameter in place and returns the
+// largest |m| it wrote.
+func adamwApply(data, grad []float32, ms, vs []float64, beta1, beta2, eps, decay, stepSize, bc2Sqrt float64) float64 {
+	mMax := 0.0
+	grad, ms, vs = grad[:len(data)], ms[:len(data)], vs[:len(data)]
+	for i, g32 := range grad {
+		g := float64(g32)
+		x := float64(data[i]) * decay
+		m := beta1*ms[i] + (1-beta1)*g
+		v := beta2*vs[i] + (1-beta2)*g*g
+		x -= stepSize * m / (math.Sqrt(v)/bc2Sqrt + eps)
+		ms[i], vs[i] = m, v
+		data[i] = float32(x)
+		mMax = max(mMax, math.Abs(m))
+	}
+	return mMax
+}
+
+// parChunk is the fewest values per goroutine of parallelChunks.
+const parChunk = 1 << 16
+
+// parallelChunks splits [0, n) into contiguous ranges over the cores when
+// n is large; each index is handled by exactly one call of f, so the
+// elementwise results do not depend on the split.
+func parallelChunks(n int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/parChunk)
+	if workers < 2 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { f(n*w/workers, n*(w+1)/workers) })
+	}
+	wg.Wait()
+}
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }
+
+func finite32(x float32) bool { return x <= math.MaxFloat32 }

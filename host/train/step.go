@@ -113,12 +113,10 @@ func (t *Trainer) step(ctx context.Context, p *plan, step int) (StepResult, erro
 	}
 	t3 := time.Now()
 	ps := t.model.Params()
-	st.GradNorm = optim.GradNorm(ps)
+	// The norm before clipping; non-finite gradients are left unscaled.
+	st.GradNorm = optim.ClipGradNorm(ps, t.s.Optimizer.MaxGradNorm)
 	if math.IsNaN(st.GradNorm) || math.IsInf(st.GradNorm, 0) {
 		return t.skipOr(st, &NonFiniteError{Where: "gradient norm", Value: st.GradNorm})
-	}
-	if t.s.Optimizer.MaxGradNorm > 0 {
-		optim.ClipGradNorm(ps, t.s.Optimizer.MaxGradNorm)
 	}
 	if err := t.opt.Step(ps, st.LR); err != nil {
 		var nf *optim.NonFiniteError
