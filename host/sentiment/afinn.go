@@ -59,13 +59,13 @@ func (l *Lexicon) Len() int { return len(l.valence) }
 // Words splits text into words, the tokenisation of the reward: ASCII
 // letters are lowercased; a word is a maximal run of letters, digits,
 // apostrophes and hyphens, with apostrophes and hyphens trimmed from its
-// ends; everything else separates words ("Don't stop--ever!" → don't, stop,
-// ever).
+// ends; everything else, and a run of two or more hyphens (a dash),
+// separates words ("Don't stop--ever!" → don't, stop, ever).
 func Words(text string) []string {
 	isWord := func(c byte) bool {
 		return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '\'' || c == '-'
 	}
-	lower := strings.ToLower(text)
+	lower := strings.ReplaceAll(strings.ToLower(text), "--", " ")
 	var out []string
 	for i := 0; i < len(lower); {
 		if !isWord(lower[i]) {

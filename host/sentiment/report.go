@@ -109,7 +109,7 @@ func scatterPlot(s *Summary) (*plot.Plot, error) {
 	ref.Color, ref.Radius, ref.Shape = color.Black, vg.Points(5), draw.CrossGlyph{}
 	p.Add(ref)
 	p.Legend.Add("π_ref", ref)
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Top, p.Legend.Left = false, false
 	return p, nil
 }
 
@@ -137,7 +137,7 @@ func stepPlot(s *Summary, beta float64) (*plot.Plot, error) {
 		p.Add(l, pts)
 		p.Legend.Add(pol.Objective, l, pts)
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Top, p.Legend.Left = false, false
 	return p, nil
 }
 

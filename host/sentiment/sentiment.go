@@ -8,7 +8,7 @@
 //     supervised fine-tuning (prefopt sft); its held-out perplexity is
 //     reported.
 //  3. Preference data: prompts are the first words of held-out quotes; two
-//     completions of each are sampled from π_ref, scored with the AFINN-165
+//     completions of each are sampled from π_ref (PairsPerPrompt times), scored with the AFINN-165
 //     sentiment reward ([Lexicon.Reward]) and labelled by Bradley–Terry,
 //     P(a ≻ b) = σ((r_a − r_b)/τ), τ the label temperature (τ = 0: the
 //     higher reward wins). Pairs of equal reward are dropped, and so are
@@ -65,6 +65,7 @@ type Profile struct {
 	// Prompts: PromptWords first words of held-out quotes; PrefPrompts of
 	// them get a sampled pair, EvalPrompts others are evaluated.
 	PromptWords, PrefPrompts, EvalPrompts int
+	PairsPerPrompt                        int     // sampled pairs per preference prompt
 	MaxTokens                             int     // completion tokens per sample
 	LabelTemperature                      float64 // τ of the Bradley–Terry labels
 	// Preference training of every objective and β.
@@ -81,10 +82,10 @@ type Profile struct {
 func Full() Profile {
 	return Profile{
 		MinChars: 24, MaxChars: 88, TestFraction: 0.1,
-		Context: 96, Width: 96, Heads: 4, Layers: 3, MLPMult: 4,
-		SFTSteps: 1500, SFTBatch: 16, SFTLR: 2e-3,
-		PromptWords: 3, PrefPrompts: 1536, EvalPrompts: 64, MaxTokens: 80, LabelTemperature: 0.1,
-		Betas: []float64{0.03, 0.1, 0.3, 1}, Steps: 120, Batch: 16, Snapshots: 4, LR: 5e-4,
+		Context: 96, Width: 64, Heads: 4, Layers: 3, MLPMult: 4,
+		SFTSteps: 1200, SFTBatch: 16, SFTLR: 2e-3,
+		PromptWords: 3, PrefPrompts: 2048, PairsPerPrompt: 4, EvalPrompts: 64, MaxTokens: 80, LabelTemperature: 0.1,
+		Betas: []float64{0.03, 0.1, 0.3, 1}, Steps: 60, Batch: 16, Snapshots: 3, LR: 5e-4,
 		EvalSamples: 8, SnapshotSamples: 2, BestOfN: 64, Show: 4,
 	}
 }
@@ -93,11 +94,11 @@ func Full() Profile {
 // the same pipeline, a tiny model and few steps.
 func Quick() Profile {
 	return Profile{
-		MinChars: 16, MaxChars: 40, TestFraction: 0.2,
+		MinChars: 16, MaxChars: 40, TestFraction: 0.3,
 		Context: 48, Width: 32, Heads: 2, Layers: 1, MLPMult: 2,
 		SFTSteps: 600, SFTBatch: 16, SFTLR: 3e-3,
-		PromptWords: 2, PrefPrompts: 96, EvalPrompts: 12, MaxTokens: 40, LabelTemperature: 0.1,
-		Betas: []float64{0.1, 0.3, 1, 3}, Steps: 6, Batch: 8, Snapshots: 2, LR: 5e-4,
+		PromptWords: 2, PrefPrompts: 1024, PairsPerPrompt: 8, EvalPrompts: 12, MaxTokens: 40, LabelTemperature: 0.1,
+		Betas: []float64{0.1, 0.3, 1, 3}, Steps: 8, Batch: 8, Snapshots: 2, LR: 5e-4,
 		EvalSamples: 4, SnapshotSamples: 2, BestOfN: 8, Show: 2,
 	}
 }
@@ -366,15 +367,16 @@ func makePrefs(ctx context.Context, ev *evaluator, prompts []string, p Profile, 
 		}
 		pe.ids = append(pe.ids, ids)
 	}
-	s, r, err := pe.sample(ctx, ev.ref, 2, seed+4000)
+	k := p.PairsPerPrompt
+	s, r, err := pe.sample(ctx, ev.ref, 2*k, seed+4000)
 	if err != nil {
 		return PrefsInfo{}, err
 	}
 	rng := rand.New(rand.NewPCG(seed, 0xb7))
 	info := PrefsInfo{File: path}
 	var rows []any
-	for i, pr := range prompts {
-		a, b := 2*i, 2*i+1
+	for q := range len(prompts) * k {
+		pr, a, b := prompts[q/k], 2*q, 2*q+1
 		if !clean(s[a], ev.tok, p.Context) || !clean(s[b], ev.tok, p.Context) {
 			info.Unfinished++
 			continue
