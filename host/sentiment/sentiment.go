@@ -83,8 +83,8 @@ func Full() Profile {
 	return Profile{
 		MinChars: 24, MaxChars: 88, TestFraction: 0.1,
 		Context: 96, Width: 64, Heads: 4, Layers: 3, MLPMult: 4,
-		SFTSteps: 1200, SFTBatch: 16, SFTLR: 2e-3,
-		PromptWords: 3, PrefPrompts: 2048, PairsPerPrompt: 4, EvalPrompts: 64, MaxTokens: 80, LabelTemperature: 0.1,
+		SFTSteps: 2400, SFTBatch: 16, SFTLR: 2e-3,
+		PromptWords: 3, PrefPrompts: 2048, PairsPerPrompt: 8, EvalPrompts: 64, MaxTokens: 80, LabelTemperature: 0.1,
 		Betas: []float64{0.03, 0.1, 0.3, 1}, Steps: 60, Batch: 16, Snapshots: 3, LR: 5e-4,
 		EvalSamples: 8, SnapshotSamples: 2, BestOfN: 64, Show: 4,
 	}
