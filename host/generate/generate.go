@@ -7,6 +7,7 @@ package generate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -109,15 +110,15 @@ func DefaultOptions() Options {
 
 // Result is one sample, as printed with --json.
 type Result struct {
-	Prompt      string   `json:"prompt"`
-	Index       int      `json:"index"` // sample number for this prompt, from 0
-	Completion  string   `json:"completion"`
-	Tokens      int      `json:"tokens"` // completion tokens, EOS included
-	Stop        string   `json:"stop"`   // eos, length or context
-	LogProb     float64  `json:"logprob"`
-	RefLogProb  *float64 `json:"ref_logprob,omitempty"`
-	LogRatio    *float64 `json:"log_ratio,omitempty"` // logprob − ref_logprob
-	PromptToken int      `json:"prompt_tokens"`
+	Prompt       string   `json:"prompt"`
+	Index        int      `json:"index"` // sample number for this prompt, from 0
+	Completion   string   `json:"completion"`
+	Tokens       int      `json:"tokens"` // completion tokens, EOS included
+	Stop         string   `json:"stop"`   // eos, length or context
+	LogProb      float64  `json:"logprob"`
+	RefLogProb   *float64 `json:"ref_logprob,omitempty"`
+	LogRatio     *float64 `json:"log_ratio,omitempty"` // logprob − ref_logprob
+	PromptTokens int      `json:"prompt_tokens"`
 }
 
 // Run samples o.N completions of every prompt and writes them to w: a
@@ -189,7 +190,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	enc := json.NewEncoder(bw)
 	for k, s := range samples {
 		r := Result{Prompt: texts[k/o.N], Index: k % o.N, Completion: DecodeCompletion(tok, s), Tokens: len(s.Completion()),
-			Stop: s.Stop, LogProb: s.LogProb, PromptToken: s.PromptLen}
+			Stop: s.Stop, LogProb: s.LogProb, PromptTokens: s.PromptLen}
 		if ref != nil {
 			lr := s.LogProb - refLP[k]
 			r.RefLogProb, r.LogRatio = &refLP[k], &lr
@@ -261,7 +262,7 @@ func ReadPrompts(path string) ([]string, error) {
 	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
 	for line := 1; sc.Scan(); line++ {
 		b := sc.Bytes()
-		if len(slices.DeleteFunc(slices.Clone(b), func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' })) == 0 {
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
 		var obj struct {

@@ -75,7 +75,7 @@ func TestRunJSON(t *testing.T) {
 	for i, r := range rs {
 		assert.Equal(t, "Hello", r.Prompt)
 		assert.Equal(t, i, r.Index)
-		assert.Equal(t, 6, r.PromptToken, "BOS and 5 bytes")
+		assert.Equal(t, 6, r.PromptTokens, "BOS and 5 bytes")
 		assert.Equal(t, len(samples[i].Completion()), r.Tokens)
 		assert.Equal(t, pol[i], r.LogProb, "sample %d", i)
 		require.NotNil(t, r.RefLogProb)

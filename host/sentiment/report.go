@@ -201,8 +201,8 @@ func writeReport(path string, s *Summary) error {
 		}
 		steps = append(steps, svg)
 	}
-	// One β per objective in the sample table: the largest, the policy
-	// closest to π_ref, and the smallest, the farthest.
+	// One β per objective in the sample table: the smallest, whose policy
+	// moves farthest from π_ref.
 	var shown []Policy
 	for _, pol := range s.Policies {
 		if pol.Beta == s.Profile.Betas[0] {
