@@ -109,7 +109,7 @@ func scatterPlot(s *Summary) (*plot.Plot, error) {
 	ref.Color, ref.Radius, ref.Shape = color.Black, vg.Points(5), draw.CrossGlyph{}
 	p.Add(ref)
 	p.Legend.Add("π_ref", ref)
-	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.Top, p.Legend.Left = true, false
 	return p, nil
 }
 
