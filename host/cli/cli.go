@@ -129,7 +129,7 @@ func newRoot(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s: %v", where(c), err)
 	})
-	root.AddCommand(compareCmd(e), reportCmd(e), trainCmd(e), sftCmd(e), benchCmd(e), objectiveCmd(e), versionCmd(e))
+	root.AddCommand(compareCmd(e), reportCmd(e), trainCmd(e), sftCmd(e), generateCmd(e), benchCmd(e), objectiveCmd(e), versionCmd(e))
 	return root
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -433,4 +434,38 @@ func TestReportPrintsTheComparisonTable(t *testing.T) {
 	code, _, stderr = run(t, "", "report", out)
 	require.Equal(t, ExitOK, code, stderr)
 	assert.FileExists(t, filepath.Join(out, "report.html"), "written again")
+}
+
+// TestGenerate samples from a trained checkpoint through the command line:
+// the same seed prints the same samples, and --json gives one object per
+// sample with its log-probs.
+func TestGenerate(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, filepath.Join(dir, "p.toml"), paired(t, "0.1"))
+	out := filepath.Join(dir, "run")
+	code, _, stderr := run(t, "", "train", file, "--out", out)
+	require.Equal(t, ExitOK, code, stderr)
+	args := []string{"generate", filepath.Join(out, "dpo"), "--prompt", "The sky is", "--n", "3", "--max-tokens", "8", "--seed", "5", "--json"}
+	code, first, stderr := run(t, "", args...)
+	require.Equal(t, ExitOK, code, stderr)
+	code, again, _ := run(t, "", args...)
+	require.Equal(t, ExitOK, code)
+	assert.Equal(t, first, again, "same seed, same samples")
+	lines := strings.Split(strings.TrimSpace(first), "\n")
+	require.Len(t, lines, 3)
+	for _, l := range lines {
+		var s struct {
+			Prompt  string
+			Tokens  int
+			Stop    string
+			LogProb float64
+		}
+		require.NoError(t, json.Unmarshal([]byte(l), &s), l)
+		assert.Equal(t, "The sky is", s.Prompt)
+		assert.LessOrEqual(t, s.Tokens, 8)
+		assert.Less(t, s.LogProb, 0.0)
+		assert.Contains(t, []string{"eos", "length", "context"}, s.Stop)
+	}
+	code, _, stderr = run(t, "", "generate", filepath.Join(out, "dpo"), "--prompt", "a", "--prompts", "x.jsonl")
+	assert.Equal(t, ExitUsage, code, stderr)
 }
