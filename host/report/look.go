@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -168,6 +169,7 @@ func newPlot(xLabel, yLabel string) *plot.Plot {
 		a.Padding = vg.Points(3)
 	}
 	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = distinctTicks{}, distinctTicks{}
 	p.Legend.TextStyle.Font = font.From(sans, legendSize)
 	g := plotter.NewGrid()
 	g.Vertical.Color, g.Horizontal.Color = gridCol, gridCol
@@ -267,4 +269,43 @@ tr.reference,tr.optimum{background:#f5f5f5;font-style:italic}
 		fmt.Fprintf(&b, ".c%d{background:#%02x%02x%02x}\n", i, c.R, c.G, c.B)
 	}
 	return template.CSS(b.String())
+}
+
+// distinctTicks are gonum's default ticks with labels given as many
+// significant digits as it takes to tell them apart (the default can print
+// 1.48, 1.50 and 1.52 all as "1.5").
+type distinctTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (distinctTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	// At least the integer digits of the largest label, so that 10 prints
+	// as "10", not "1e+01".
+	first := 1
+	for _, t := range ticks {
+		if a := math.Abs(t.Value); t.Label != "" && a >= 1 && a < 1e6 {
+			first = max(first, int(math.Floor(math.Log10(a)))+1)
+		}
+	}
+	for prec := first; prec <= 8; prec++ {
+		seen := map[string]bool{}
+		distinct := true
+		for _, t := range ticks {
+			if t.Label == "" {
+				continue
+			}
+			l := strconv.FormatFloat(t.Value, 'g', prec, 64)
+			distinct = distinct && !seen[l]
+			seen[l] = true
+		}
+		if distinct {
+			for i, t := range ticks {
+				if t.Label != "" {
+					ticks[i].Label = strconv.FormatFloat(t.Value, 'g', prec, 64)
+				}
+			}
+			return ticks
+		}
+	}
+	return ticks
 }

@@ -210,3 +210,26 @@ func TestSeries(t *testing.T) {
 	assert.Equal(t, plotter.XYs{{X: 0, Y: 1}, {X: 12, Y: 3}}, xys)
 	assert.Equal(t, 2, bad)
 }
+
+// TestDistinctTicks checks that tick labels tell ticks apart even on a
+// narrow range, where the default labels repeat.
+func TestDistinctTicks(t *testing.T) {
+	for _, r := range [][2]float64{{1.479, 1.521}, {0.42, 0.5}, {0, 1}, {100, 200}, {-3e-5, 2e-5}} {
+		seen := map[string]float64{}
+		n := 0
+		for _, tk := range (distinctTicks{}).Ticks(r[0], r[1]) {
+			if tk.Label == "" {
+				continue
+			}
+			n++
+			if v, dup := seen[tk.Label]; dup {
+				t.Errorf("range %v: label %q for both %v and %v", r, tk.Label, v, tk.Value)
+			}
+			seen[tk.Label] = tk.Value
+			assert.NotContains(t, tk.Label, "e+", "range %v: no exponent for %v", r, tk.Value)
+		}
+		if n < 2 {
+			t.Errorf("range %v: %d labelled ticks", r, n)
+		}
+	}
+}
