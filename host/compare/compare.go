@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/prefopt/prefopt/host/experiment"
 	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/model"
+	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/summary"
 	"github.com/prefopt/prefopt/host/testbed"
 )
@@ -85,9 +87,15 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 			return nil, err
 		}
 		s.Optimal = experiment.ExactValues(opt.Mean)
-		for _, p := range tb.Frontier {
+		began := time.Now()
+		front, err := tb.Task.Frontier(tb.Reference, FrontierBetas(tb.Config.FrontierBetas))
+		if err != nil {
+			return nil, fmt.Errorf("compare: frontier: %w", err)
+		}
+		for _, p := range front {
 			s.Frontier = append(s.Frontier, summary.FrontierPoint{Beta: p.Beta, KLToReference: p.KLRef, ExpectedReward: p.Reward})
 		}
+		logf(opts.Log, "frontier: %d points of π*_β′ in %.2fs\n", len(front), time.Since(began).Seconds())
 		acc, err := implicitAccuracy(tb, m.Reference, m.Reference)
 		if err != nil {
 			return nil, err
@@ -168,6 +176,39 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 	}
 	return s, fmt.Errorf("%w: %d of %d objectives finished (unfinished: %s); summary.json and report.html cover the finished ones: %w",
 		ErrUnfinished, len(s.Objectives), len(exp.Objectives), strings.Join(s.Unfinished, ", "), first)
+}
+
+// FrontierPoints is the number of log-spaced β′ of the drawn frontier:
+// enough that a polyline through them reads as a smooth curve.
+const FrontierPoints = 48
+
+// FrontierLimit is the β′ that stands for β′ → ∞: π*_β′ = π_ref·exp(r*/β′)/Z
+// is π_ref up to rounding (r*/β′ is subnormal or 0), at KL 0.
+const FrontierLimit = math.MaxFloat64
+
+// FrontierBetas returns the β′ at which the frontier is computed, in
+// decreasing order: FrontierLimit, then FrontierPoints values log-spaced
+// from 100 times the largest of task down to the smallest of task, so the
+// curve runs from π_ref (KL 0) through every β′ the task names. Non-positive
+// values of task are ignored; with none left it returns FrontierLimit alone.
+func FrontierBetas(task []float64) []float64 {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, b := range task {
+		if b > 0 && !math.IsInf(b, 0) {
+			lo, hi = math.Min(lo, b), math.Max(hi, b)
+		}
+	}
+	out := []float64{FrontierLimit}
+	if math.IsInf(lo, 1) {
+		return out
+	}
+	hi *= 100 // KL ≈ Var(r*)/(2β′²): 1e-4 of its value at the largest β′
+	a, b := math.Log(hi), math.Log(lo)
+	for k := range FrontierPoints {
+		out = append(out, math.Exp(a+(b-a)*float64(k)/float64(FrontierPoints-1)))
+	}
+	out[len(out)-1] = lo // exactly, not exp(log(lo))
+	return out
 }
 
 func logf(w io.Writer, format string, a ...any) {
@@ -304,19 +345,6 @@ func implicitAccuracy(tb *experiment.Testbed, policy, ref *model.Weights) (float
 	return float64(right) / float64(len(pairs)), nil
 }
 
-// tableColumns are the final metrics the table shows, in order.
-var tableColumns = []struct{ key, head, format string }{
-	{metric.ExpectedReward, "E[r*]", "%.3f"},
-	{metric.KLToReference, "KL(π‖π_ref)", "%.3f"},
-	{metric.KLToOptimal, "KL(π‖π*)", "%.3f"},
-	{metric.FreeEnergyGap, "gap", "%.3f"},
-	{metric.Entropy, "H(π)", "%.3f"},
-	{metric.EvalLoss, "eval loss", "%.4f"},
-	{metric.EvalRewardsAccuracies, "eval acc", "%.3f"},
-	{metric.ImplicitRewardAccuracy, "implicit acc", "%.3f"},
-	{metric.TrainLoss, "train loss", "%.4f"},
-}
-
 // noNegativeZero turns "-0.000" (a tiny negative rounding error) into
 // "0.000".
 func noNegativeZero(s string) string {
@@ -334,14 +362,18 @@ type TableOptions struct {
 }
 
 // PrintTable writes the final metrics of every objective, sorted by
-// KL(π‖π*) when known, with the reference and optimum first.
+// KL(π‖π*) when known, with the reference and optimum first: the columns of
+// report.Columns that some row has, as on the page. π_ref's accuracies,
+// ties by construction, print as "–*" with a footnote.
 func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
-	var cols []struct{ key, head, format string }
-	for _, c := range tableColumns { // only the columns some row has
-		has := s.Reference[c.key] != 0 || s.Optimal[c.key] != 0
+	var cols []report.Column
+	for _, c := range report.Columns { // only the columns some row has
+		_, has := s.Reference[c.Key]
+		_, hasOpt := s.Optimal[c.Key]
+		has = has || hasOpt
 		for _, o := range s.Objectives {
-			_, ok := o.Final[c.key]
+			_, ok := o.Final[c.Key]
 			has = has || ok
 		}
 		if has {
@@ -350,19 +382,25 @@ func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 	}
 	fmt.Fprint(tw, "policy\t")
 	for _, c := range cols {
-		fmt.Fprintf(tw, "%s\t", c.head)
+		fmt.Fprintf(tw, "%s\t", c.Short)
 	}
 	if opts.NoTiming {
 		fmt.Fprintln(tw, "steps\t")
 	} else {
 		fmt.Fprintln(tw, "steps\tseconds\t")
 	}
-	row := func(name string, vals map[string]float64, steps string, secs string) {
+	tied := false
+	row := func(name string, vals map[string]float64, ref bool, steps string, secs string) {
 		fmt.Fprintf(tw, "%s\t", name)
 		for _, c := range cols {
-			if v, ok := vals[c.key]; ok {
-				fmt.Fprintf(tw, "%s\t", noNegativeZero(fmt.Sprintf(c.format, v)))
-			} else {
+			v, ok := vals[c.Key]
+			switch {
+			case ok && ref && report.TiedForReference(c.Key):
+				fmt.Fprint(tw, "–*\t")
+				tied = true
+			case ok:
+				fmt.Fprintf(tw, "%s\t", noNegativeZero(fmt.Sprintf(c.Terminal, v)))
+			default:
 				fmt.Fprint(tw, "-\t")
 			}
 		}
@@ -373,10 +411,10 @@ func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 		}
 	}
 	if len(s.Reference) > 0 {
-		row("reference π_ref", s.Reference, "-", "-")
+		row("reference π_ref", s.Reference, true, "-", "-")
 	}
 	if len(s.Optimal) > 0 {
-		row(fmt.Sprintf("optimum π*(β=%g)", s.Beta), s.Optimal, "-", "-")
+		row(fmt.Sprintf("optimum π*(β=%g)", s.Beta), s.Optimal, false, "-", "-")
 	}
 	objs := append([]summary.Objective(nil), s.Objectives...)
 	sort.SliceStable(objs, func(i, j int) bool {
@@ -385,7 +423,10 @@ func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 		return aok && bok && a < b
 	})
 	for _, o := range objs {
-		row(o.Label, o.Final, fmt.Sprint(o.Steps), fmt.Sprintf("%.1f", o.WallSeconds))
+		row(o.Label, o.Final, false, fmt.Sprint(o.Steps), fmt.Sprintf("%.1f", o.WallSeconds))
 	}
 	tw.Flush()
+	if tied {
+		fmt.Fprintln(w, "* "+report.TieNote)
+	}
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/prefopt/prefopt/host/config"
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/objective"
+	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
@@ -121,6 +123,15 @@ func TestSameSeedSameSummary(t *testing.T) {
 	assert.InDelta(t, 0, s1.Reference["kl_to_reference"], 1e-12)
 	assert.InDelta(t, s1.Beta*s1.Reference["kl_to_optimal"], s1.Reference["free_energy_gap"], 1e-9)
 	assert.InDelta(t, 0, s1.Optimal["kl_to_optimal"], 1e-9)
+	// The frontier runs from π_ref (KL 0, π_ref's reward) outward, smooth:
+	// KL and reward both increase as β′ decreases.
+	require.Len(t, s1.Frontier, FrontierPoints+1)
+	assert.InDelta(t, 0, s1.Frontier[0].KLToReference, 1e-12, "β′ → ∞ is π_ref")
+	assert.InDelta(t, s1.Reference[metric.ExpectedReward], s1.Frontier[0].ExpectedReward, 1e-9)
+	for i := 1; i < len(s1.Frontier); i++ {
+		assert.Greater(t, s1.Frontier[i].KLToReference, s1.Frontier[i-1].KLToReference, "KL at %d", i)
+		assert.Greater(t, s1.Frontier[i].ExpectedReward, s1.Frontier[i-1].ExpectedReward, "reward at %d", i)
+	}
 	for _, o := range s1.Objectives {
 		assert.Equal(t, 0, o.History[0].Step)
 		assert.InDelta(t, s1.Reference["kl_to_optimal"], o.History[0].Values["kl_to_optimal"], 1e-9,
@@ -144,6 +155,38 @@ func TestPrintTable(t *testing.T) {
 	assert.Less(t, strings.Index(out, "near"), strings.Index(out, "far"), "sorted by KL to the optimum:\n%s", out)
 	assert.Contains(t, out, "optimum π*(β=0.5)")
 	assert.Contains(t, out, "0.900")
+	assert.NotContains(t, out, report.TieNote, "no footnote without reference accuracies:\n%s", out)
+
+	// π_ref's accuracies are ties by construction: "–*" and the footnote,
+	// while its other values print as numbers.
+	s.Reference[metric.EvalRewardsAccuracies] = 0
+	s.Reference[metric.ImplicitRewardAccuracy] = 0
+	s.Objectives[0].Final[metric.EvalRewardsAccuracies] = 0.75
+	b.Reset()
+	PrintTable(&b, s, TableOptions{NoTiming: true})
+	lines := strings.Split(b.String(), "\n")
+	require.GreaterOrEqual(t, len(lines), 2)
+	assert.Contains(t, lines[0], "eval acc")
+	assert.Contains(t, lines[0], "implicit acc")
+	assert.Equal(t, 2, strings.Count(lines[1], "–*"), "reference row: %q", lines[1])
+	assert.Contains(t, lines[1], "2.000")
+	assert.Contains(t, b.String(), "0.750")
+	assert.Contains(t, b.String(), "* "+report.TieNote)
+}
+
+func TestFrontierBetas(t *testing.T) {
+	got := FrontierBetas([]float64{8, 0.05, 1, -1})
+	require.Len(t, got, FrontierPoints+1)
+	assert.Equal(t, FrontierLimit, got[0], "the limit β′ → ∞ first")
+	assert.InDelta(t, 800, got[1], 1e-9, "100 times the largest β′ of the task")
+	assert.Equal(t, 0.05, got[len(got)-1], "down to the smallest β′ of the task")
+	for i := 2; i < len(got); i++ {
+		assert.Less(t, got[i], got[i-1], "decreasing at %d", i)
+		if i > 2 { // log-spaced: a constant ratio
+			assert.InDelta(t, got[1]/got[2], got[i-1]/got[i], 1e-9, "ratio at %d", i)
+		}
+	}
+	assert.Equal(t, []float64{FrontierLimit}, FrontierBetas(nil))
 }
 
 // TestInterruptedThenResumed stops a comparison while its second objective

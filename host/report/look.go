@@ -255,9 +255,10 @@ figure{margin:0}
 svg.plot{display:block;width:100%;height:auto}
 figcaption,.caption{font-size:0.9em;color:#444;margin-top:0.4em}
 .missing{color:#7a4a00;background:#fff6e5;border-left:4px solid #e69f00;padding:8px 12px}
-table{border-collapse:collapse;width:100%;font-size:0.88em;font-variant-numeric:tabular-nums}
+.scroll{overflow-x:auto;max-width:100%;margin:0}
+table{border-collapse:collapse;width:100%;font-size:0.85em;font-variant-numeric:tabular-nums}
 th,td{padding:4px 6px;border-bottom:1px solid #e4e4e4}
-thead th{text-align:right;vertical-align:bottom;font-weight:600}
+thead th{text-align:right;vertical-align:bottom;font-weight:600;min-width:4.5em}
 thead th:first-child{text-align:left}
 tbody th{text-align:left;font-weight:600;white-space:nowrap}
 td{text-align:right;white-space:nowrap}

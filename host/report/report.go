@@ -239,13 +239,17 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{end}}</section>
 {{end}}<section id="final">
 <h2>Final policies</h2>
+<div class="scroll">
 <table>
 <thead><tr><th scope="col">policy</th>{{range .Table.Head}}<th scope="col">{{.Name}}{{if .Unit}}<br><span class="unit">{{.Unit}}</span>{{end}}</th>{{end}}</tr></thead>
 <tbody>
 {{range .Table.Rows}}<tr class="{{.Kind}}"><th scope="row">{{if ge .Color 0}}<span class="sw c{{.Color}}"></span>{{end}}<span class="label">{{.Label}}</span>{{if .Detail}}<br><span class="detail">{{.Detail}}</span>{{end}}</th>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table>
+</div>
 <p class="caption">{{.Table.Caption}}</p>
+{{if .Table.Note}}<p class="caption note">{{.Table.Note}}</p>
+{{end}}
 </section>
 </main>
 </body>

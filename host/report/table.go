@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
@@ -14,6 +15,7 @@ type table struct {
 	Head    []column
 	Rows    []row
 	Caption string
+	Note    string // footnote of starred cells; "" for none
 }
 
 type column struct{ Name, Unit string }
@@ -27,20 +29,45 @@ type row struct {
 	vals                map[string]float64
 }
 
-// metricColumns are the metric columns of the final table, in order; a
-// column no row has a value for is left out.
-var metricColumns = []struct {
-	key, name, unit string
-	format          func(float64) string
-}{
-	{keyReward, "expected reward", "reward units", number},
-	{keyKLRef, "KL(π‖π_ref)", "nats", number},
-	{keyKLOpt, "KL(π‖π*_β)", "nats", number},
-	{keyGap, "free-energy gap", "reward units", number},
-	{keyEntropy, "entropy", "nats", number},
-	{keyEvalAcc, "eval accuracy", "held-out pairs", percent},
-	{keyImplicitAcc, "implicit-reward accuracy", "held-out pairs", percent},
+// Column is a metric column of the final table, shared by the page and the
+// terminal table (compare.PrintTable) so both show the same columns in the
+// same order.
+type Column struct {
+	Key   string // the metric name (host/metric)
+	Name  string // the page's heading
+	Unit  string // the page's unit line; "" for none
+	Short string // the terminal's heading
+	// Terminal is the fmt verb of the terminal table.
+	Terminal string
+	format   func(float64) string
 }
+
+// Format formats v for the page.
+func (c Column) Format(v float64) string { return c.format(v) }
+
+// Columns are the metric columns of the final table, in order; a column no
+// row has a value for is left out.
+var Columns = []Column{
+	{keyReward, "expected reward", "reward units", "E[r*]", "%.3f", number},
+	{keyKLRef, "KL(π‖π_ref)", "nats", "KL(π‖π_ref)", "%.3f", number},
+	{keyKLOpt, "KL(π‖π*_β)", "nats", "KL(π‖π*)", "%.3f", number},
+	{keyGap, "free-energy gap", "reward units", "gap", "%.3f", number},
+	{keyEntropy, "entropy", "nats", "H(π)", "%.3f", number},
+	{keyEvalLoss, "eval loss", "held-out pairs", "eval loss", "%.4f", number},
+	{keyEvalAcc, "eval accuracy", "held-out pairs", "eval acc", "%.3f", percent},
+	{keyImplicitAcc, "implicit-reward accuracy", "held-out pairs", "implicit acc", "%.3f", percent},
+	{metric.TrainLoss, "train loss", "last logged", "train loss", "%.4f", number},
+}
+
+// TiedForReference reports whether π_ref's value of metric key is not
+// applicable: its implicit reward log π_ref/π_ref is 0 on every pair, so
+// every pair is a tie and a pairwise accuracy says nothing.
+func TiedForReference(key string) bool {
+	return key == keyEvalAcc || key == keyImplicitAcc
+}
+
+// TieNote is the footnote of a "–" in π_ref's accuracy cells.
+const TieNote = "π_ref's accuracies are not applicable: its implicit reward log π_ref/π_ref is 0 on every pair, so every pair is a tie."
 
 // dash marks a value the summary does not have.
 const dash = "–"
@@ -63,11 +90,12 @@ func finalTable(s *summary.Summary, looks []look) table {
 	sortByKLOpt(rows)
 	var t table
 	var keep []int
-	for c, col := range metricColumns {
+	tied := false
+	for c, col := range Columns {
 		for _, r := range rows {
-			if _, ok := r.vals[col.key]; ok {
+			if _, ok := r.vals[col.Key]; ok {
 				keep = append(keep, c)
-				t.Head = append(t.Head, column{col.name, col.unit})
+				t.Head = append(t.Head, column{col.Name, col.Unit})
 				break
 			}
 		}
@@ -77,9 +105,12 @@ func finalTable(s *summary.Summary, looks []look) table {
 		r := &rows[i]
 		cells := make([]string, 0, len(keep)+2)
 		for _, c := range keep {
-			col := metricColumns[c]
-			if v, ok := r.vals[col.key]; ok {
+			col := Columns[c]
+			if v, ok := r.vals[col.Key]; ok && !(r.Kind == "reference" && TiedForReference(col.Key)) {
 				cells = append(cells, col.format(v))
+			} else if ok {
+				cells = append(cells, dash+"*")
+				tied = true
 			} else {
 				cells = append(cells, dash)
 			}
@@ -97,7 +128,10 @@ func finalTable(s *summary.Summary, looks []look) table {
 	} else {
 		t.Caption = "Final policies in the order they were trained; no KL(π‖π*_β) is known to sort by."
 	}
-	t.Caption += " Accuracies are percentages of held-out pairs; wall time is each objective's own training and evaluation."
+	t.Caption += " Losses are each objective's own, not comparable across objectives; accuracies are percentages of held-out pairs; wall time is each objective's own training and evaluation."
+	if tied {
+		t.Note = "* " + TieNote
+	}
 	return t
 }
 
