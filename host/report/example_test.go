@@ -11,8 +11,8 @@ import (
 )
 
 // A run on data files has training and held-out metrics but no exact ones:
-// the page draws the loss and accuracy figures and says why the other two
-// are missing.
+// the page draws the loss and accuracy figures and says why the others
+// are missing (no margins or log-probs logged; no known optimum).
 func ExampleRender() {
 	s := &summary.Summary{
 		Experiment: "files",
@@ -38,5 +38,5 @@ func ExampleRender() {
 	fmt.Println("not shown:", strings.Count(page, `<p class="missing">`))
 	// Output:
 	// plots: 2
-	// not shown: 2
+	// not shown: 4
 }

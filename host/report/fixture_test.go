@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
@@ -85,15 +86,20 @@ type fixtureObjective struct {
 	name, label  string
 	lambda, walk float64
 	loss0, loss1 float64
+	// ratio: the objective's reward is β·log π/π_ref, so at step 0 (π =
+	// π_ref) every held-out pair is a tie: accuracy 0, margin 0. unpaired:
+	// KTO, which logs no pairwise accuracy and counts a pair as two
+	// examples.
+	ratio, unpaired bool
 }
 
 // fixtureObjectives has one label with markup, to test escaping.
 var fixtureObjectives = []fixtureObjective{
-	{"dpo", "DPO", 1.9, 0.15, 0.693, 0.45},
-	{"ipo", "IPO", 1.4, 0.10, 1.0, 0.30},
-	{"kto", "KTO", 2.5, 0.25, 0.50, 0.33},
-	{"orpo", "ORPO", 0.7, 0.40, 2.9, 2.2},
-	{"simpo", "SimPO <script>alert(1)</script>", 3.6, 0.30, 1.4, 0.7},
+	{"dpo", "DPO", 1.9, 0.15, 0.693, 0.45, true, false},
+	{"ipo", "IPO", 1.4, 0.10, 1.0, 0.30, true, false},
+	{"kto", "KTO", 2.5, 0.25, 0.50, 0.33, true, true},
+	{"orpo", "ORPO", 0.7, 0.40, 2.9, 2.2, false, false},
+	{"simpo", "SimPO <script>alert(1)</script>", 3.6, 0.30, 1.4, 0.7, false, false},
 }
 
 // Training shape of the fixture: 32 steps, a log line every 4 steps and an
@@ -102,6 +108,7 @@ const (
 	fixtureSteps     = 32
 	fixtureLogEvery  = 4
 	fixtureEvalEvery = 8
+	fixtureBatch     = 32 // examples per step; KTO's are unpaired halves of pairs
 )
 
 // fixture returns a summary of five objectives on a toy task, with exact
@@ -139,25 +146,68 @@ func fixture() *summary.Summary {
 			v := task.metrics(task.tilt(f*fo.lambda, scaled))
 			v[keyEvalLoss] = fo.loss0 + (fo.loss1-fo.loss0)*f + 0.02*rng.NormFloat64()
 			v[keyEvalAcc] = math.Min(1, 0.8*math.Sqrt(f)+0.05*rng.Float64())
-			v["eval_rewards/margins"] = f * fo.lambda
+			v[metric.EvalPrefix+metric.RewardsMargins] = f * fo.lambda
+			if !fo.ratio {
+				v[keyEvalAcc] += 0.3
+				v[metric.EvalPrefix+metric.RewardsMargins] += 0.1
+			} else if step == 0 {
+				v[keyEvalAcc] = 0 // every pair a tie
+			}
+			if fo.unpaired {
+				delete(v, keyEvalAcc)
+			}
+			v[metric.EvalPrefix+metric.LogpsChosen] = -20 + f
+			v[metric.EvalPrefix+metric.LogpsRejected] = -20 - 4*f
+			v[metric.ExamplesSeen] = fixtureExamples(fo, step)
 			o.History = append(o.History, summary.Point{Step: step, Values: v})
 		}
 		for step := fixtureLogEvery; step <= fixtureSteps; step += fixtureLogEvery {
 			f := float64(step) / fixtureSteps
 			o.Train = append(o.Train, summary.Point{Step: step, Values: map[string]float64{
-				keyLoss:         fo.loss0 + (fo.loss1-fo.loss0)*math.Sqrt(f) + 0.05*rng.NormFloat64(),
-				"grad_norm":     1 + rng.Float64(),
-				"learning_rate": 1e-3,
+				keyLoss:               fo.loss0 + (fo.loss1-fo.loss0)*math.Sqrt(f) + 0.05*rng.NormFloat64(),
+				"grad_norm":           1 + rng.Float64(),
+				"learning_rate":       1e-3,
+				metric.ExamplesSeen:   fixtureExamples(fo, step),
+				metric.LogpsChosen:    -20 + 1.5*f,
+				metric.LogpsRejected:  -20 - 5*f,
+				metric.RewardsMargins: f * fo.lambda,
 			}})
+			if !fo.unpaired {
+				o.Train[len(o.Train)-1].Values[metric.RewardsAccuracies] = 0.5 + 0.4*f
+			}
 		}
 		o.Final = map[string]float64{}
 		for k, v := range o.History[len(o.History)-1].Values {
 			o.Final[k] = v
 		}
 		o.Final[keyImplicitAcc] = 0.5 + 0.4*rng.Float64()
+		o.Final[metric.TrainLoss] = o.Train[len(o.Train)-1].Values[keyLoss]
 		s.Objectives = append(s.Objectives, o)
 	}
 	return s
+}
+
+// fixtureExamples is the examples_seen after step steps of fo.
+func fixtureExamples(fo fixtureObjective, step int) float64 {
+	if fo.unpaired {
+		return float64(2 * fixtureBatch * step)
+	}
+	return float64(fixtureBatch * step)
+}
+
+// trainingOnly returns a copy of s as a run on data files without a
+// held-out split records it: no exact metrics and no evaluations, only the
+// training log lines and the last training loss.
+func trainingOnly(s *summary.Summary) *summary.Summary {
+	c := *withoutExact(s)
+	objs := c.Objectives
+	c.Objectives = nil
+	for _, o := range objs {
+		o.History = nil
+		o.Final = map[string]float64{metric.TrainLoss: o.Final[metric.TrainLoss]}
+		c.Objectives = append(c.Objectives, o)
+	}
+	return &c
 }
 
 // withoutExact returns a copy of s as a run on data files records it: no β,

@@ -23,7 +23,9 @@ import (
 
 // palette holds the objective colours, in the order of Summary.Objectives:
 // the Okabe–Ito colour-blind-safe palette without its yellow, which is too
-// pale on white. Objectives beyond its length reuse it with dashed lines.
+// pale on white, then four dark colours of Paul Tol's muted scheme, so that
+// a sweep plus the five built-in objectives gets ten distinct colours.
+// Objectives beyond its length reuse it with dash patterns (see looksOf).
 var palette = []color.RGBA{
 	{0x00, 0x72, 0xb2, 0xff}, // blue
 	{0xd5, 0x5e, 0x00, 0xff}, // vermilion
@@ -31,6 +33,19 @@ var palette = []color.RGBA{
 	{0xcc, 0x79, 0xa7, 0xff}, // reddish purple
 	{0xe6, 0x9f, 0x00, 0xff}, // orange
 	{0x56, 0xb4, 0xe9, 0xff}, // sky blue
+	{0x88, 0x22, 0x55, 0xff}, // wine
+	{0x33, 0x22, 0x88, 0xff}, // indigo
+	{0x11, 0x77, 0x33, 0xff}, // dark green
+	{0x99, 0x99, 0x33, 0xff}, // olive
+}
+
+// dashPatterns are the line styles of successive passes over the palette:
+// solid, then dashed, dash-dotted and dotted.
+var dashPatterns = [][]vg.Length{
+	nil,
+	{vg.Points(6), vg.Points(3)},
+	{vg.Points(6), vg.Points(2), vg.Points(1), vg.Points(2)},
+	{vg.Points(1.5), vg.Points(2)},
 }
 
 // Colours of the policies that are not objectives.
@@ -40,15 +55,18 @@ var (
 	gridCol  = color.RGBA{0xe4, 0xe4, 0xe4, 0xff}
 )
 
-// shapes are the objective markers, in palette order, so that objectives
-// differ in shape as well as colour.
+// shapes are the objective markers. Their count (8) is prime to the
+// palette's (10), so colour and shape together repeat only after 40
+// objectives.
 var shapes = []draw.GlyphDrawer{
-	polygon{n: 0},                    // disc
-	polygon{n: 4, rot: math.Pi / 4},  // square
-	polygon{n: 3, rot: math.Pi / 2},  // triangle
-	polygon{n: 4},                    // diamond
-	polygon{n: 3, rot: -math.Pi / 2}, // inverted triangle
-	polygon{n: 0, hollow: true},      // ring
+	polygon{n: 0},                                 // disc
+	polygon{n: 4, rot: math.Pi / 4},               // square
+	polygon{n: 3, rot: math.Pi / 2},               // triangle
+	polygon{n: 4},                                 // diamond
+	polygon{n: 3, rot: -math.Pi / 2},              // inverted triangle
+	polygon{n: 0, hollow: true},                   // ring
+	polygon{n: 4, rot: math.Pi / 4, hollow: true}, // open square
+	polygon{n: 3, rot: math.Pi / 2, hollow: true}, // open triangle
 }
 
 // look is how one objective is drawn everywhere.
@@ -63,11 +81,8 @@ type look struct {
 func looksOf(s *summary.Summary) []look {
 	out := make([]look, len(s.Objectives))
 	for i, o := range s.Objectives {
-		l := look{Label: label(o), Index: i % len(palette), Color: palette[i%len(palette)], Shape: shapes[i%len(shapes)]}
-		if i >= len(palette) {
-			l.Dashes = []vg.Length{vg.Points(6), vg.Points(2), vg.Points(1), vg.Points(2)}
-		}
-		out[i] = l
+		out[i] = look{Label: label(o), Index: i % len(palette), Color: palette[i%len(palette)], Shape: shapes[i%len(shapes)],
+			Dashes: dashPatterns[i/len(palette)%len(dashPatterns)]}
 	}
 	return out
 }

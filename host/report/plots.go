@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"html/template"
 	"math"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
@@ -26,9 +28,40 @@ const (
 	endRadius      = vg.Length(4.5)
 )
 
-// series returns (step, value of key) for the points that hold key, in
-// their order, and how many of those values were not finite and left out.
-func series(pts []summary.Point, key string) (plotter.XYs, int) {
+// xAxis is the quantity curves are drawn against: training examples seen
+// when every point of every objective logs it, else the optimizer step.
+type xAxis struct {
+	key   string // metric name of the x value; "" for the step
+	label string
+}
+
+// xAxisOf chooses the x axis of s. Examples seen put objectives that take
+// different numbers of steps per example (KTO's unpaired batches) on one
+// axis; summaries written before the trainer logged them fall back to steps.
+func xAxisOf(s *summary.Summary) xAxis {
+	for _, o := range s.Objectives {
+		for _, pts := range [][]summary.Point{o.History, o.Train} {
+			for _, p := range pts {
+				if v, ok := p.Values[metric.ExamplesSeen]; !ok || !finite(v) {
+					return xAxis{label: "step"}
+				}
+			}
+		}
+	}
+	return xAxis{key: metric.ExamplesSeen, label: "training examples seen"}
+}
+
+// of returns the x value of p.
+func (x xAxis) of(p summary.Point) float64 {
+	if x.key == "" {
+		return float64(p.Step)
+	}
+	return p.Values[x.key]
+}
+
+// series returns (x, value of key) for the points that hold key, in their
+// order, and how many of those values were not finite and left out.
+func series(pts []summary.Point, x xAxis, key string) (plotter.XYs, int) {
 	var xys plotter.XYs
 	bad := 0
 	for _, p := range pts {
@@ -40,7 +73,7 @@ func series(pts []summary.Point, key string) (plotter.XYs, int) {
 			bad++
 			continue
 		}
-		xys = append(xys, plotter.XY{X: float64(p.Step), Y: v})
+		xys = append(xys, plotter.XY{X: x.of(p), Y: v})
 	}
 	return xys, bad
 }
@@ -60,35 +93,99 @@ func omitted(n int) string {
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func noObjectives(id, title string) figure {
-	return figure{ID: id, Title: title, Missing: "the summary lists no objectives."}
+	return figure{ID: id, Title: title, Missing: "Not shown: the summary lists no objectives."}
+}
+
+// source is where a figure reads a TRL metric: the held-out evaluations
+// when any objective logged them, else the training log lines.
+type source struct {
+	key   string // the metric name in the points
+	eval  bool   // History rather than Train
+	where string // for captions: "held-out pairs" or "training batches"
+}
+
+func (src source) points(o summary.Objective) []summary.Point {
+	if src.eval {
+		return o.History
+	}
+	return o.Train
+}
+
+// sourceOf finds the source of the TRL metric name (e.g. "rewards/margins"),
+// and reports whether any objective logged it at all.
+func sourceOf(s *summary.Summary, name string) (source, bool) {
+	for _, o := range s.Objectives {
+		for _, p := range o.History {
+			if _, ok := p.Values[metric.EvalPrefix+name]; ok {
+				return source{metric.EvalPrefix + name, true, "held-out pairs"}, true
+			}
+		}
+	}
+	for _, o := range s.Objectives {
+		for _, p := range o.Train {
+			if _, ok := p.Values[name]; ok {
+				return source{name, false, "training batches (no held-out evaluation logged it)"}, true
+			}
+		}
+	}
+	return source{}, false
+}
+
+// panelGrid lays out one plot per objective, two per row.
+func panelGrid(n int) (rows, cols int, grid [][]*plot.Plot) {
+	cols = 2
+	if n == 1 {
+		cols = 1
+	}
+	rows = (n + cols - 1) / cols
+	grid = make([][]*plot.Plot, rows)
+	for j := range grid {
+		grid[j] = make([]*plot.Plot, cols)
+	}
+	return rows, cols, grid
+}
+
+// renderPanels draws a legend above a grid of panels.
+func renderPanels(title string, grid [][]*plot.Plot, leg plot.Legend) (template.HTML, error) {
+	rows, cols := len(grid), len(grid[0])
+	lr := leg.Rectangle(draw.Canvas{})
+	legH := lr.Max.Y - lr.Min.Y + vg.Points(8)
+	height := vg.Length(rows)*panelHeight + legH
+	return renderSVG(figWidth, height, title, func(c draw.Canvas) {
+		leg.Draw(draw.Crop(c, vg.Points(4), 0, height-legH, 0))
+		body := draw.Crop(c, 0, 0, 0, -legH)
+		tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(8), PadTop: vg.Points(2), PadRight: vg.Points(6)}
+		canvases := plot.Align(grid, tiles, body)
+		for j := range grid {
+			for i, p := range grid[j] {
+				if p != nil {
+					p.Draw(canvases[j][i])
+				}
+			}
+		}
+	})
 }
 
 // lossFigure draws one small panel per objective: training loss against
-// step, with held-out loss as markers. Objectives' losses differ in scale
-// and meaning, so each panel has its own y axis.
+// examples seen, with held-out loss as markers. Objectives' losses differ in
+// scale and meaning, so each panel has its own y axis.
 func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 	const id, title = "loss", "Training loss"
 	if len(s.Objectives) == 0 {
 		return noObjectives(id, title), nil
 	}
-	cols := 2
-	if len(s.Objectives) == 1 {
-		cols = 1
-	}
-	rows := (len(s.Objectives) + cols - 1) / cols
-	grid := make([][]*plot.Plot, rows)
-	for j := range grid {
-		grid[j] = make([]*plot.Plot, cols)
-	}
+	x := xAxisOf(s)
+	_, _, grid := panelGrid(len(s.Objectives))
+	cols := len(grid[0])
 	bad, drawn := 0, false
 	anyEval := false
 	for i, o := range s.Objectives {
 		l := looks[i]
-		p := newPlot("step", "loss")
+		p := newPlot(x.label, "loss")
 		p.Title.Text = l.Label
 		p.Title.TextStyle.Color = l.Color
-		train, nb := series(o.Train, keyLoss)
-		eval, ne := series(o.History, keyEvalLoss)
+		train, nb := series(o.Train, x, keyLoss)
+		eval, ne := series(o.History, x, keyEvalLoss)
 		bad += nb + ne
 		if len(train) > 0 {
 			p.Add(l.line(train))
@@ -105,7 +202,7 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 		grid[i/cols][i%cols] = p
 	}
 	if !drawn {
-		return figure{ID: id, Title: title, Missing: `no training log line or evaluation has a loss ("loss", "eval_loss").`}, nil
+		return figure{ID: id, Title: title, Missing: `Not shown: no training log line or evaluation has a loss ("loss", "eval_loss").`}, nil
 	}
 	leg := newLegend()
 	neutral := look{Color: refColor}
@@ -113,22 +210,7 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 	if anyEval {
 		leg.Add("held-out loss (evaluations)", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: markRadius, Shape: polygon{hollow: true}}})
 	}
-	lr := leg.Rectangle(draw.Canvas{})
-	legH := lr.Max.Y - lr.Min.Y + vg.Points(8)
-	height := vg.Length(rows)*panelHeight + legH
-	svg, err := renderSVG(figWidth, height, title, func(c draw.Canvas) {
-		leg.Draw(draw.Crop(c, vg.Points(4), 0, height-legH, 0))
-		body := draw.Crop(c, 0, 0, 0, -legH)
-		tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Points(18), PadY: vg.Points(8), PadTop: vg.Points(2), PadRight: vg.Points(6)}
-		canvases := plot.Align(grid, tiles, body)
-		for j := range grid {
-			for i, p := range grid[j] {
-				if p != nil {
-					p.Draw(canvases[j][i])
-				}
-			}
-		}
-	})
+	svg, err := renderPanels(title, grid, leg)
 	if err != nil {
 		return figure{}, err
 	}
@@ -138,7 +220,16 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 	if anyEval {
 		caption += " Rings are the loss on the held-out pairs at each evaluation."
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+}
+
+// xCaption explains the x axis.
+func xCaption(x xAxis) string {
+	if x.key == "" {
+		return " The x axis is the optimizer step (this summary does not log examples seen)."
+	}
+	return " The x axis counts training examples seen, so objectives compare at equal data whatever " +
+		"their batches; an unpaired objective (KTO) counts a pair's chosen and rejected completions as two examples."
 }
 
 // note writes a centred remark in an otherwise empty plot.
@@ -156,47 +247,82 @@ func noteStyle(x text.XAlignment, y text.YAlignment) text.Style {
 	return text.Style{Color: refColor, Font: font.From(sans, noteSize), XAlign: x, YAlign: y, Handler: plot.DefaultTextHandler}
 }
 
-// accuracyFigure draws held-out preference accuracy against step.
+// allTies reports whether the accuracy at p is 0 because every pair is a
+// tie: accuracy 0 means no margin is > 0, and a mean margin of exactly 0 on
+// top of that means every margin is 0. That is the start of an objective
+// whose reward is β·log π/π_ref, at π = π_ref.
+func allTies(p summary.Point, accKey, marginKey string) bool {
+	m, ok := p.Values[marginKey]
+	return p.Values[accKey] == 0 && ok && m == 0
+}
+
+// chance is the accuracy of a coin flip.
+const chance = 0.5
+
+// accuracyFigure draws preference accuracy against examples seen, on a y
+// range fitted to the data with chance (0.5) as a line.
 func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
-	const id, title = "accuracy", "Held-out preference accuracy"
+	const id, title = "accuracy", "Preference accuracy"
 	if len(s.Objectives) == 0 {
 		return noObjectives(id, title), nil
 	}
-	p := newPlot("step", "accuracy (fraction of held-out pairs)")
+	x := xAxisOf(s)
+	src, hasSrc := sourceOf(s, metric.RewardsAccuracies)
+	marginKey := strings.Replace(src.key, metric.RewardsAccuracies, metric.RewardsMargins, 1)
+	p := newPlot(x.label, "accuracy (fraction of pairs)")
 	leg := newLegend()
-	bad := 0
-	var anyAcc, anyImpl, anyImplFinal bool
+	bad, ties := 0, 0
+	lo, hi := chance, chance
+	var onlyFinal []string
+	var anyAcc, anyFinal bool
+	curves := make([]plotter.XYs, len(s.Objectives))
 	for i, o := range s.Objectives {
-		l := looks[i]
-		acc, nb := series(o.History, keyEvalAcc)
-		impl, ni := series(o.History, keyImplicitAcc)
-		bad += nb + ni
-		name := l.Label
-		var thumbs []plot.Thumbnailer
-		if len(acc) > 0 {
-			ln, mk := l.line(acc), l.marks(acc, markRadius)
-			p.Add(ln, mk)
-			thumbs = append(thumbs, ln, mk)
+		var xys plotter.XYs
+		if hasSrc {
+			for _, pt := range src.points(o) {
+				v, ok := pt.Values[src.key]
+				switch {
+				case !ok:
+				case !finite(v):
+					bad++
+				case allTies(pt, src.key, marginKey):
+					ties++
+				default:
+					xys = append(xys, plotter.XY{X: x.of(pt), Y: v})
+				}
+			}
+		}
+		curves[i] = xys
+		for _, xy := range xys {
+			lo, hi = math.Min(lo, xy.Y), math.Max(hi, xy.Y)
+		}
+	}
+	for _, i := range drawOrder(curves) {
+		l, xys := looks[i], curves[i]
+		if len(xys) > 0 {
+			p.Add(l.line(xys), l.marks(xys, markRadius))
 			anyAcc = true
 		}
-		switch v, ok := o.Final[keyImplicitAcc]; {
-		case len(impl) > 0:
-			ln := l.line(impl)
-			ln.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			p.Add(ln, l.marks(impl, markRadius))
-			anyImpl = true
-			if len(thumbs) == 0 {
-				thumbs = append(thumbs, ln)
-			}
-		case ok && finite(v):
-			pt := plotter.XYs{{X: float64(finalStep(o)), Y: v}}
+	}
+	for i, o := range s.Objectives {
+		l := looks[i]
+		var thumbs []plot.Thumbnailer
+		name := l.Label
+		if len(curves[i]) > 0 {
+			thumbs = append(thumbs, l.line(nil), l.marks(nil, markRadius))
+		}
+		if v, ok := o.Final[keyImplicitAcc]; ok && finite(v) && len(o.History) > 0 {
+			pt := plotter.XYs{{X: x.of(o.History[len(o.History)-1]), Y: v}}
 			sc := &plotter.Scatter{XYs: pt, GlyphStyle: draw.GlyphStyle{Color: l.Color, Radius: endRadius, Shape: polygon{hollow: true}}}
 			p.Add(sc)
-			anyImplFinal = true
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+			anyFinal = true
 			if len(thumbs) == 0 {
-				thumbs = append(thumbs, l.marks(nil, markRadius))
+				thumbs = append(thumbs, sc)
+				name += " (final only)"
+				onlyFinal = append(onlyFinal, l.Label)
 			}
-		case ok:
+		} else if ok && !finite(v) {
 			bad++
 		}
 		if len(thumbs) == 0 {
@@ -205,54 +331,187 @@ func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
 		}
 		leg.Add(name, thumbs...)
 	}
-	if !anyAcc && !anyImpl && !anyImplFinal {
-		return figure{ID: id, Title: title, Missing: `no evaluation logged "eval_rewards/accuracies" or "implicit_reward_accuracy".`}, nil
+	if !anyAcc && !anyFinal {
+		return figure{ID: id, Title: title, Missing: `Not shown: no objective logged a pairwise accuracy ("rewards/accuracies" in training or evaluation, or "implicit_reward_accuracy").`}, nil
 	}
-	neutral := look{Color: refColor}
-	caption := "Fraction of held-out preference pairs ranked correctly, at each evaluation."
-	if anyAcc {
-		leg.Add("eval_rewards/accuracies", neutral.line(nil))
-		caption += " Solid: eval_rewards/accuracies, the fraction of pairs whose chosen completion the objective's own reward scores higher than the rejected one."
+	ch := &plotter.Line{XYs: plotter.XYs{{X: p.X.Min, Y: chance}, {X: p.X.Max, Y: chance}}}
+	ch.LineStyle = draw.LineStyle{Color: refColor, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(5), vg.Points(3)}}
+	p.Add(ch)
+	leg.Add("chance (0.5)", ch)
+	caption := "Fraction of preference pairs whose chosen completion the objective's own reward scores " +
+		"above the rejected one (TRL's rewards/accuracies), on " + src.where + "."
+	if !anyAcc {
+		caption = "No objective logged a pairwise accuracy during training."
 	}
-	if anyImpl {
-		ln := neutral.line(nil)
-		ln.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-		leg.Add("implicit-reward accuracy", ln)
-		caption += " Dashed: implicit-reward accuracy, log π/π_ref of the chosen completion > that of the rejected one."
-	}
-	if anyImplFinal {
+	if anyFinal {
 		leg.Add("implicit-reward acc., final", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: endRadius, Shape: polygon{hollow: true}}})
-		caption += " Rings: implicit-reward accuracy of the final policy (log π/π_ref of the chosen completion > that of the rejected one), the DPO reward model every policy defines."
+		caption += " Rings: the final policy's implicit-reward accuracy on the held-out pairs (log π/π_ref of " +
+			"the chosen completion > that of the rejected one), the DPO reward model every policy defines."
 	}
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Y.Tick.Marker = fractionTicks
+	if len(onlyFinal) > 0 {
+		caption += " " + strings.Join(onlyFinal, ", ") + ": trained on unpaired examples, so no pairwise " +
+			"accuracy is logged during training; only the final ring is shown."
+	}
+	if ties > 0 {
+		caption += " Left out: points where every pair is a tie (all margins 0, the start of an objective " +
+			"whose reward is β·log π/π_ref, at π = π_ref), which would read as a false accuracy of 0."
+	}
+	pad := math.Max(0.02, 0.08*(hi-lo))
+	p.Y.Min, p.Y.Max = math.Max(0, lo-pad), math.Min(1, hi+pad)
+	caption += " The y range is fitted to the data; the dashed line is chance, 0.5."
 	svg, err := renderSVG(figWidth, lineHeight, title, func(c draw.Canvas) { drawBeside(c, p, leg) })
 	if err != nil {
 		return figure{}, err
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
 }
 
-// fractionTicks mark [0, 1] every 0.1, labelled every 0.2.
-var fractionTicks = func() plot.ConstantTicks {
-	var ts plot.ConstantTicks
-	for k := 0; k <= 10; k++ {
-		t := plot.Tick{Value: float64(k) / 10}
-		if k%2 == 0 {
-			t.Label = fmt.Sprintf("%.1f", t.Value)
+// marginsFigure draws the mean reward margin (chosen − rejected, in each
+// objective's own reward) against examples seen.
+func marginsFigure(s *summary.Summary, looks []look) (figure, error) {
+	const id, title = "margins", "Reward margins"
+	if len(s.Objectives) == 0 {
+		return noObjectives(id, title), nil
+	}
+	x := xAxisOf(s)
+	src, ok := sourceOf(s, metric.RewardsMargins)
+	if !ok {
+		return figure{ID: id, Title: title, Missing: `Not shown: no objective logged "rewards/margins".`}, nil
+	}
+	p := newPlot(x.label, "mean reward margin")
+	leg := newLegend()
+	bad := 0
+	curves := make([]plotter.XYs, len(s.Objectives))
+	for i, o := range s.Objectives {
+		var n int
+		curves[i], n = series(src.points(o), x, src.key)
+		bad += n
+	}
+	for _, i := range drawOrder(curves) {
+		if len(curves[i]) > 0 {
+			p.Add(looks[i].line(curves[i]), looks[i].marks(curves[i], markRadius))
 		}
-		ts = append(ts, t)
 	}
-	return ts
-}()
+	for i, l := range looks {
+		if len(curves[i]) == 0 {
+			leg.Add(l.Label+" (not logged)", l.line(nil))
+			continue
+		}
+		leg.Add(l.Label, l.line(nil), l.marks(nil, markRadius))
+	}
+	svg, err := renderSVG(figWidth, lineHeight, title, func(c draw.Canvas) { drawBeside(c, p, leg) })
+	if err != nil {
+		return figure{}, err
+	}
+	caption := "Mean reward of the chosen minus the rejected completion, each objective in its own reward " +
+		"(TRL's rewards/margins), on " + src.where + ". The rewards differ between objectives (β·log π/π_ref, " +
+		"a length-normalised log-prob, a log-odds), so compare each curve's trend, not the curves' heights."
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+}
 
-// finalStep is the step of an objective's final policy: its last
-// evaluation, else its step count.
-func finalStep(o summary.Objective) int {
-	if n := len(o.History); n > 0 {
-		return o.History[n-1].Step
+// logpsFigure draws one panel per objective: the mean log-probability of
+// the chosen and of the rejected completions against examples seen.
+func logpsFigure(s *summary.Summary, looks []look) (figure, error) {
+	const id, title = "logps", "Log-probabilities of chosen and rejected completions"
+	if len(s.Objectives) == 0 {
+		return noObjectives(id, title), nil
 	}
-	return o.Steps
+	x := xAxisOf(s)
+	srcC, okC := sourceOf(s, metric.LogpsChosen)
+	srcR, okR := sourceOf(s, metric.LogpsRejected)
+	if !okC && !okR {
+		return figure{ID: id, Title: title, Missing: `Not shown: no objective logged "logps/chosen" or "logps/rejected".`}, nil
+	}
+	_, _, grid := panelGrid(len(s.Objectives))
+	cols := len(grid[0])
+	dashed := []vg.Length{vg.Points(4), vg.Points(3)}
+	bad := 0
+	for i, o := range s.Objectives {
+		l := looks[i]
+		p := newPlot(x.label, "log π(y|x)")
+		p.Title.Text = l.Label
+		p.Title.TextStyle.Color = l.Color
+		var ch, rj plotter.XYs
+		var n int
+		if okC {
+			ch, n = series(srcC.points(o), x, srcC.key)
+			bad += n
+		}
+		if okR {
+			rj, n = series(srcR.points(o), x, srcR.key)
+			bad += n
+		}
+		if len(ch) > 0 {
+			ln := l.line(ch)
+			ln.Dashes = nil
+			p.Add(ln)
+		}
+		if len(rj) > 0 {
+			ln := l.line(rj)
+			ln.Dashes = dashed
+			p.Add(ln)
+		}
+		if len(ch) == 0 && len(rj) == 0 {
+			note(p, "not logged")
+		}
+		grid[i/cols][i%cols] = p
+	}
+	leg := newLegend()
+	solid := look{Color: refColor}.line(nil)
+	dash := look{Color: refColor}.line(nil)
+	dash.Dashes = dashed
+	leg.Add("chosen", solid)
+	leg.Add("rejected", dash)
+	svg, err := renderPanels(title, grid, leg)
+	if err != nil {
+		return figure{}, err
+	}
+	where := srcC.where
+	if !okC {
+		where = srcR.where
+	}
+	caption := "Mean log-probability under the policy of the chosen (solid) and rejected (dashed) completions, " +
+		"on " + where + ", one panel per objective. A widening gap with both falling is the familiar " +
+		"likelihood displacement of DPO-like objectives."
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+}
+
+// drawOrder returns the indices of curves, those spanning the largest part
+// of the plot first, so that small curves (IPO's near π_ref) are drawn last,
+// on top.
+func drawOrder(curves []plotter.XYs) []int {
+	xlo, xhi, ylo, yhi := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+	for _, c := range curves {
+		for _, p := range c {
+			xlo, xhi = math.Min(xlo, p.X), math.Max(xhi, p.X)
+			ylo, yhi = math.Min(ylo, p.Y), math.Max(yhi, p.Y)
+		}
+	}
+	span := func(lo, hi float64) float64 {
+		if hi > lo {
+			return hi - lo
+		}
+		return 1
+	}
+	dx, dy := span(xlo, xhi), span(ylo, yhi)
+	extent := make([]float64, len(curves))
+	for i, c := range curves {
+		if len(c) == 0 {
+			continue
+		}
+		a, b, e, f := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
+		for _, p := range c {
+			a, b = math.Min(a, p.X), math.Max(b, p.X)
+			e, f = math.Min(e, p.Y), math.Max(f, p.Y)
+		}
+		extent[i] = (b-a)/dx + (f-e)/dy
+	}
+	order := make([]int, len(curves))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return extent[order[i]] > extent[order[j]] })
+	return order
 }
 
 // logRatio is the max/min ratio of positive values above which the KL axis
@@ -265,12 +524,13 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 	if len(s.Objectives) == 0 {
 		return noObjectives(id, title), nil
 	}
+	x := xAxisOf(s)
 	lo, hi := math.Inf(1), math.Inf(-1)
 	bad := 0
 	all := make([]plotter.XYs, len(s.Objectives))
 	maxStep := 0.0
 	for i, o := range s.Objectives {
-		xys, n := series(o.History, keyKLOpt)
+		xys, n := series(o.History, x, keyKLOpt)
 		bad += n
 		all[i] = xys
 		for _, xy := range xys {
@@ -279,7 +539,7 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 		}
 	}
 	if math.IsInf(lo, 1) {
-		return figure{ID: id, Title: title, Missing: `no evaluation logged "kl_to_optimal". It needs a task whose ` +
+		return figure{ID: id, Title: title, Missing: `Cannot be computed on this data: KL(π‖π*_β) ("kl_to_optimal") needs a task whose ` +
 			"optimal policy is known exactly (the built-in testbed); data without a known reward has no π*_β to measure against."}, nil
 	}
 	ref, hasRef := s.Reference[keyKLOpt]
@@ -292,21 +552,24 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 	if logY {
 		yLabel += ", log scale"
 	}
-	p := newPlot("step", yLabel)
+	p := newPlot(x.label, yLabel)
 	if logY {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
 	}
 	leg := newLegend()
+	for _, i := range drawOrder(all) {
+		if xys := all[i]; len(xys) > 0 {
+			p.Add(looks[i].line(xys), looks[i].marks(xys, markRadius))
+		}
+	}
 	for i, xys := range all {
 		l := looks[i]
 		if len(xys) == 0 {
 			leg.Add(l.Label+" (not logged)", l.line(nil))
 			continue
 		}
-		ln, mk := l.line(xys), l.marks(xys, markRadius)
-		p.Add(ln, mk)
-		leg.Add(l.Label, ln, mk)
+		leg.Add(l.Label, l.line(nil), l.marks(nil, markRadius))
 	}
 	caption := "Exact KL divergence from each objective's policy to π*_β, in nats, averaged over the " +
 		"held-out prompts; 0 only at the optimum, lower is better."
@@ -324,7 +587,7 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 	if err != nil {
 		return figure{}, err
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
 }
 
 // logTicks marks 1, 2 and 5 times powers of ten, labelled, plus unlabelled
@@ -386,8 +649,8 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 		anyTraj = anyTraj || len(xys) > 0
 	}
 	if !anyTraj {
-		return figure{ID: id, Title: title, Missing: `no evaluation logged both "expected_reward" and ` +
-			`"kl_to_reference". They need a task whose reward is known exactly (the built-in testbed).`}, nil
+		return figure{ID: id, Title: title, Missing: `Cannot be computed on this data: the expected true reward and ` +
+			`KL(π‖π_ref) ("expected_reward", "kl_to_reference") need a task whose reward is known exactly (the built-in testbed).`}, nil
 	}
 	opt, hasOpt := point(s.Optimal)
 	if hasOpt {
@@ -400,19 +663,28 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 	xmax *= 1.15 // room right of the furthest policy for the frontier to continue
 	p := newPlot("KL(π‖π_ref) (nats)", "expected reward E[r*] (reward units)")
 	leg := newLegend()
-	front, labelled := clipFrontier(s.Frontier, xmax)
+	front, kept := frontierCurve(s, xmax)
 	if len(front) > 1 {
 		ln := &plotter.Line{XYs: front}
 		ln.LineStyle = draw.LineStyle{Color: optColor, Width: vg.Points(1.3)}
 		p.Add(ln)
+		labelled := spreadLabels(kept, maxBetaLabels)
 		dots := &plotter.Scatter{XYs: labelled.XYs, GlyphStyle: draw.GlyphStyle{Color: optColor, Radius: 1.8, Shape: polygon{}}}
 		p.Add(dots)
-		leg.Add("exact frontier π*_β′", ln, dots)
+		leg.Add("exact frontier π*_β′", ln)
 		lb, err := betaLabels(labelled)
 		if err != nil {
 			return figure{}, err
 		}
 		p.Add(lb)
+	}
+	for _, i := range drawOrder(trajs) {
+		l, xys := looks[i], trajs[i]
+		if len(xys) == 0 {
+			continue
+		}
+		start := &plotter.Scatter{XYs: xys[:1], GlyphStyle: draw.GlyphStyle{Color: l.Color, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
+		p.Add(l.line(xys), l.marks(xys, markRadius), start, l.marks(xys[len(xys)-1:], endRadius))
 	}
 	for i, xys := range trajs {
 		l := looks[i]
@@ -420,11 +692,7 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 			leg.Add(l.Label+" (not logged)", l.line(nil))
 			continue
 		}
-		ln, mk := l.line(xys), l.marks(xys, markRadius)
-		start := &plotter.Scatter{XYs: xys[:1], GlyphStyle: draw.GlyphStyle{Color: l.Color, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
-		end := l.marks(xys[len(xys)-1:], endRadius)
-		p.Add(ln, mk, start, end)
-		leg.Add(l.Label, ln, mk)
+		leg.Add(l.Label, l.line(nil), l.marks(nil, markRadius))
 	}
 	if hasRef {
 		sc := &plotter.Scatter{XYs: plotter.XYs{ref}, GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
@@ -447,11 +715,9 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 	caption := "Each coloured curve follows one objective's policy through training, one marker per " +
 		"evaluation, from its start (ring) to its final policy (large marker)."
 	if len(front) > 1 {
-		caption += " The black curve is the exact optimal frontier: for each β′ (a few are labelled), π*_β′ " +
-			"has the highest expected reward of all policies at its KL from π_ref, so no policy lies above it."
-		if len(front) > len(labelled.XYs) {
-			caption += " The frontier is cut at 15% beyond the furthest policy."
-		}
+		caption += " The black curve is the exact optimal frontier, from π_ref (β′ → ∞, KL 0) outward: for each " +
+			"β′ (a few are labelled), π*_β′ has the highest expected reward of all policies at its KL from π_ref, " +
+			"so no policy lies above it. It is cut at 15% beyond the furthest policy. Small trajectories are drawn last, on top."
 	} else {
 		caption += " The summary holds no exact frontier to draw."
 	}
@@ -508,16 +774,61 @@ func clipFrontier(fp []summary.FrontierPoint, xmax float64) (line plotter.XYs, k
 	return line, kept
 }
 
-// betaLabels labels at most maxBetaLabels evenly spread points with their
-// β′, above and left of the point, where the frontier leaves room.
+// frontierCurve is the frontier of s cut at KL = xmax (see clipFrontier),
+// starting at π_ref, its limit β′ → ∞, when the summary has π_ref's
+// metrics and no frontier point at KL 0 already; and the points that carry
+// a β′.
+func frontierCurve(s *summary.Summary, xmax float64) (plotter.XYs, betaPoints) {
+	front, kept := clipFrontier(s.Frontier, xmax)
+	if ref, ok := point(s.Reference); ok && len(front) > 0 && front[0].X > frontierZeroKL {
+		front = append(plotter.XYs{ref}, front...)
+	}
+	return front, kept
+}
+
+// frontierZeroKL is the KL below which a frontier point is π_ref itself
+// (rounding noise of an exact enumeration at β′ → ∞).
+const frontierZeroKL = 1e-12
+
+// labelBetaMax is the largest β′ labelled: larger ones stand for the limit
+// β′ → ∞, which is π_ref, marked as such.
+const labelBetaMax = 1e6
+
+// spreadLabels picks at most n points of bp, spread evenly along the KL
+// axis from its furthest point back toward π_ref.
+func spreadLabels(bp betaPoints, n int) betaPoints {
+	var out betaPoints
+	if len(bp.XYs) == 0 {
+		return out
+	}
+	last := bp.XYs[len(bp.XYs)-1].X
+	used := map[int]bool{}
+	for k := n; k >= 1; k-- {
+		target := last * float64(k) / float64(n)
+		best := -1
+		for i, p := range bp.XYs {
+			if bp.Betas[i] > labelBetaMax || p.X <= frontierZeroKL || used[i] {
+				continue
+			}
+			if best < 0 || math.Abs(p.X-target) < math.Abs(bp.XYs[best].X-target) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		used[best] = true
+		out.XYs = append(out.XYs, bp.XYs[best])
+		out.Betas = append(out.Betas, bp.Betas[best])
+	}
+	return out
+}
+
+// betaLabels labels the points of bp with their β′, above and left of the
+// point, where the frontier leaves room.
 func betaLabels(bp betaPoints) (*plotter.Labels, error) {
 	var sel plotter.XYLabels
-	n := len(bp.XYs)
-	step := 1
-	if n > maxBetaLabels {
-		step = (n + maxBetaLabels - 1) / maxBetaLabels
-	}
-	for i := n - 1; i >= 0; i -= step {
+	for i := range bp.XYs {
 		sel.XYs = append(sel.XYs, bp.XYs[i])
 		sel.Labels = append(sel.Labels, "β′="+trimFloat(bp.Betas[i]))
 	}

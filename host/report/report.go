@@ -146,7 +146,7 @@ func build(s *summary.Summary) (*page, error) {
 	p.Intro = intro(s)
 	looks := looksOf(s)
 	builders := []func(*summary.Summary, []look) (figure, error){
-		lossFigure, accuracyFigure, klFigure, frontierFigure,
+		lossFigure, accuracyFigure, marginsFigure, logpsFigure, klFigure, frontierFigure,
 	}
 	for _, b := range builders {
 		f, err := b(s, looks)
@@ -232,7 +232,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <main>
 {{range .Figures}}<section id="{{.ID}}">
 <h2>{{.Title}}</h2>
-{{if .Missing}}<p class="missing">Not shown: {{.Missing}}</p>
+{{if .Missing}}<p class="missing">{{.Missing}}</p>
 {{else}}<figure>
 {{.SVG}}<figcaption>{{.Caption}}</figcaption>
 </figure>

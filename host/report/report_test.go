@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -18,11 +19,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/html"
 
+	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/summary"
 )
 
-// figureIDs are the section ids of the four figures, in page order.
-var figureIDs = []string{"loss", "accuracy", "kl-optimal", "frontier"}
+// figureIDs are the section ids of the figures, in page order.
+var figureIDs = []string{"loss", "accuracy", "margins", "logps", "kl-optimal", "frontier"}
+
+// trainingFigures are the figures that need no known optimum.
+var trainingFigures = []string{"loss", "accuracy", "margins", "logps"}
 
 func render(t *testing.T, s *summary.Summary) []byte {
 	t.Helper()
@@ -318,7 +323,7 @@ func TestRenderWithoutExactMetrics(t *testing.T) {
 	checkOffline(t, page)
 
 	secs := sections(t, doc)
-	drawn := []string{"loss", "accuracy"}
+	drawn := trainingFigures
 	missing := map[string]string{"kl-optimal": `"kl_to_optimal"`, "frontier": `"expected_reward"`}
 	assert.Len(t, findAll(doc, element("svg")), len(drawn))
 	for _, id := range drawn {
@@ -335,6 +340,7 @@ func TestRenderWithoutExactMetrics(t *testing.T) {
 		require.Len(t, notes, 1, id)
 		assert.Contains(t, textOf(notes[0]), why, id)
 		assert.Contains(t, textOf(notes[0]), "known", id)
+		assert.True(t, strings.HasPrefix(textOf(notes[0]), "Cannot be computed on this data"), id)
 	}
 	assert.Contains(t, textOf(findAll(doc, element("header"))[0]), "no known reward")
 
@@ -543,4 +549,169 @@ func TestRenderPartialLogs(t *testing.T) {
 			assert.Contains(t, svgTexts(svgs[0]), tc.want)
 		})
 	}
+}
+
+// TestRenderTrainingOnly renders a run on data files without a held-out
+// split, as examples/compare.toml records it: every figure whose data exists
+// is drawn, the two that need a known optimum say they cannot be computed,
+// and the table has the terminal's columns.
+func TestRenderTrainingOnly(t *testing.T) {
+	s := trainingOnly(fixture())
+	page := render(t, s)
+	doc := parse(t, page)
+	checkBalanced(t, page)
+	checkSVGWellFormed(t, page)
+	secs := sections(t, doc)
+	for _, id := range trainingFigures {
+		require.Contains(t, secs, id)
+		assert.NotContains(t, textOf(secs[id]), "Not shown", id)
+		svgs := findAll(secs[id], element("svg"))
+		require.Len(t, svgs, 1, id)
+		for _, l := range labels(s) {
+			assert.Contains(t, svgTexts(svgs[0]), l, "figure %s", id)
+		}
+		assert.Contains(t, svgTexts(svgs[0]), "training examples seen", id)
+	}
+	for _, id := range []string{"accuracy", "margins", "logps"} {
+		assert.Contains(t, textOf(findAll(secs[id], element("figcaption"))[0]), "training batches", id)
+	}
+	assert.Contains(t, svgTexts(findAll(secs["accuracy"], element("svg"))[0]), "KTO (not logged)")
+	for _, id := range []string{"kl-optimal", "frontier"} {
+		assert.Contains(t, textOf(secs[id]), "Cannot be computed on this data", id)
+	}
+	head, rows := tableRows(t, doc)
+	assert.Equal(t, []string{"policy", "train losslast logged", "steps", "wall timeseconds"}, head)
+	require.Len(t, rows, len(s.Objectives))
+	for i, r := range rows {
+		want := number(s.Objectives[i].Final[metric.TrainLoss])
+		assert.Equal(t, want, r[1], "row %d", i)
+	}
+	caption := textOf(findAll(secs["final"], withClass("p", "caption"))[0])
+	assert.NotContains(t, caption, "accurac")
+	assert.Contains(t, caption, "Losses are each objective's own")
+}
+
+// TestTableColumnsMatchTerminal checks that the page's table has a column
+// for every metric column some row has, in Columns order, as the terminal
+// table does, with π_ref's tied accuracies as "–*" and the footnote.
+func TestTableColumnsMatchTerminal(t *testing.T) {
+	s := fixture()
+	doc := parse(t, render(t, s))
+	head, rows := tableRows(t, doc)
+	var want []string
+	for _, c := range Columns {
+		want = append(want, c.Name+c.Unit)
+	}
+	want = append([]string{"policy"}, want...)
+	want = append(want, "steps", "wall timeseconds")
+	assert.Equal(t, want, head)
+
+	var ref []string
+	for _, r := range rows {
+		if r[0] == "π_ref (reference)" {
+			ref = r
+		}
+	}
+	require.NotNil(t, ref)
+	for i, c := range Columns {
+		if TiedForReference(c.Key) {
+			assert.Equal(t, dash+"*", ref[i+1], c.Name)
+		} else if _, ok := s.Reference[c.Key]; ok {
+			assert.Equal(t, c.Format(s.Reference[c.Key]), ref[i+1], c.Name)
+		}
+	}
+	notes := findAll(doc, withClass("p", "note"))
+	require.Len(t, notes, 1)
+	assert.Equal(t, "* "+TieNote, textOf(notes[0]))
+}
+
+// TestTableInScrollBox checks that the table sits in its own horizontally
+// scrolling box, so a wide table never widens the page.
+func TestTableInScrollBox(t *testing.T) {
+	doc := parse(t, render(t, fixture()))
+	tables := findAll(doc, element("table"))
+	require.Len(t, tables, 1)
+	box := tables[0].Parent
+	require.True(t, withClass("div", "scroll")(box), "the table's parent is <%s class=%q>", box.Data, attr(box, "class"))
+	assert.Regexp(t, `\.scroll\{[^}]*overflow-x:auto`, string(pageCSS()))
+}
+
+// TestAccuracyFigure checks the accuracy figure against examples seen: the
+// all-tie start of ratio objectives is left out, the unpaired objective
+// shows its final ring only, and the y range is fitted to the data.
+func TestAccuracyFigure(t *testing.T) {
+	s := fixture()
+	f, err := accuracyFigure(s, looksOf(s))
+	require.NoError(t, err)
+	assert.Contains(t, f.Caption, "every pair is a tie")
+	assert.Contains(t, f.Caption, "KTO: trained on unpaired examples")
+	doc := parse(t, []byte(f.SVG))
+	texts := svgTexts(findAll(doc, element("svg"))[0])
+	assert.Contains(t, texts, "KTO (final only)")
+	assert.Contains(t, texts, "training examples seen")
+	assert.Contains(t, texts, "chance (0.5)")
+	assert.NotContains(t, texts, "0.0\n", "no tick at 0: the range is fitted, not 0–1")
+
+	// Without the tie (a margin that is not 0), the caption says nothing.
+	for i := range s.Objectives {
+		for _, h := range s.Objectives[i].History {
+			delete(h.Values, metric.EvalPrefix+metric.RewardsMargins)
+		}
+	}
+	f, err = accuracyFigure(s, looksOf(s))
+	require.NoError(t, err)
+	assert.NotContains(t, f.Caption, "every pair is a tie")
+}
+
+func TestAllTies(t *testing.T) {
+	acc, mar := metric.EvalRewardsAccuracies, metric.EvalPrefix+metric.RewardsMargins
+	pt := func(a, m float64) summary.Point { return summary.Point{Values: map[string]float64{acc: a, mar: m}} }
+	assert.True(t, allTies(pt(0, 0), acc, mar))
+	assert.False(t, allTies(pt(0, -0.1), acc, mar), "all pairs wrong, not tied")
+	assert.False(t, allTies(pt(0.5, 0), acc, mar), "a mean margin of 0 with some right")
+	assert.False(t, allTies(summary.Point{Values: map[string]float64{acc: 0}}, acc, mar), "no margin logged")
+}
+
+// TestFrontierCurveFromReference checks that the drawn frontier starts at
+// π_ref (KL 0), whether or not the summary carries the β′ → ∞ point.
+func TestFrontierCurveFromReference(t *testing.T) {
+	s := fixture()
+	front, kept := frontierCurve(s, 10)
+	require.NotEmpty(t, front)
+	assert.Equal(t, 0.0, front[0].X)
+	assert.Equal(t, s.Reference[keyReward], front[0].Y)
+	assert.Len(t, front, len(kept.XYs)+1, "π_ref added before the β′ points")
+
+	s.Frontier = append(s.Frontier, summary.FrontierPoint{Beta: math.MaxFloat64, KLToReference: -1e-17,
+		ExpectedReward: s.Reference[keyReward]})
+	front2, _ := frontierCurve(s, 10)
+	assert.Len(t, front2, len(front), "a summary's own KL-0 point is not doubled")
+
+	lb := spreadLabels(kept, maxBetaLabels)
+	assert.LessOrEqual(t, len(lb.XYs), maxBetaLabels)
+	for _, b := range lb.Betas {
+		assert.LessOrEqual(t, b, labelBetaMax)
+	}
+}
+
+// TestLooksDistinct checks that every objective of a large comparison has
+// its own colour, marker and dash pattern combination.
+func TestLooksDistinct(t *testing.T) {
+	s := &summary.Summary{}
+	for i := range 40 {
+		s.Objectives = append(s.Objectives, summary.Objective{Label: strconv.Itoa(i)})
+	}
+	seen := map[string]int{}
+	for i, l := range looksOf(s) {
+		key := fmt.Sprint(l.Color, l.Shape, l.Dashes)
+		if j, dup := seen[key]; dup {
+			t.Errorf("objectives %d and %d look the same", j, i)
+		}
+		seen[key] = i
+	}
+	colours := map[any]bool{}
+	for _, l := range looksOf(s)[:len(palette)] {
+		colours[l.Color] = true
+	}
+	assert.Len(t, colours, len(palette), "the first %d objectives have distinct colours", len(palette))
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,6 +70,12 @@ func TiedForReference(key string) bool {
 // TieNote is the footnote of a "–" in π_ref's accuracy cells.
 const TieNote = "π_ref's accuracies are not applicable: its implicit reward log π_ref/π_ref is 0 on every pair, so every pair is a tie."
 
+// Caption notes of the final table's columns.
+const (
+	lossNote = "losses are each objective's own (train loss: the last logged, over its logging window), not comparable between objectives"
+	accNote  = "accuracies are percentages of held-out pairs"
+)
+
 // dash marks a value the summary does not have.
 const dash = "–"
 
@@ -128,7 +135,21 @@ func finalTable(s *summary.Summary, looks []look) table {
 	} else {
 		t.Caption = "Final policies in the order they were trained; no KL(π‖π*_β) is known to sort by."
 	}
-	t.Caption += " Losses are each objective's own, not comparable across objectives; accuracies are percentages of held-out pairs; wall time is each objective's own training and evaluation."
+	var notes []string
+	for _, c := range keep {
+		switch Columns[c].Key {
+		case keyEvalLoss, metric.TrainLoss:
+			if !slices.Contains(notes, lossNote) {
+				notes = append(notes, lossNote)
+			}
+		case keyEvalAcc, keyImplicitAcc:
+			if !slices.Contains(notes, accNote) {
+				notes = append(notes, accNote)
+			}
+		}
+	}
+	notes = append(notes, "wall time is each objective's own training and evaluation.")
+	t.Caption += " " + strings.ToUpper(notes[0][:1]) + strings.Join(notes, "; ")[1:]
 	if tied {
 		t.Note = "* " + TieNote
 	}

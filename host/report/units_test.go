@@ -206,9 +206,12 @@ func TestSeries(t *testing.T) {
 		{Step: 12, Values: map[string]float64{"x": 3}},
 		{Step: 16, Values: map[string]float64{"x": math.Inf(-1)}},
 	}
-	xys, bad := series(pts, "x")
+	xys, bad := series(pts, xAxis{label: "step"}, "x")
 	assert.Equal(t, plotter.XYs{{X: 0, Y: 1}, {X: 12, Y: 3}}, xys)
 	assert.Equal(t, 2, bad)
+	// Against another metric: the x value comes from the point.
+	xys, _ = series(pts, xAxis{key: "y"}, "y")
+	assert.Equal(t, plotter.XYs{{X: 2, Y: 2}}, xys)
 }
 
 // TestDistinctTicks checks that tick labels tell ticks apart even on a
