@@ -260,7 +260,7 @@ func inlineSVG(doc, title string) (string, error) {
 // colour (c0, c1, ...).
 func pageCSS() template.CSS {
 	var b strings.Builder
-	b.WriteString(`body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#222;background:#fff;max-width:860px;margin:0 auto;padding:16px 20px 48px;line-height:1.45}
+	b.WriteString(`body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#222;background:#fff;max-width:1060px;margin:0 auto;padding:16px 20px 48px;line-height:1.45}
 h1{font-size:1.6em;margin:0.4em 0}
 h2{font-size:1.2em;margin:1.6em 0 0.4em;border-bottom:1px solid #ddd;padding-bottom:0.2em}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0 0 1em}
@@ -273,9 +273,11 @@ figcaption,.caption{font-size:0.9em;color:#444;margin-top:0.4em}
 .scroll{overflow-x:auto;max-width:100%;margin:0}
 table{border-collapse:collapse;width:100%;font-size:0.85em;font-variant-numeric:tabular-nums}
 th,td{padding:4px 6px;border-bottom:1px solid #e4e4e4}
-thead th{text-align:right;vertical-align:bottom;font-weight:600;min-width:4.5em}
+thead th{text-align:right;vertical-align:bottom;font-weight:600;min-width:4em}
 thead th:first-child{text-align:left}
-tbody th{text-align:left;font-weight:600;white-space:nowrap}
+tbody th{text-align:left;font-weight:600;min-width:8em;max-width:14em}
+.label{white-space:nowrap}
+.detail{overflow-wrap:anywhere}
 td{text-align:right;white-space:nowrap}
 tr.reference,tr.optimum{background:#f5f5f5;font-style:italic}
 .unit,.detail{font-weight:400;font-size:0.85em;color:#666;font-style:normal}

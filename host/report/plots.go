@@ -220,16 +220,17 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 	if anyEval {
 		caption += " Rings are the loss on the held-out pairs at each evaluation."
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
 
-// xCaption explains the x axis.
-func xCaption(x xAxis) string {
+// xSentence explains the x axis of the curves.
+func xSentence(x xAxis) string {
 	if x.key == "" {
-		return " The x axis is the optimizer step (this summary does not log examples seen)."
+		return "Curves are drawn against the optimizer step: this summary does not log the training examples seen."
 	}
-	return " The x axis counts training examples seen, so objectives compare at equal data whatever " +
-		"their batches; an unpaired objective (KTO) counts a pair's chosen and rejected completions as two examples."
+	return "Curves are drawn against the training examples seen, not the step, so objectives whose batches " +
+		"differ compare at equal data; an unpaired objective (KTO) counts a pair's chosen and rejected " +
+		"completions as two examples."
 }
 
 // note writes a centred remark in an otherwise empty plot.
@@ -363,7 +364,7 @@ func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
 	if err != nil {
 		return figure{}, err
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
 
 // marginsFigure draws the mean reward margin (chosen − rejected, in each
@@ -406,7 +407,7 @@ func marginsFigure(s *summary.Summary, looks []look) (figure, error) {
 	caption := "Mean reward of the chosen minus the rejected completion, each objective in its own reward " +
 		"(TRL's rewards/margins), on " + src.where + ". The rewards differ between objectives (β·log π/π_ref, " +
 		"a length-normalised log-prob, a log-odds), so compare each curve's trend, not the curves' heights."
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
 
 // logpsFigure draws one panel per objective: the mean log-probability of
@@ -473,7 +474,7 @@ func logpsFigure(s *summary.Summary, looks []look) (figure, error) {
 	caption := "Mean log-probability under the policy of the chosen (solid) and rejected (dashed) completions, " +
 		"on " + where + ", one panel per objective. A widening gap with both falling is the familiar " +
 		"likelihood displacement of DPO-like objectives."
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
 
 // drawOrder returns the indices of curves, those spanning the largest part
@@ -587,7 +588,7 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 	if err != nil {
 		return figure{}, err
 	}
-	return figure{ID: id, Title: title, SVG: svg, Caption: caption + xCaption(x) + omitted(bad)}, nil
+	return figure{ID: id, Title: title, SVG: svg, Caption: caption + omitted(bad)}, nil
 }
 
 // logTicks marks 1, 2 and 5 times powers of ten, labelled, plus unlabelled

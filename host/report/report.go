@@ -4,12 +4,16 @@
 // so the file reads the same offline.
 //
 // The page holds a header (experiment, β, wall time and what the exact
-// metrics mean), four figures — training loss, held-out accuracy,
-// KL(π‖π*_β) and expected reward against KL(π‖π_ref) over the exact optimal
-// frontier — and a table of the final policies sorted by KL(π‖π*_β). A
-// figure whose metrics the summary lacks (a run on data files has no exact
-// metrics) is replaced by a sentence saying why. Every objective keeps one
-// colour and marker shape in all figures and in the table.
+// metrics mean), six figures — training loss, preference accuracy, reward
+// margins, chosen and rejected log-probabilities, KL(π‖π*_β), and expected
+// reward against KL(π‖π_ref) over the exact optimal frontier drawn from
+// π_ref — and a table of the final policies sorted by KL(π‖π*_β), with the
+// columns of the terminal table (Columns), inside its own horizontally
+// scrolling box. Curves run against training examples seen when the
+// summary logs them. A figure whose metrics the summary lacks is replaced by
+// a sentence saying why: "Cannot be computed on this data" for the exact
+// metrics of a run without a known optimum. Every objective keeps one
+// colour, marker shape and dash pattern in all figures and in the table.
 package report
 
 import (
@@ -161,12 +165,13 @@ func build(s *summary.Summary) (*page, error) {
 
 func intro(s *summary.Summary) []string {
 	common := "Every objective was trained from the same reference policy π_ref, on the same " +
-		"preference pairs, with the same seed; step 0 of every curve is π_ref itself."
+		"preference pairs, with the same seed; the start of every curve is π_ref itself. " + xSentence(xAxisOf(s))
 	if !hasExact(s) {
 		return []string{common, "This run's data has no known reward function, so the optimal policy " +
-			"is unknown and the exact metrics (expected reward, KL to the optimum, free-energy gap) " +
-			"are absent: the report shows the training loss, the held-out preference accuracy and " +
-			"the final table only."}
+			"is unknown and the exact metrics (expected reward, KL to π_ref and to the optimum, " +
+			"free-energy gap, entropy) cannot be computed: the report shows what the training and " +
+			"evaluation logged (losses, preference accuracies, reward margins, log-probabilities) " +
+			"and the final table."}
 	}
 	return []string{common,
 		"The task's reward r*(x, y) is known, so the policy that maximises the KL-regularised " +
