@@ -461,9 +461,12 @@ func toFloat(v any) float64 {
 	return math.NaN()
 }
 
-func sftTOML(p Profile, seed uint64, dir, train, test string) string {
+// headerTOML is the [run], [model] and [tokenizer] sections of the
+// experiment files: the byte-level model of profile p, from init ("" for
+// fresh weights).
+func headerTOML(p Profile, name string, seed uint64, dir, init string) string {
 	return fmt.Sprintf(`[run]
-name = "sft"
+name = %q
 seed = %d
 output_dir = %q
 
@@ -473,11 +476,16 @@ width = %d
 heads = %d
 layers = %d
 mlp_mult = %d
+init = %q
 
 [tokenizer]
 kind = "byte"
 add_eos = true
+`, name, seed, dir, p.Context, p.Width, p.Heads, p.Layers, p.MLPMult, init)
+}
 
+func sftTOML(p Profile, seed uint64, dir, train, test string) string {
+	return headerTOML(p, "sft", seed, dir, "") + fmt.Sprintf(`
 [data]
 train = %q
 eval = %q
@@ -496,29 +504,14 @@ log_every = %d
 eval_every = 0
 checkpoint_every = 0
 keep_checkpoints = 1
-`, seed, dir, p.Context, p.Width, p.Heads, p.Layers, p.MLPMult, train, test, p.Context,
+`, train, test, p.Context,
 		p.SFTLR, p.SFTSteps, p.SFTBatch, max(1, p.SFTSteps/20), max(1, p.SFTSteps/10))
 }
 
 func trainTOML(p Profile, seed uint64, dir, sftDir, prefs string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `[run]
-name = "train"
-seed = %d
-output_dir = %q
-
-[model]
-context = %d
-width = %d
-heads = %d
-layers = %d
-mlp_mult = %d
-init = %q
-
-[tokenizer]
-kind = "byte"
-add_eos = true
-
+	b.WriteString(headerTOML(p, "train", seed, dir, sftDir))
+	fmt.Fprintf(&b, `
 [data]
 train = %q
 format = "paired"
@@ -542,7 +535,7 @@ log_every = %d
 eval_every = 0
 checkpoint_every = %d
 keep_checkpoints = 0
-`, seed, dir, p.Context, p.Width, p.Heads, p.Layers, p.MLPMult, sftDir, prefs, p.Context, p.Context/2,
+`, prefs, p.Context, p.Context/2,
 		sftDir, p.LR, p.Steps, p.Batch, max(1, p.Steps/10), max(1, p.Steps/4), max(1, p.Steps/max(1, p.Snapshots)))
 	for _, o := range Objectives {
 		fmt.Fprintf(&b, "\n[[objective]]\nname = %q\nlabel = %q\nin_process = true\n", o, o)
