@@ -62,4 +62,9 @@ const (
 	Entropy                = "entropy"
 	RegularizedObjective   = "regularized_objective"
 	ImplicitRewardAccuracy = "implicit_reward_accuracy"
+	// FrontierShortfall is the exact optimal frontier's expected reward at
+	// the policy's KL(π‖π_ref), minus the policy's expected reward: how much
+	// reward the policy leaves on the table for the KL it spent (≥ 0 up to
+	// interpolation, 0 on the frontier).
+	FrontierShortfall = "frontier_reward_shortfall"
 )

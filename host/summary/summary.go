@@ -19,10 +19,22 @@ type Summary struct {
 	Reference map[string]float64 `json:"reference"`
 	// Optimal holds the metrics of π*_β (exact task only).
 	Optimal map[string]float64 `json:"optimal,omitempty"`
-	// Frontier is the exact optimal reward–KL frontier: π*_β′ for each β′.
+	// Frontier is the exact optimal reward–KL frontier: π*_β′ for each β′
+	// (of the first seed's task when there are several).
 	Frontier []FrontierPoint `json:"frontier,omitempty"`
-	// Objectives are the objectives that finished, in the experiment's order.
+	// Seeds are the run seeds, run.seed first; each seed draws its own task
+	// prompts, pairs, reference and initialisation. Empty means one seed,
+	// run.seed.
+	Seeds []uint64 `json:"seeds,omitempty"`
+	// Objectives are the runs that finished: for each seed in Seeds order,
+	// each objective in the experiment's order.
 	Objectives []Objective `json:"objectives"`
+	// Aggregates hold, per objective label in the experiment's order, each
+	// final metric over the seeds that finished it.
+	Aggregates []Aggregate `json:"aggregates,omitempty"`
+	// ReferenceStats and OptimalStats are Reference and Optimal over seeds.
+	ReferenceStats map[string]Stat `json:"reference_stats,omitempty"`
+	OptimalStats   map[string]Stat `json:"optimal_stats,omitempty"`
 	// Unfinished labels the objectives of the experiment that did not
 	// finish (the run was interrupted or failed); empty for a complete run.
 	Unfinished []string `json:"unfinished,omitempty"`
@@ -43,7 +55,15 @@ type Objective struct {
 	Label   string         `json:"label"`
 	Version string         `json:"version"`
 	Params  map[string]any `json:"params"`
-	Steps   int            `json:"steps"`
+	// Seed is the run seed this result was trained with.
+	Seed uint64 `json:"seed"`
+	// Group is the label the objective had before a [sweep] expanded it
+	// ("dpo" for "dpo/beta=0.1"), with SweepParam and SweepValue the swept
+	// parameter and this run's value; all empty without a sweep.
+	Group      string `json:"group,omitempty"`
+	SweepParam string `json:"sweep_param,omitempty"`
+	SweepValue any    `json:"sweep_value,omitempty"`
+	Steps      int    `json:"steps"`
 	// Final holds the metrics of the final policy.
 	Final map[string]float64 `json:"final"`
 	// History holds every evaluation, step 0 (the starting policy) first.
@@ -53,6 +73,16 @@ type Objective struct {
 	// Checkpoint is the directory of the final policy's checkpoint.
 	Checkpoint  string  `json:"checkpoint,omitempty"`
 	WallSeconds float64 `json:"wall_seconds"`
+}
+
+// Aggregate is one objective label's final metrics over seeds.
+type Aggregate struct {
+	Label      string          `json:"label"`
+	Name       string          `json:"name"`
+	Group      string          `json:"group,omitempty"`
+	SweepParam string          `json:"sweep_param,omitempty"`
+	SweepValue any             `json:"sweep_value,omitempty"`
+	Metrics    map[string]Stat `json:"metrics"`
 }
 
 // Point is the values logged at one step.
