@@ -80,8 +80,15 @@ type Experiment struct {
 
 // Run names the run and seeds it.
 type Run struct {
-	Name      string `toml:"name"`
-	Seed      Seed   `toml:"seed"`
+	Name string `toml:"name"`
+	// Description says in a sentence what the experiment tests; reports
+	// and the benchmark's leaderboard show it.
+	Description string `toml:"description"`
+	Seed        Seed   `toml:"seed"`
+	// Seeds is the number of seeds every objective is trained with:
+	// run.seed, run.seed+1, … Each seed draws its own task, pairs,
+	// reference and initialisation (the task's seed moves with it).
+	Seeds     int    `toml:"seeds"`
 	OutputDir string `toml:"output_dir"`
 }
 

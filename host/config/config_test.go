@@ -46,7 +46,9 @@ func TestDefaults(t *testing.T) {
 	// out here independently of Defaults.
 	want := map[string]any{
 		"run.name":                "prefopt",
-		"run.seed":                Seed(42),       // transformers TrainingArguments.seed
+		"run.seed":                Seed(42), // transformers TrainingArguments.seed
+		"run.description":         "",
+		"run.seeds":               1,
 		"run.output_dir":          abs(t, "runs"), // relative to the file's directory
 		"model.vocab":             259,            // the byte tokenizer's 256 bytes, PAD, BOS and EOS
 		"model.context":           128,

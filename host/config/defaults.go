@@ -16,6 +16,7 @@ func Defaults() Experiment {
 		Run: Run{
 			Name:      "prefopt", // directory name under output_dir
 			Seed:      42,        // transformers TrainingArguments.seed default
+			Seeds:     1,         // one seed; more give each metric a confidence interval
 			OutputDir: "runs",    // relative to the experiment file
 		},
 		Model: Model{

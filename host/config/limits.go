@@ -20,6 +20,8 @@ const (
 	// MaxObjectives is the largest number of objectives an experiment may
 	// train, after the sweep is expanded.
 	MaxObjectives = 256
+	// MaxSeeds is the largest run.seeds.
+	MaxSeeds = 100
 )
 
 // limitError is a limit exceeded at a line (0 for the whole file).

@@ -96,6 +96,9 @@ func (v *validator) run() {
 	if r.OutputDir == "" {
 		v.add("run.output_dir must not be empty")
 	}
+	if r.Seeds < 1 || r.Seeds > MaxSeeds {
+		v.add("run.seeds must be in [1, %d], got %d", MaxSeeds, r.Seeds)
+	}
 }
 
 func (v *validator) model() {
