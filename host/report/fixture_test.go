@@ -168,6 +168,7 @@ func fixture() *summary.Summary {
 				"grad_norm":           1 + rng.Float64(),
 				"learning_rate":       1e-3,
 				metric.ExamplesSeen:   fixtureExamples(fo, step),
+				metric.Epoch:          f, // one epoch in fixtureSteps; KTO's steps are twice the examples
 				metric.LogpsChosen:    -20 + 1.5*f,
 				metric.LogpsRejected:  -20 - 5*f,
 				metric.RewardsMargins: f * fo.lambda,

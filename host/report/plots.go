@@ -28,17 +28,34 @@ const (
 	endRadius      = vg.Length(4.5)
 )
 
-// xAxis is the quantity curves are drawn against: training examples seen
-// when every point of every objective logs it, else the optimizer step.
+// xAxis is the quantity curves are drawn against: epochs when every
+// training log line of every objective logs it, else training examples seen
+// when every point logs them, else the optimizer step.
 type xAxis struct {
-	key   string // metric name of the x value; "" for the step
+	key   string // metric name of the x value; "" for the step or epochs
 	label string
+	// epochs: x is the epoch, step / (steps per epoch); perEpoch maps
+	// label to the objective's steps per epoch (see bind).
+	epochs   bool
+	perEpoch map[string]float64
+	steps    float64 // steps per epoch of a bound axis
 }
 
-// xAxisOf chooses the x axis of s. Examples seen put objectives that take
-// different numbers of steps per example (KTO's unpaired batches) on one
-// axis; summaries written before the trainer logged them fall back to steps.
+// Axis labels of the x axes.
+const (
+	epochLabel    = "epochs (passes over the training pairs)"
+	examplesLabel = "training examples seen"
+)
+
+// xAxisOf chooses the x axis of s. Epochs put objectives that take different
+// numbers of examples and steps per pair (KTO's unpaired batches, two
+// examples per pair) on one axis of pairs' worth of data; evaluations, which
+// log no epoch, get step / (steps per epoch) of their objective. Summaries
+// without epochs fall back to examples seen, then to steps.
 func xAxisOf(s *summary.Summary) xAxis {
+	if per, ok := stepsPerEpoch(s); ok {
+		return xAxis{epochs: true, perEpoch: per, label: epochLabel}
+	}
 	for _, o := range s.Objectives {
 		for _, pts := range [][]summary.Point{o.History, o.Train} {
 			for _, p := range pts {
@@ -48,12 +65,56 @@ func xAxisOf(s *summary.Summary) xAxis {
 			}
 		}
 	}
-	return xAxis{key: metric.ExamplesSeen, label: "training examples seen"}
+	return xAxis{key: metric.ExamplesSeen, label: examplesLabel}
 }
 
-// of returns the x value of p.
+// stepsPerEpoch returns each objective's steps per epoch, step/epoch of its
+// training log lines (the trainer logs epoch = step / steps per epoch), when
+// every line logs a finite epoch, every objective has a line past epoch 0,
+// and the lines of one objective agree.
+func stepsPerEpoch(s *summary.Summary) (map[string]float64, bool) {
+	if len(s.Objectives) == 0 {
+		return nil, false
+	}
+	per := map[string]float64{}
+	for _, o := range s.Objectives {
+		r := 0.0
+		for _, p := range o.Train {
+			e, ok := p.Values[metric.Epoch]
+			if !ok || !finite(e) || e < 0 {
+				return nil, false
+			}
+			if e == 0 {
+				continue
+			}
+			q := float64(p.Step) / e
+			if r != 0 && math.Abs(q-r) > 1e-6*r {
+				return nil, false
+			}
+			r = q
+		}
+		if !(r > 0) {
+			return nil, false
+		}
+		per[label(o)] = r
+	}
+	return per, true
+}
+
+// bind returns the axis for the points of o.
+func (x xAxis) bind(o summary.Objective) xAxis {
+	if x.epochs {
+		x.steps = x.perEpoch[label(o)]
+	}
+	return x
+}
+
+// of returns the x value of p; an epoch axis must be bound (see bind).
 func (x xAxis) of(p summary.Point) float64 {
-	if x.key == "" {
+	switch {
+	case x.epochs:
+		return float64(p.Step) / x.steps
+	case x.key == "":
 		return float64(p.Step)
 	}
 	return p.Values[x.key]
@@ -184,8 +245,8 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 		p := newPlot(x.label, "loss")
 		p.Title.Text = l.Label
 		p.Title.TextStyle.Color = l.Color
-		train, nb := series(o.Train, x, keyLoss)
-		eval, ne := series(o.History, x, keyEvalLoss)
+		train, nb := series(o.Train, x.bind(o), keyLoss)
+		eval, ne := series(o.History, x.bind(o), keyEvalLoss)
 		bad += nb + ne
 		if len(train) > 0 {
 			p.Add(l.line(train))
@@ -225,8 +286,14 @@ func lossFigure(s *summary.Summary, looks []look) (figure, error) {
 
 // xSentence explains the x axis of the curves.
 func xSentence(x xAxis) string {
-	if x.key == "" {
-		return "Curves are drawn against the optimizer step: this summary does not log the training examples seen."
+	switch {
+	case x.epochs:
+		return "Curves are drawn against epochs, passes over the training pairs, so objectives compare at " +
+			"equal data: an unpaired objective (KTO) counts a pair's chosen and rejected completions as two " +
+			"examples and takes twice the examples (and steps) per epoch, but sees the same pairs' worth of " +
+			"data by each epoch. Evaluations are placed at their step divided by the objective's steps per epoch."
+	case x.key == "":
+		return "Curves are drawn against the optimizer step: this summary does not log the epoch or the training examples seen."
 	}
 	return "Curves are drawn against the training examples seen, not the step, so objectives whose batches " +
 		"differ compare at equal data; an unpaired objective (KTO) counts a pair's chosen and rejected " +
@@ -280,6 +347,7 @@ func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
 	for i, o := range s.Objectives {
 		var xys plotter.XYs
 		if hasSrc {
+			xo := x.bind(o)
 			for _, pt := range src.points(o) {
 				v, ok := pt.Values[src.key]
 				switch {
@@ -289,7 +357,7 @@ func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
 				case allTies(pt, src.key, marginKey):
 					ties++
 				default:
-					xys = append(xys, plotter.XY{X: x.of(pt), Y: v})
+					xys = append(xys, plotter.XY{X: xo.of(pt), Y: v})
 				}
 			}
 		}
@@ -313,7 +381,7 @@ func accuracyFigure(s *summary.Summary, looks []look) (figure, error) {
 			thumbs = append(thumbs, l.line(nil), l.marks(nil, markRadius))
 		}
 		if v, ok := o.Final[keyImplicitAcc]; ok && finite(v) && len(o.History) > 0 {
-			pt := plotter.XYs{{X: x.of(o.History[len(o.History)-1]), Y: v}}
+			pt := plotter.XYs{{X: x.bind(o).of(o.History[len(o.History)-1]), Y: v}}
 			sc := &plotter.Scatter{XYs: pt, GlyphStyle: draw.GlyphStyle{Color: l.Color, Radius: endRadius, Shape: polygon{hollow: true}}}
 			p.Add(sc)
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
@@ -385,7 +453,7 @@ func marginsFigure(s *summary.Summary, looks []look) (figure, error) {
 	curves := make([]plotter.XYs, len(s.Objectives))
 	for i, o := range s.Objectives {
 		var n int
-		curves[i], n = series(src.points(o), x, src.key)
+		curves[i], n = series(src.points(o), x.bind(o), src.key)
 		bad += n
 	}
 	for _, i := range drawOrder(curves) {
@@ -435,11 +503,11 @@ func logpsFigure(s *summary.Summary, looks []look) (figure, error) {
 		var ch, rj plotter.XYs
 		var n int
 		if okC {
-			ch, n = series(srcC.points(o), x, srcC.key)
+			ch, n = series(srcC.points(o), x.bind(o), srcC.key)
 			bad += n
 		}
 		if okR {
-			rj, n = series(srcR.points(o), x, srcR.key)
+			rj, n = series(srcR.points(o), x.bind(o), srcR.key)
 			bad += n
 		}
 		if len(ch) > 0 {
@@ -531,7 +599,7 @@ func klFigure(s *summary.Summary, looks []look) (figure, error) {
 	all := make([]plotter.XYs, len(s.Objectives))
 	maxStep := 0.0
 	for i, o := range s.Objectives {
-		xys, n := series(o.History, x, keyKLOpt)
+		xys, n := series(o.History, x.bind(o), keyKLOpt)
 		bad += n
 		all[i] = xys
 		for _, xy := range xys {

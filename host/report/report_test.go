@@ -570,7 +570,7 @@ func TestRenderTrainingOnly(t *testing.T) {
 		for _, l := range labels(s) {
 			assert.Contains(t, svgTexts(svgs[0]), l, "figure %s", id)
 		}
-		assert.Contains(t, svgTexts(svgs[0]), "training examples seen", id)
+		assert.Contains(t, svgTexts(svgs[0]), epochLabel, id)
 	}
 	for _, id := range []string{"accuracy", "margins", "logps"} {
 		assert.Contains(t, textOf(findAll(secs[id], element("figcaption"))[0]), "training batches", id)
@@ -648,7 +648,7 @@ func TestAccuracyFigure(t *testing.T) {
 	doc := parse(t, []byte(f.SVG))
 	texts := svgTexts(findAll(doc, element("svg"))[0])
 	assert.Contains(t, texts, "KTO (final only)")
-	assert.Contains(t, texts, "training examples seen")
+	assert.Contains(t, texts, epochLabel)
 	assert.Contains(t, texts, "chance (0.5)")
 	assert.NotContains(t, texts, "0.0\n", "no tick at 0: the range is fitted, not 0–1")
 
@@ -714,4 +714,52 @@ func TestLooksDistinct(t *testing.T) {
 		colours[l.Color] = true
 	}
 	assert.Len(t, colours, len(palette), "the first %d objectives have distinct colours", len(palette))
+}
+
+// TestXAxis checks the choice of the curves' x axis: epochs put the unpaired
+// objective's last evaluation (twice the examples of the others) at the same
+// x as theirs; without epochs the axis falls back to examples, then steps.
+func TestXAxis(t *testing.T) {
+	dropEpoch := func(s *summary.Summary) {
+		delete(s.Objectives[1].Train[0].Values, metric.Epoch)
+	}
+	dropExamples := func(s *summary.Summary) {
+		dropEpoch(s)
+		delete(s.Objectives[0].History[0].Values, metric.ExamplesSeen)
+	}
+	tests := []struct {
+		name   string
+		edit   func(*summary.Summary)
+		label  string
+		aligns bool // every objective's last evaluation at one x
+	}{
+		{"epochs", func(*summary.Summary) {}, epochLabel, true},
+		{"one line without epoch", dropEpoch, examplesLabel, false},
+		{"a point without examples", dropExamples, "step", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := fixture()
+			tc.edit(s)
+			x := xAxisOf(s)
+			assert.Equal(t, tc.label, x.label)
+			var last []float64
+			for _, o := range s.Objectives {
+				last = append(last, x.bind(o).of(o.History[len(o.History)-1]))
+			}
+			for i := range last {
+				if tc.aligns {
+					assert.Equal(t, last[0], last[i], "objective %d", i)
+				}
+			}
+			if !tc.aligns {
+				assert.Equal(t, 2*last[0], last[2], "KTO counts two examples per pair")
+			}
+		})
+	}
+	s := fixture()
+	x := xAxisOf(s)
+	assert.InDelta(t, 1.0, x.bind(s.Objectives[2]).of(s.Objectives[2].History[len(s.Objectives[2].History)-1]), 1e-12,
+		"the last evaluation is after one epoch")
+	assert.Contains(t, xSentence(x), "epochs")
 }
