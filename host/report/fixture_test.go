@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -59,6 +60,31 @@ func kl(p, q []float64) float64 {
 	return s
 }
 
+// frontierReward is the expected reward of the frontier policy
+// π_ref·exp(λ·r*)/Z whose KL to π_ref is target: KL grows with λ ≥ 0, so
+// bisection on λ finds it (up to λ = 100, where r* ≤ 2 keeps exp finite and
+// the tilt is all but the best completion).
+func (t toyTask) frontierReward(target float64) float64 {
+	lo, hi := 0.0, 100.0
+	if target <= 0 {
+		hi = 0 // π_ref itself
+	}
+	for range 200 {
+		mid := (lo + hi) / 2
+		if kl(t.tilt(mid, nil), t.ref) < target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	p := t.tilt((lo+hi)/2, nil)
+	r := 0.0
+	for i, v := range p {
+		r += v * t.reward[i]
+	}
+	return r
+}
+
 // metrics returns the exact metrics of p under the summary's key names.
 func (t toyTask) metrics(p []float64) map[string]float64 {
 	opt := t.tilt(1/t.beta, nil)
@@ -71,12 +97,13 @@ func (t toyTask) metrics(p []float64) map[string]float64 {
 	}
 	klRef, klOpt := kl(p, t.ref), kl(p, opt)
 	return map[string]float64{
-		keyReward:               reward,
-		keyKLRef:                klRef,
-		keyKLOpt:                klOpt,
-		keyGap:                  t.beta * klOpt,
-		keyEntropy:              entropy,
-		"regularized_objective": reward - t.beta*klRef,
+		metric.FrontierShortfall: t.frontierReward(klRef) - reward,
+		keyReward:                reward,
+		keyKLRef:                 klRef,
+		keyKLOpt:                 klOpt,
+		keyGap:                   t.beta * klOpt,
+		keyEntropy:               entropy,
+		"regularized_objective":  reward - t.beta*klRef,
 	}
 }
 
@@ -91,15 +118,18 @@ type fixtureObjective struct {
 	// KTO, which logs no pairwise accuracy and counts a pair as two
 	// examples.
 	ratio, unpaired bool
+	// group, param and value: a member of a [sweep] (see summary.Objective).
+	group, param string
+	value        any
 }
 
 // fixtureObjectives has one label with markup, to test escaping.
 var fixtureObjectives = []fixtureObjective{
-	{"dpo", "DPO", 1.9, 0.15, 0.693, 0.45, true, false},
-	{"ipo", "IPO", 1.4, 0.10, 1.0, 0.30, true, false},
-	{"kto", "KTO", 2.5, 0.25, 0.50, 0.33, true, true},
-	{"orpo", "ORPO", 0.7, 0.40, 2.9, 2.2, false, false},
-	{"simpo", "SimPO <script>alert(1)</script>", 3.6, 0.30, 1.4, 0.7, false, false},
+	{"dpo", "DPO", 1.9, 0.15, 0.693, 0.45, true, false, "", "", nil},
+	{"ipo", "IPO", 1.4, 0.10, 1.0, 0.30, true, false, "", "", nil},
+	{"kto", "KTO", 2.5, 0.25, 0.50, 0.33, true, true, "", "", nil},
+	{"orpo", "ORPO", 0.7, 0.40, 2.9, 2.2, false, false, "", "", nil},
+	{"simpo", "SimPO <script>alert(1)</script>", 3.6, 0.30, 1.4, 0.7, false, false, "", "", nil},
 }
 
 // Training shape of the fixture: 32 steps, a log line every 4 steps and an
@@ -114,8 +144,11 @@ const (
 // fixture returns a summary of five objectives on a toy task, with exact
 // metrics, a frontier, training logs and evaluations; seeded, so the same
 // on every call.
-func fixture() *summary.Summary {
-	rng := rand.New(rand.NewPCG(7, 11))
+func fixture() *summary.Summary { return fixtureFor(7, fixtureObjectives) }
+
+// fixtureFor is fixture with the given seed and objectives.
+func fixtureFor(seed uint64, objs []fixtureObjective) *summary.Summary {
+	rng := rand.New(rand.NewPCG(seed, 11))
 	task := newToyTask(rng, 24, 0.5)
 	s := &summary.Summary{
 		Experiment:  "compare",
@@ -130,13 +163,17 @@ func fixture() *summary.Summary {
 		m := task.metrics(task.tilt(1/b, nil))
 		s.Frontier = append(s.Frontier, summary.FrontierPoint{Beta: b, KLToReference: m[keyKLRef], ExpectedReward: m[keyReward]})
 	}
-	for _, fo := range fixtureObjectives {
+	for _, fo := range objs {
 		noise := make([]float64, len(task.ref))
 		for i := range noise {
 			noise[i] = fo.walk * rng.NormFloat64()
 		}
-		o := summary.Objective{Name: fo.name, Label: fo.label, Version: "1.0.0",
-			Params: map[string]any{"beta": task.beta}, Steps: fixtureSteps, WallSeconds: 40 + 20*rng.Float64()}
+		o := summary.Objective{Name: fo.name, Label: fo.label, Version: "1.0.0", Seed: seed,
+			Params: map[string]any{"beta": task.beta}, Steps: fixtureSteps, WallSeconds: 40 + 20*rng.Float64(),
+			Group: fo.group, SweepParam: fo.param, SweepValue: fo.value}
+		if fo.param != "" {
+			o.Params[fo.param] = fo.value
+		}
 		for step := 0; step <= fixtureSteps; step += fixtureEvalEvery {
 			f := float64(step) / fixtureSteps
 			scaled := make([]float64, len(noise))
@@ -214,7 +251,7 @@ func trainingOnly(s *summary.Summary) *summary.Summary {
 // withoutExact returns a copy of s as a run on data files records it: no β,
 // optimum, frontier or exact metrics.
 func withoutExact(s *summary.Summary) *summary.Summary {
-	exact := []string{keyReward, keyKLRef, keyKLOpt, keyGap, keyEntropy, "regularized_objective"}
+	exact := []string{keyReward, keyKLRef, keyKLOpt, keyGap, keyEntropy, "regularized_objective", metric.FrontierShortfall}
 	strip := func(m map[string]float64) map[string]float64 {
 		out := map[string]float64{}
 		for k, v := range m {
@@ -239,4 +276,65 @@ func withoutExact(s *summary.Summary) *summary.Summary {
 		c.Objectives = append(c.Objectives, o)
 	}
 	return &c
+}
+
+// multiSeedFixture returns the fixture of objs trained with each seed, as
+// compare writes it: objectives seed by seed, Reference, Optimal and
+// Frontier of the first seed's task, and statistics over the seeds.
+func multiSeedFixture(objs []fixtureObjective, seeds ...uint64) *summary.Summary {
+	var out *summary.Summary
+	refs := map[string][]float64{}
+	opts := map[string][]float64{}
+	for _, seed := range seeds {
+		s := fixtureFor(seed, objs)
+		if out == nil {
+			first := *s
+			out = &first
+			out.Objectives = nil
+			out.Seeds = seeds
+		}
+		out.Objectives = append(out.Objectives, s.Objectives...)
+		for k, v := range s.Reference {
+			refs[k] = append(refs[k], v)
+		}
+		for k, v := range s.Optimal {
+			opts[k] = append(opts[k], v)
+		}
+	}
+	stats := func(m map[string][]float64) map[string]summary.Stat {
+		out := map[string]summary.Stat{}
+		for k, v := range m {
+			out[k] = summary.NewStat(v)
+		}
+		return out
+	}
+	out.ReferenceStats, out.OptimalStats = stats(refs), stats(opts)
+	for _, fo := range objs {
+		finals := map[string][]float64{}
+		for _, o := range out.Objectives {
+			if o.Label == fo.label {
+				for k, v := range o.Final {
+					finals[k] = append(finals[k], v)
+				}
+			}
+		}
+		out.Aggregates = append(out.Aggregates, summary.Aggregate{Label: fo.label, Name: fo.name, Group: fo.group,
+			SweepParam: fo.param, SweepValue: fo.value, Metrics: stats(finals)})
+	}
+	return out
+}
+
+// sweepObjectives are two swept objectives, DPO over β and IPO over τ, with
+// KTO unswept: a larger β keeps the policy closer to π_ref (a smaller tilt).
+func sweepObjectives() []fixtureObjective {
+	objs := []fixtureObjective{}
+	for _, b := range []float64{0.05, 0.1, 0.2, 0.5, 1} {
+		objs = append(objs, fixtureObjective{"dpo", fmt.Sprintf("dpo/beta=%g", b), math.Min(4, 0.3/b), 0.1,
+			0.693, 0.45, true, false, "dpo", "beta", b})
+	}
+	for _, tau := range []float64{0.1, 0.3, 1} {
+		objs = append(objs, fixtureObjective{"ipo", fmt.Sprintf("ipo/tau=%g", tau), 0.5 / tau, 0.2,
+			1.0, 0.3, true, false, "ipo", "tau", tau})
+	}
+	return append(objs, fixtureObjectives[2])
 }

@@ -78,13 +78,36 @@ type look struct {
 	Shape  draw.GlyphDrawer
 }
 
+// looksOf returns the look of each objective of s (see lookMap).
 func looksOf(s *summary.Summary) []look {
+	by := lookMap(s)
 	out := make([]look, len(s.Objectives))
 	for i, o := range s.Objectives {
-		out[i] = look{Label: label(o), Index: i % len(palette), Color: palette[i%len(palette)], Shape: shapes[i%len(shapes)],
-			Dashes: dashPatterns[i/len(palette)%len(dashPatterns)]}
+		out[i] = by[label(o)]
 	}
 	return out
+}
+
+// lookMap gives every label of s its look, by the order labels first
+// appear in s.Objectives and then s.Aggregates, so that an objective trained
+// with several seeds looks the same in every figure and the table.
+func lookMap(s *summary.Summary) map[string]look {
+	by := map[string]look{}
+	add := func(l string) {
+		if _, ok := by[l]; ok {
+			return
+		}
+		i := len(by)
+		by[l] = look{Label: l, Index: i % len(palette), Color: palette[i%len(palette)], Shape: shapes[i%len(shapes)],
+			Dashes: dashPatterns[i/len(palette)%len(dashPatterns)]}
+	}
+	for _, o := range s.Objectives {
+		add(label(o))
+	}
+	for _, a := range s.Aggregates {
+		add(a.Label)
+	}
+	return by
 }
 
 // label is the display name of an objective: its label, else its name.

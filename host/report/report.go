@@ -138,34 +138,75 @@ func build(s *summary.Summary) (*page, error) {
 	if s.Beta > 0 {
 		beta = fmt.Sprintf("%g (the KL weight of the optimum π*_β)", s.Beta)
 	}
+	multi := multiSeed(s)
+	view := trajectoryView(s)
+	by := lookMap(s)
+	looks := looksOf(view)
+	for i, o := range view.Objectives {
+		looks[i] = by[label(o)]
+	}
+	objectives := fmt.Sprint(len(s.Objectives))
+	if multi {
+		objectives = fmt.Sprintf("%d, each trained with every seed", len(aggregatesOf(s)))
+	}
 	p.Facts = []fact{
 		{"β", beta},
-		{"objectives", fmt.Sprint(len(s.Objectives))},
-		{"wall time", duration(s.WallSeconds) + " (set-up included)"},
+		{"objectives", objectives},
 	}
+	if multi {
+		p.Facts = append(p.Facts, fact{"seeds", fmt.Sprintf("%d: %s (curves: seed %d)", len(s.Seeds), seedList(s.Seeds), s.Seeds[0])})
+	}
+	p.Facts = append(p.Facts, fact{"wall time", duration(s.WallSeconds) + " (set-up included)"})
 	if len(s.Unfinished) > 0 {
 		p.Facts = append(p.Facts, fact{"unfinished", strings.Join(s.Unfinished, ", ") +
 			" (interrupted or failed: not shown; prefopt compare --resume DIR continues them)"})
 	}
 	p.Intro = intro(s)
-	looks := looksOf(s)
 	builders := []func(*summary.Summary, []look) (figure, error){
 		lossFigure, accuracyFigure, marginsFigure, logpsFigure, klFigure, frontierFigure,
 	}
 	for _, b := range builders {
-		f, err := b(s, looks)
+		f, err := b(view, looks)
 		if err != nil {
 			return nil, err
 		}
 		p.Figures = append(p.Figures, f)
 	}
-	p.Table = finalTable(s, looks)
+	var more []func(*summary.Summary, map[string]look) (figure, error)
+	if multi {
+		more = append(more, seedsFigure)
+	}
+	if hasSweep(s) {
+		more = append(more, sweepFigure, shortfallFigure)
+	}
+	for _, b := range more {
+		f, err := b(s, by)
+		if err != nil {
+			return nil, err
+		}
+		if f.ID != "" {
+			p.Figures = append(p.Figures, f)
+		}
+	}
+	if multi {
+		p.Table = seedTable(s, by)
+	} else {
+		p.Table = finalTable(s, looks)
+	}
 	return p, nil
 }
 
 func intro(s *summary.Summary) []string {
 	common := "Every objective was trained from the same reference policy π_ref, on the same " +
 		"preference pairs, with the same seed; the start of every curve is π_ref itself. " + xSentence(xAxisOf(s))
+	if multiSeed(s) {
+		common = fmt.Sprintf("Every objective was trained with each of %d seeds (%s); within a seed every objective "+
+			"starts from the same reference policy π_ref and initialisation and sees the same preference pairs, "+
+			"while each seed draws its own task, pairs, reference and initialisation. The curves show the first "+
+			"seed, %d, alone (the start of every curve is its π_ref); the figure of final policies over seeds and "+
+			"the table cover all %d, as means with 95%% Student-t intervals. ",
+			len(s.Seeds), seedList(s.Seeds), s.Seeds[0], len(s.Seeds)) + xSentence(xAxisOf(trajectoryView(s)))
+	}
 	if !hasExact(s) {
 		return []string{common, "This run's data has no known reward function, so the optimal policy " +
 			"is unknown and the exact metrics (expected reward, KL to π_ref and to the optimum, " +

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,7 +294,7 @@ func TestRenderExact(t *testing.T) {
 		sort.Slice(want, func(i, j int) bool { return want[i].kl < want[j].kl })
 		head, rows := tableRows(t, doc)
 		require.Len(t, rows, len(want))
-		col := columnIndex(t, head, "KL(π‖π*_β)") + 1 // rows start with the label
+		col := columnIndex(t, head, "KL(π‖π*_β)") // head starts with "policy", rows with the label
 		prev := math.Inf(-1)
 		for i, r := range rows {
 			assert.Equal(t, want[i].label, r[0], "row %d", i)
@@ -762,4 +764,169 @@ func TestXAxis(t *testing.T) {
 	assert.InDelta(t, 1.0, x.bind(s.Objectives[2]).of(s.Objectives[2].History[len(s.Objectives[2].History)-1]), 1e-12,
 		"the last evaluation is after one epoch")
 	assert.Contains(t, xSentence(x), "epochs")
+}
+
+// checkPage runs the structural checks every page passes.
+func checkPage(t *testing.T, page []byte) {
+	t.Helper()
+	checkBalanced(t, page)
+	checkSVGWellFormed(t, page)
+	checkOffline(t, page)
+}
+
+// TestRenderOneSeedAsBefore checks that a summary of one seed renders the
+// same bytes whether or not it lists its seed and per-label statistics:
+// the figures and table of several seeds and of sweeps appear only for them.
+func TestRenderOneSeedAsBefore(t *testing.T) {
+	plain := render(t, fixture())
+	s := multiSeedFixture(fixtureObjectives, 7)
+	require.Len(t, s.Seeds, 1)
+	require.NotEmpty(t, s.Aggregates)
+	assert.True(t, bytes.Equal(plain, render(t, s)), "a summary with Seeds [7] and Aggregates renders differently")
+	doc := parse(t, plain)
+	secs := sections(t, doc)
+	for _, id := range []string{"seeds", "sweeps", "sweep-shortfall"} {
+		assert.NotContains(t, secs, id)
+	}
+	assert.NotContains(t, string(plain), "±")
+	assert.NotContains(t, textOf(findAll(doc, element("header"))[0]), "seeds")
+}
+
+// seedMean is the mean over seeds of label's final key, computed here from
+// the per-seed results.
+func seedMean(s *summary.Summary, label, key string) (mean float64, n int) {
+	for _, o := range s.Objectives {
+		if o.Label == label {
+			mean += o.Final[key]
+			n++
+		}
+	}
+	return mean / float64(n), n
+}
+
+func TestRenderMultiSeed(t *testing.T) {
+	s := multiSeedFixture(fixtureObjectives, 1, 2, 3)
+	page := render(t, s)
+	checkPage(t, page)
+	doc := parse(t, page)
+	secs := sections(t, doc)
+
+	t.Run("figures", func(t *testing.T) {
+		for _, id := range append(slices.Clone(figureIDs), "seeds") {
+			require.Contains(t, secs, id)
+			assert.Len(t, findAll(secs[id], element("svg")), 1, id)
+		}
+		seeds := svgTexts(findAll(secs["seeds"], element("svg"))[0])
+		for _, want := range append(labels(fixture()), "π_ref", "π*_β", "one seed", "mean", "95% t-interval",
+			"final KL(π‖π*_β) (nats)", "final expected reward E[r*]") {
+			assert.Contains(t, seeds, want)
+		}
+		assert.Contains(t, textOf(findAll(secs["seeds"], element("figcaption"))[0]), "3 seeds (1, 2, 3)")
+	})
+
+	t.Run("curves show the first seed", func(t *testing.T) {
+		loss := svgTexts(findAll(secs["loss"], element("svg"))[0])
+		for _, l := range labels(fixture()) {
+			assert.Equal(t, 1, strings.Count(loss, l+"\n"), "one loss panel of %s", l)
+		}
+		header := textOf(findAll(doc, element("header"))[0])
+		assert.Contains(t, header, "curves: seed 1")
+		assert.Contains(t, header, "The curves show the first seed, 1, alone")
+	})
+
+	t.Run("table of means and intervals", func(t *testing.T) {
+		head, rows := tableRows(t, doc)
+		require.Len(t, rows, len(fixtureObjectives)+2)
+		col := columnIndex(t, head, "KL(π‖π*_β)")
+		assert.Contains(t, head, "mean wall timeseconds")
+		prev := math.Inf(-1)
+		for _, r := range rows {
+			mean, hw, ok := strings.Cut(r[col], " ± ")
+			m, err := strconv.ParseFloat(mean, 64)
+			require.NoError(t, err, r[col])
+			assert.GreaterOrEqual(t, m, prev, "sorted by mean KL")
+			prev = m
+			if strings.HasPrefix(r[0], "π*_β") {
+				assert.False(t, ok, "the optimum's KL to itself is 0 on every seed: %q", r[col])
+				continue
+			}
+			require.True(t, ok, "%s: %q has no ±", r[0], r[col])
+			h, err := strconv.ParseFloat(hw, 64)
+			require.NoError(t, err)
+			assert.Greater(t, h, 0.0)
+			if !strings.HasPrefix(r[0], "π_ref") {
+				want, n := seedMean(s, r[0], keyKLOpt)
+				assert.Equal(t, 3, n)
+				assert.Equal(t, number(want), mean, r[0])
+			}
+		}
+		caption := textOf(findAll(secs["final"], withClass("p", "caption"))[0])
+		assert.Contains(t, caption, "95% t-interval over 3 seeds (1, 2, 3)")
+	})
+}
+
+func TestRenderSweep(t *testing.T) {
+	for _, seeds := range [][]uint64{{7}, {1, 2, 3}} {
+		t.Run(fmt.Sprintf("%d seeds", len(seeds)), func(t *testing.T) {
+			s := multiSeedFixture(sweepObjectives(), seeds...)
+			page := render(t, s)
+			checkPage(t, page)
+			doc := parse(t, page)
+			secs := sections(t, doc)
+			for _, id := range []string{"sweeps", "sweep-shortfall"} {
+				require.Contains(t, secs, id)
+				require.Len(t, findAll(secs[id], element("svg")), 1, id)
+			}
+			assert.Equal(t, len(seeds) > 1, secs["seeds"] != nil, "the seeds figure only for several seeds")
+			sw := svgTexts(findAll(secs["sweeps"], element("svg"))[0])
+			for _, want := range []string{"β=0.05", "β=0.1", "β=0.2", "β=0.5", "β=1", "τ=0.1", "τ=0.3", "τ=1",
+				"dpo, β swept", "ipo, τ swept", "KTO", "exact frontier", "π_ref", "π*_β, β = 0.5"} {
+				assert.Contains(t, sw, want)
+			}
+			sf := svgTexts(findAll(secs["sweep-shortfall"], element("svg"))[0])
+			for _, want := range []string{"dpo, β swept", "ipo, τ swept", "β (beta)", "τ (tau)", "on the frontier (0)"} {
+				assert.Contains(t, sf, want)
+			}
+			head, _ := tableRows(t, doc)
+			columnIndex(t, head, "frontier shortfall")
+		})
+	}
+}
+
+// TestSweepGroups checks that members are ordered by their swept value:
+// numerically when every value is a number (as JSON reads them back or as
+// Go ints), else as listed; and that groups get colours of their own.
+func TestSweepGroups(t *testing.T) {
+	s := &summary.Summary{Aggregates: []summary.Aggregate{
+		{Label: "dpo/beta=0.5", Group: "dpo", SweepParam: "beta", SweepValue: 0.5},
+		{Label: "kto", Name: "kto"},
+		{Label: "dpo/beta=0.05", Group: "dpo", SweepParam: "beta", SweepValue: 0.05},
+		{Label: "dpo/beta=1", Group: "dpo", SweepParam: "beta", SweepValue: 1},
+		{Label: "ipo/loss=b", Group: "ipo", SweepParam: "loss", SweepValue: "b"},
+		{Label: "ipo/loss=a", Group: "ipo", SweepParam: "loss", SweepValue: "a"},
+		{Label: "simpo/gamma=2", Group: "simpo", SweepParam: "gamma", SweepValue: json.Number("2")},
+		{Label: "simpo/gamma=10", Group: "simpo", SweepParam: "gamma", SweepValue: json.Number("10")},
+	}}
+	by := lookMap(s)
+	gs := sweepGroups(s, by)
+	require.Len(t, gs, 3)
+	order := func(g sweepGroup) []string {
+		var out []string
+		for _, m := range g.Members {
+			out = append(out, m.Label)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"dpo/beta=0.05", "dpo/beta=0.5", "dpo/beta=1"}, order(gs[0]))
+	assert.Equal(t, []float64{0.05, 0.5, 1}, gs[0].Values)
+	assert.Equal(t, []string{"ipo/loss=b", "ipo/loss=a"}, order(gs[1]), "strings keep the listed order")
+	assert.False(t, gs[1].Numeric)
+	assert.Equal(t, []string{"simpo/gamma=2", "simpo/gamma=10"}, order(gs[2]), "2 < 10 as numbers")
+	colours := map[any]bool{by["kto"].Color: true}
+	for _, g := range gs {
+		assert.False(t, colours[g.Look.Color], "group %s shares a colour", g.Name)
+		colours[g.Look.Color] = true
+	}
+	assert.Equal(t, "β=0.05", valueLabel("beta", 0.05))
+	assert.Equal(t, "loss=sigmoid", valueLabel("loss", "sigmoid"))
 }

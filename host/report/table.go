@@ -28,6 +28,7 @@ type row struct {
 	Color               int
 	Cells               []string
 	vals                map[string]float64
+	stats               map[string]summary.Stat // several seeds: cells are mean ± half-width
 }
 
 // Column is a metric column of the final table, shared by the page and the
@@ -53,6 +54,7 @@ var Columns = []Column{
 	{keyKLRef, "KL(π‖π_ref)", "nats", "KL(π‖π_ref)", "%.3f", number},
 	{keyKLOpt, "KL(π‖π*_β)", "nats", "KL(π‖π*)", "%.3f", number},
 	{keyGap, "free-energy gap", "reward units", "gap", "%.3f", number},
+	{metric.FrontierShortfall, "frontier shortfall", "reward units", "shortfall", "%.3f", number},
 	{keyEntropy, "entropy", "nats", "H(π)", "%.3f", number},
 	{keyEvalLoss, "eval loss", "held-out pairs", "eval loss", "%.4f", number},
 	{keyEvalAcc, "eval accuracy", "held-out pairs", "eval acc", "%.3f", percent},
@@ -74,6 +76,8 @@ const TieNote = "π_ref's accuracies are not applicable: its implicit reward log
 const (
 	lossNote = "losses are each objective's own (train loss: the last logged, over its logging window), not comparable between objectives"
 	accNote  = "accuracies are percentages of held-out pairs"
+	// shortfallNote explains metric.FrontierShortfall.
+	shortfallNote = "frontier shortfall is the exact frontier's expected reward at the policy's KL(π‖π_ref) minus the policy's: the reward it leaves for the KL it spent, 0 on the frontier"
 )
 
 // dash marks a value the summary does not have.
@@ -94,6 +98,14 @@ func finalTable(s *summary.Summary, looks []look) table {
 		r.Cells = []string{fmt.Sprint(o.Steps), fmt.Sprintf("%.1f", o.WallSeconds)}
 		rows = append(rows, r)
 	}
+	return layoutTable(rows, "", "wall time")
+}
+
+// layoutTable sorts rows by KL(π‖π*_β) and fills their cells: the Columns
+// some row has (as mean ± half-width for rows with stats), then steps and
+// wall time, which objective rows bring in Cells. seedNote, when set, ends
+// the caption; wallName names the last column.
+func layoutTable(rows []row, seedNote, wallName string) table {
 	sortByKLOpt(rows)
 	var t table
 	var keep []int
@@ -107,18 +119,22 @@ func finalTable(s *summary.Summary, looks []look) table {
 			}
 		}
 	}
-	t.Head = append(t.Head, column{"steps", ""}, column{"wall time", "seconds"})
+	t.Head = append(t.Head, column{"steps", ""}, column{wallName, "seconds"})
 	for i := range rows {
 		r := &rows[i]
 		cells := make([]string, 0, len(keep)+2)
 		for _, c := range keep {
 			col := Columns[c]
-			if v, ok := r.vals[col.Key]; ok && !(r.Kind == "reference" && TiedForReference(col.Key)) {
-				cells = append(cells, col.format(v))
-			} else if ok {
+			v, ok := r.vals[col.Key]
+			switch {
+			case ok && r.Kind == "reference" && TiedForReference(col.Key):
 				cells = append(cells, dash+"*")
 				tied = true
-			} else {
+			case ok && r.stats != nil:
+				cells = append(cells, pm(col, r.stats[col.Key]))
+			case ok:
+				cells = append(cells, col.format(v))
+			default:
 				cells = append(cells, dash)
 			}
 		}
@@ -146,10 +162,15 @@ func finalTable(s *summary.Summary, looks []look) table {
 			if !slices.Contains(notes, accNote) {
 				notes = append(notes, accNote)
 			}
+		case metric.FrontierShortfall:
+			notes = append(notes, shortfallNote)
 		}
 	}
 	notes = append(notes, "wall time is each objective's own training and evaluation.")
 	t.Caption += " " + strings.ToUpper(notes[0][:1]) + strings.Join(notes, "; ")[1:]
+	if seedNote != "" {
+		t.Caption += " " + seedNote
+	}
 	if tied {
 		t.Note = "* " + TieNote
 	}
