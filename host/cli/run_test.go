@@ -469,3 +469,39 @@ func TestGenerate(t *testing.T) {
 	code, _, stderr = run(t, "", "generate", filepath.Join(out, "dpo"), "--prompt", "a", "--prompts", "x.jsonl")
 	assert.Equal(t, ExitUsage, code, stderr)
 }
+
+// TestReportLeaderboard checks that report on a directory with
+// leaderboard.json prints the leaderboard and writes leaderboard.html, and
+// with --table-only writes nothing.
+func TestReportLeaderboard(t *testing.T) {
+	dir := t.TempDir()
+	stat := func(v ...float64) summary.Stat { return summary.NewStat(v) }
+	l := &summary.Leaderboard{Metric: "kl_to_optimal", LowerIsBetter: true, Seeds: []uint64{1, 2}, Scenarios: []summary.Scenario{{
+		Name: "noisy-labels", Claim: "IPO resists label noise.", Dir: "noisy-labels",
+		Reference: stat(0.6, 0.7), Optimal: stat(0, 0),
+		Cells: map[string]summary.Stat{"dpo": stat(0.2, 0.3), "ipo": stat(0.1, 0.12)}, Best: []string{"ipo"},
+	}}}
+	require.NoError(t, summary.WriteLeaderboard(filepath.Join(dir, "leaderboard.json"), l))
+	page := filepath.Join(dir, "leaderboard.html")
+
+	code, stdout, stderr := run(t, "", "report", dir, "--table-only")
+	require.Equal(t, ExitOK, code, stderr)
+	assert.NoFileExists(t, page)
+	assert.Contains(t, stdout, "noisy-labels")
+	// mean ± t_{0.975,1}·s/√2 with t_{0.975,1} = 12.706 (tables): s = 0.01414 for ipo, 0.07071 for dpo.
+	assert.Regexp(t, `ipo\s+0\.110 ± 0\.127 \*`, stdout, "best starred")
+	assert.Regexp(t, `dpo\s+0\.250 ± 0\.635\n`, stdout)
+
+	code, stdout, stderr = run(t, "", "report", dir)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.FileExists(t, page)
+	assert.Contains(t, stdout, "wrote "+page)
+	b, err := os.ReadFile(page)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `href="noisy-labels/report.html"`)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "leaderboard.json"), []byte("{"), 0o644))
+	code, _, stderr = run(t, "", "report", dir)
+	assert.NotEqual(t, ExitOK, code)
+	assert.Contains(t, stderr, "leaderboard.json")
+}

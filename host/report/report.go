@@ -53,6 +53,13 @@ func Write(path string, s *summary.Summary) error {
 	if err := Render(&b, s); err != nil {
 		return err
 	}
+	return writeAtomic(path, b.Bytes())
+}
+
+// writeAtomic writes page to a temporary file in path's directory, syncs
+// it and renames it over path; on error path is left as it was and the
+// temporary file is removed.
+func writeAtomic(path string, page []byte) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -67,7 +74,7 @@ func Write(path string, s *summary.Summary) error {
 		os.Remove(tmp)
 		return fmt.Errorf("report: %w", err)
 	}
-	if _, err := f.Write(b.Bytes()); err != nil {
+	if _, err := f.Write(page); err != nil {
 		return fail(err)
 	}
 	if err := f.Chmod(0o644); err != nil {
