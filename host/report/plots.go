@@ -289,9 +289,8 @@ func xSentence(x xAxis) string {
 	switch {
 	case x.epochs:
 		return "Curves are drawn against epochs, passes over the training pairs, so objectives compare at " +
-			"equal data: an unpaired objective (KTO) counts a pair's chosen and rejected completions as two " +
-			"examples and takes twice the examples (and steps) per epoch, but sees the same pairs' worth of " +
-			"data by each epoch. Evaluations are placed at their step divided by the objective's steps per epoch."
+			"equal data: an unpaired objective (KTO) counts each pair as two examples and takes twice the " +
+			"steps per epoch."
 	case x.key == "":
 		return "Curves are drawn against the optimizer step: this summary does not log the epoch or the training examples seen."
 	}
