@@ -185,7 +185,7 @@ func fixtureFor(seed uint64, objs []fixtureObjective) *summary.Summary {
 			v[keyEvalAcc] = math.Min(1, 0.8*math.Sqrt(f)+0.05*rng.Float64())
 			v[metric.EvalPrefix+metric.RewardsMargins] = f * fo.lambda
 			if !fo.ratio {
-				v[keyEvalAcc] += 0.3
+				v[keyEvalAcc] = math.Min(1, v[keyEvalAcc]+0.3)
 				v[metric.EvalPrefix+metric.RewardsMargins] += 0.1
 			} else if step == 0 {
 				v[keyEvalAcc] = 0 // every pair a tie

@@ -290,7 +290,8 @@ h2{font-size:1.2em;margin:1.6em 0 0.4em;border-bottom:1px solid #ddd;padding-bot
 .facts dt{font-weight:600}
 .facts dd{margin:0}
 figure{margin:0}
-svg.plot{display:block;width:100%;height:auto}
+.plotbox{overflow-x:auto}
+svg.plot{display:block;width:100%;min-width:540px;height:auto}
 figcaption,.caption{font-size:0.9em;color:#444;margin-top:0.4em}
 .missing{color:#7a4a00;background:#fff6e5;border-left:4px solid #e69f00;padding:8px 12px}
 .scroll{overflow-x:auto;max-width:100%;margin:0}
@@ -299,10 +300,12 @@ th,td{padding:4px 6px;border-bottom:1px solid #e4e4e4}
 thead th{text-align:right;vertical-align:bottom;font-weight:600;min-width:4em}
 thead th:first-child{text-align:left}
 tbody th{text-align:left;font-weight:600;min-width:8em;max-width:14em}
-.label{overflow-wrap:anywhere}
+.label{overflow-wrap:break-word}
 .detail{overflow-wrap:anywhere}
 td{text-align:right;white-space:nowrap}
 tr.reference,tr.optimum{background:#f5f5f5;font-style:italic}
+.pm{font-size:0.85em;color:#555}
+table.dense th,table.dense td{padding:4px 3px}
 .unit,.detail{font-weight:400;font-size:0.85em;color:#666;font-style:normal}
 .sw{display:inline-block;width:0.8em;height:0.8em;border-radius:2px;margin-right:0.4em;vertical-align:baseline}
 `)

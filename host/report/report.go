@@ -287,16 +287,17 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <h2>{{.Title}}</h2>
 {{if .Missing}}<p class="missing">{{.Missing}}</p>
 {{else}}<figure>
-{{.SVG}}<figcaption>{{.Caption}}</figcaption>
+<div class="plotbox">{{.SVG}}</div>
+<figcaption>{{.Caption}}</figcaption>
 </figure>
 {{end}}</section>
 {{end}}<section id="final">
 <h2>Final policies</h2>
 <div class="scroll">
-<table>
+<table{{if .Table.Dense}} class="dense"{{end}}>
 <thead><tr><th scope="col">policy</th>{{range .Table.Head}}<th scope="col">{{.Name}}{{if .Unit}}<br><span class="unit">{{.Unit}}</span>{{end}}</th>{{end}}</tr></thead>
 <tbody>
-{{range .Table.Rows}}<tr class="{{.Kind}}"><th scope="row">{{if ge .Color 0}}<span class="sw c{{.Color}}"></span>{{end}}<span class="label">{{.Label}}</span>{{if .Detail}}<br><span class="detail">{{.Detail}}</span>{{end}}</th>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
+{{range .Table.Rows}}<tr class="{{.Kind}}"><th scope="row">{{if ge .Color 0}}<span class="sw c{{.Color}}"></span>{{end}}<span class="label">{{.Label}}</span>{{if .Detail}}<br><span class="detail">{{.Detail}}</span>{{end}}</th>{{range .Cells}}<td>{{.Text}}{{if .PM}}<br><span class="pm">± {{.PM}}</span>{{end}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table>
 </div>

@@ -233,8 +233,7 @@ func TestRenderExact(t *testing.T) {
 	doc := parse(t, page)
 
 	t.Run("structure", func(t *testing.T) {
-		checkBalanced(t, page)
-		checkSVGWellFormed(t, page)
+		checkPage(t, page)
 		require.True(t, bytes.HasPrefix(page, []byte("<!DOCTYPE html>")))
 		assert.Len(t, findAll(doc, element("h1")), 1)
 		assert.Len(t, findAll(doc, element("title")), 1)
@@ -772,6 +771,18 @@ func checkPage(t *testing.T, page []byte) {
 	checkBalanced(t, page)
 	checkSVGWellFormed(t, page)
 	checkOffline(t, page)
+	checkPlotBoxes(t, parse(t, page))
+}
+
+// checkPlotBoxes requires every plot to sit in its own horizontally
+// scrolling box, so that on a narrow screen it keeps a legible size.
+func checkPlotBoxes(t *testing.T, doc *html.Node) {
+	t.Helper()
+	for _, svg := range findAll(doc, element("svg")) {
+		assert.True(t, withClass("div", "plotbox")(svg.Parent), "plot %q is not in a .plotbox", attr(svg, "aria-label"))
+	}
+	assert.Regexp(t, `\.plotbox\{[^}]*overflow-x:auto`, string(pageCSS()))
+	assert.Regexp(t, `svg\.plot\{[^}]*min-width:`, string(pageCSS()))
 }
 
 // TestRenderOneSeedAsBefore checks that a summary of one seed renders the
@@ -841,7 +852,7 @@ func TestRenderMultiSeed(t *testing.T) {
 		assert.Contains(t, head, "mean wall timeseconds")
 		prev := math.Inf(-1)
 		for _, r := range rows {
-			mean, hw, ok := strings.Cut(r[col], " ± ")
+			mean, hw, ok := strings.Cut(r[col], "± ") // the half-width is on a line of its own
 			m, err := strconv.ParseFloat(mean, 64)
 			require.NoError(t, err, r[col])
 			assert.GreaterOrEqual(t, m, prev, "sorted by mean KL")

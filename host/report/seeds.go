@@ -147,25 +147,39 @@ func seedTable(s *summary.Summary, by map[string]look) table {
 		if n > 0 {
 			wt = fmt.Sprintf("%.1f", wall/float64(n))
 		}
-		r.Cells = []string{st, wt}
+		r.tail = []string{st, wt}
 		rows = append(rows, r)
 	}
-	return layoutTable(rows, fmt.Sprintf("Each value is the %s (%s), Student t with n − 1 degrees of freedom; "+
+	t := layoutTable(rows, fmt.Sprintf("Each value is the %s (%s), Student t with n − 1 degrees of freedom; "+
 		"a cell without ± had one seed. Seeds differ in task, pairs, reference and initialisation, so the "+
 		"interval covers all of it.", intervalNote(len(s.Seeds)), seedList(s.Seeds)), "mean wall time")
+	t.Dense = true
+	return t
 }
 
 // pm formats a Stat as "mean ± half-width", or the mean alone when the
 // interval has no width (one value).
 func pm(c Column, st summary.Stat) string {
+	m, h := pmParts(c, st)
+	if h == "" {
+		return m
+	}
+	return m + " ± " + h
+}
+
+// pmParts returns the mean and the half-width of st formatted for c (the
+// half-width of a percentage in percentage points), and "" for the
+// half-width of an interval without width (below zeroBelow: the rounding
+// noise of values that are all 0).
+func pmParts(c Column, st summary.Stat) (mean, half string) {
 	h := st.HalfWidth()
-	if len(st.Values) < 2 || !finite(h) || h == 0 {
-		return c.format(st.Mean)
+	if len(st.Values) < 2 || !finite(h) || h < zeroBelow {
+		return c.format(st.Mean), ""
 	}
 	if c.Key == keyEvalAcc || c.Key == keyImplicitAcc {
-		return fmt.Sprintf("%s ± %.1f", c.format(st.Mean), 100*h)
+		return c.format(st.Mean), fmt.Sprintf("%.1f", 100*h)
 	}
-	return c.format(st.Mean) + " ± " + number(h)
+	return c.format(st.Mean), number(h)
 }
 
 // seedRow is one row of the seeds figure.

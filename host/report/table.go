@@ -17,6 +17,7 @@ type table struct {
 	Rows    []row
 	Caption string
 	Note    string // footnote of starred cells; "" for none
+	Dense   bool   // narrower padding, for cells of two lines (mean, ± half-width)
 }
 
 type column struct{ Name, Unit string }
@@ -26,10 +27,15 @@ type column struct{ Name, Unit string }
 type row struct {
 	Kind, Label, Detail string
 	Color               int
-	Cells               []string
+	Cells               []cell
+	tail                []string // an objective's steps and wall time
 	vals                map[string]float64
 	stats               map[string]summary.Stat // several seeds: cells are mean ± half-width
 }
+
+// cell is one table cell: a value, and the half-width of its interval
+// over seeds ("" for none), shown under it.
+type cell struct{ Text, PM string }
 
 // Column is a metric column of the final table, shared by the page and the
 // terminal table (compare.PrintTable) so both show the same columns in the
@@ -95,7 +101,7 @@ func finalTable(s *summary.Summary, looks []look) table {
 	}
 	for i, o := range s.Objectives {
 		r := row{Kind: "objective", Label: looks[i].Label, Color: looks[i].Index, vals: o.Final, Detail: detail(o)}
-		r.Cells = []string{fmt.Sprint(o.Steps), fmt.Sprintf("%.1f", o.WallSeconds)}
+		r.tail = []string{fmt.Sprint(o.Steps), fmt.Sprintf("%.1f", o.WallSeconds)}
 		rows = append(rows, r)
 	}
 	return layoutTable(rows, "", "wall time")
@@ -122,26 +128,29 @@ func layoutTable(rows []row, seedNote, wallName string) table {
 	t.Head = append(t.Head, column{"steps", ""}, column{wallName, "seconds"})
 	for i := range rows {
 		r := &rows[i]
-		cells := make([]string, 0, len(keep)+2)
+		cells := make([]cell, 0, len(keep)+2)
 		for _, c := range keep {
 			col := Columns[c]
 			v, ok := r.vals[col.Key]
 			switch {
 			case ok && r.Kind == "reference" && TiedForReference(col.Key):
-				cells = append(cells, dash+"*")
+				cells = append(cells, cell{Text: dash + "*"})
 				tied = true
 			case ok && r.stats != nil:
-				cells = append(cells, pm(col, r.stats[col.Key]))
+				m, h := pmParts(col, r.stats[col.Key])
+				cells = append(cells, cell{Text: m, PM: h})
 			case ok:
-				cells = append(cells, col.format(v))
+				cells = append(cells, cell{Text: col.format(v)})
 			default:
-				cells = append(cells, dash)
+				cells = append(cells, cell{Text: dash})
 			}
 		}
-		if r.Kind == "objective" {
-			cells = append(cells, r.Cells...)
-		} else {
-			cells = append(cells, dash, dash)
+		tail := r.tail
+		if r.Kind != "objective" {
+			tail = []string{dash, dash}
+		}
+		for _, t := range tail {
+			cells = append(cells, cell{Text: t})
 		}
 		r.Cells = cells
 	}
