@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log"
+	"os"
 	"strings"
 
 	"github.com/prefopt/prefopt/host/report"
@@ -39,4 +40,39 @@ func ExampleRender() {
 	// Output:
 	// plots: 2
 	// not shown: 4
+}
+
+// A leaderboard of two scenarios over three seeds, printed as text: each
+// cell is the mean ± the half-width of its 95% t-interval, the best cells
+// of each scenario starred.
+func ExamplePrintLeaderboard() {
+	stat := summary.NewStat
+	l := &summary.Leaderboard{
+		Metric: "kl_to_optimal", LowerIsBetter: true, Seeds: []uint64{1, 2, 3},
+		Scenarios: []summary.Scenario{
+			{Name: "clean", Claim: "every objective nears π*_β", Dir: "clean",
+				Reference: stat([]float64{0.6, 0.62, 0.64}), Optimal: stat([]float64{0, 0, 0}),
+				Cells: map[string]summary.Stat{
+					"dpo": stat([]float64{0.010, 0.012, 0.014}),
+					"ipo": stat([]float64{0.040, 0.041, 0.042}),
+				}, Best: []string{"dpo"}},
+			{Name: "noisy", Claim: "IPO holds under label noise", Dir: "noisy",
+				Reference: stat([]float64{0.6, 0.62, 0.64}), Optimal: stat([]float64{0, 0, 0}),
+				Cells: map[string]summary.Stat{
+					"dpo": stat([]float64{0.05, 0.09, 0.13}),
+					"ipo": stat([]float64{0.04, 0.05, 0.06}),
+				}, Best: []string{"dpo", "ipo"}},
+		},
+	}
+	if err := report.PrintLeaderboard(os.Stdout, l); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// objective               clean              noisy
+	//   π_ref (reference)      0.620 ± 0.0497     0.620 ± 0.0497
+	//      π*_β (optimum)                   0                  0
+	//                 dpo  0.0120 ± 0.00497 *  0.0900 ± 0.0994 *
+	//                 ipo    0.0410 ± 0.00248  0.0500 ± 0.0248 *
+	// cells: KL(π‖π*_β) (nats), lower is better; mean ± half-width of the 95% t-interval over 3 seeds
+	// * best = lowest mean, plus labels whose interval overlaps it (statistically tied at 95%)
 }

@@ -3,17 +3,32 @@
 // plots, no scripts, no fonts, images or style sheets fetched from elsewhere,
 // so the file reads the same offline.
 //
-// The page holds a header (experiment, β, wall time and what the exact
-// metrics mean), six figures — training loss, preference accuracy, reward
-// margins, chosen and rejected log-probabilities, KL(π‖π*_β), and expected
-// reward against KL(π‖π_ref) over the exact optimal frontier drawn from
-// π_ref — and a table of the final policies sorted by KL(π‖π*_β), with the
-// columns of the terminal table (Columns), inside its own horizontally
-// scrolling box. Curves run against training examples seen when the
-// summary logs them. A figure whose metrics the summary lacks is replaced by
-// a sentence saying why: "Cannot be computed on this data" for the exact
-// metrics of a run without a known optimum. Every objective keeps one
-// colour, marker shape and dash pattern in all figures and in the table.
+// The page holds a header (experiment, β, seeds, wall time and what the
+// exact metrics mean), six figures — training loss, preference accuracy,
+// reward margins, chosen and rejected log-probabilities, KL(π‖π*_β), and
+// expected reward against KL(π‖π_ref) over the exact optimal frontier drawn
+// from π_ref — and a table of the final policies sorted by KL(π‖π*_β), with
+// the columns of the terminal table (Columns), inside its own horizontally
+// scrolling box. Curves run against epochs (passes over the training pairs,
+// so an unpaired objective's two examples per pair take the room of one
+// pair), else training examples seen, else steps, whichever the summary logs.
+//
+// A summary of several seeds (Summary.Seeds) draws the curves of its first
+// seed, adds a figure of every seed's final KL(π‖π*_β) and expected reward
+// per objective with their mean and 95% t-interval, and shows the table as
+// mean ± half-width over the seeds (Summary.Aggregates). A summary with
+// sweep groups (Objective.Group) adds the groups' final policies as
+// polylines in the reward–KL plane over the frontier, and their frontier
+// shortfall against the swept value. A summary of one seed without sweeps
+// renders as it did before either existed.
+//
+// A figure whose metrics the summary lacks is replaced by a sentence saying
+// why: "Cannot be computed on this data" for the exact metrics of a run
+// without a known optimum. Every objective keeps one colour, marker shape
+// and dash pattern in all figures and in the table.
+//
+// WriteLeaderboard renders a benchmark suite's leaderboard.json the same
+// way: one table of objectives × scenarios.
 package report
 
 import (
