@@ -252,7 +252,8 @@ func PrintLeaderboard(w io.Writer, l *summary.Leaderboard) error {
 
 // leaderboardCSS is the page style with the leaderboard's cells.
 func leaderboardCSS() template.CSS {
-	return pageCSS() + `td.best{font-weight:700;background:#dff0e4}
+	return pageCSS() + `.label{white-space:normal;overflow-wrap:break-word}
+td.best{font-weight:700;background:#dff0e4}
 .key{display:inline-block;padding:0 6px;font-weight:700;background:#dff0e4}
 thead th a{color:inherit}
 .claims li{margin:0.3em 0}

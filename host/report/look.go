@@ -300,7 +300,7 @@ th,td{padding:4px 6px;border-bottom:1px solid #e4e4e4}
 thead th{text-align:right;vertical-align:bottom;font-weight:600;min-width:4em}
 thead th:first-child{text-align:left}
 tbody th{text-align:left;font-weight:600;min-width:8em;max-width:14em}
-.label{overflow-wrap:break-word}
+.label{white-space:nowrap}
 .detail{overflow-wrap:anywhere}
 td{text-align:right;white-space:nowrap}
 tr.reference,tr.optimum{background:#f5f5f5;font-style:italic}
