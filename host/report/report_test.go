@@ -941,3 +941,38 @@ func TestSweepGroups(t *testing.T) {
 	assert.Equal(t, "β=0.05", valueLabel("beta", 0.05))
 	assert.Equal(t, "loss=sigmoid", valueLabel("loss", "sigmoid"))
 }
+
+// TestTrajectoryView checks which objectives the curves of several seeds
+// show: the first seed's, or the first of each label when the objectives
+// do not record their seed.
+func TestTrajectoryView(t *testing.T) {
+	s := multiSeedFixture(fixtureObjectives, 4, 5)
+	v := trajectoryView(s)
+	require.Len(t, v.Objectives, len(fixtureObjectives))
+	for _, o := range v.Objectives {
+		assert.Equal(t, uint64(4), o.Seed)
+	}
+	for i := range s.Objectives {
+		s.Objectives[i].Seed = 0
+	}
+	v = trajectoryView(s)
+	require.Len(t, v.Objectives, len(fixtureObjectives))
+	assert.Equal(t, labels(fixture()), labels(v))
+	assert.Equal(t, s.Objectives[0].Final, v.Objectives[0].Final, "the first of each label")
+}
+
+// TestRenderSweepWithoutExactMetrics checks that the sweep figures of data
+// without a known optimum say why they are missing.
+func TestRenderSweepWithoutExactMetrics(t *testing.T) {
+	s := withoutExact(fixtureFor(7, sweepObjectives()))
+	page := render(t, s)
+	checkPage(t, page)
+	secs := sections(t, parse(t, page))
+	for _, id := range []string{"sweeps", "sweep-shortfall"} {
+		require.Contains(t, secs, id)
+		assert.Empty(t, findAll(secs[id], element("svg")), id)
+		notes := findAll(secs[id], withClass("p", "missing"))
+		require.Len(t, notes, 1, id)
+		assert.Contains(t, textOf(notes[0]), "known exactly", id)
+	}
+}

@@ -31,7 +31,8 @@ func seedList(seeds []uint64) string {
 // trajectoryView returns s with the objectives of its first seed only: the
 // curves of several seeds of one objective would hide each other, and the
 // summary's Reference, Optimal and Frontier are of the first seed's task.
-// A summary of one seed is returned as it is.
+// A summary of one seed is returned as it is; one whose objectives do not
+// record their seed keeps the first objective of each label.
 func trajectoryView(s *summary.Summary) *summary.Summary {
 	if !multiSeed(s) {
 		return s
@@ -41,6 +42,15 @@ func trajectoryView(s *summary.Summary) *summary.Summary {
 	for _, o := range s.Objectives {
 		if o.Seed == s.Seeds[0] {
 			v.Objectives = append(v.Objectives, o)
+		}
+	}
+	if len(v.Objectives) == 0 {
+		seen := map[string]bool{}
+		for _, o := range s.Objectives {
+			if !seen[label(o)] {
+				seen[label(o)] = true
+				v.Objectives = append(v.Objectives, o)
+			}
 		}
 	}
 	return &v
