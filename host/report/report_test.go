@@ -884,10 +884,12 @@ func TestRenderSweep(t *testing.T) {
 			checkPage(t, page)
 			doc := parse(t, page)
 			secs := sections(t, doc)
-			for _, id := range []string{"sweeps", "sweep-shortfall"} {
+			for _, id := range append(slices.Clone(figureIDs), "sweeps", "sweep-shortfall") {
 				require.Contains(t, secs, id)
 				require.Len(t, findAll(secs[id], element("svg")), 1, id)
 			}
+			require.Contains(t, secs, "final")
+			require.Len(t, findAll(secs["final"], element("table")), 1)
 			assert.Equal(t, len(seeds) > 1, secs["seeds"] != nil, "the seeds figure only for several seeds")
 			sw := svgTexts(findAll(secs["sweeps"], element("svg"))[0])
 			for _, want := range []string{"β=0.05", "β=0.1", "β=0.2", "β=0.5", "β=1", "τ=0.1", "τ=0.3", "τ=1",
