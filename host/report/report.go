@@ -132,12 +132,13 @@ func Render(w io.Writer, s *summary.Summary) error {
 
 // page is the data of the page template.
 type page struct {
-	Experiment string
-	Facts      []fact
-	Intro      []string // paragraphs
-	CSS        template.CSS
-	Figures    []figure
-	Table      table
+	Experiment  string
+	Description string // run.description, shown under the title
+	Facts       []fact
+	Intro       []string // paragraphs
+	CSS         template.CSS
+	Figures     []figure
+	Table       table
 }
 
 type fact struct{ Name, Value string }
@@ -155,7 +156,7 @@ func build(s *summary.Summary) (*page, error) {
 	if name == "" {
 		name = "(unnamed)"
 	}
-	p := &page{Experiment: name, CSS: pageCSS()}
+	p := &page{Experiment: name, Description: s.Description, CSS: pageCSS()}
 	beta := "not set: the data has no known optimum"
 	if s.Beta > 0 {
 		beta = fmt.Sprintf("%g (the KL weight of the optimum π*_β)", s.Beta)
@@ -292,7 +293,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <body>
 <header>
 <h1>Comparison: {{.Experiment}}</h1>
-<dl class="facts">{{range .Facts}}
+{{if .Description}}<p class="claim">{{.Description}}</p>
+{{end}}<dl class="facts">{{range .Facts}}
 <dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}
 </dl>
 {{range .Intro}}<p>{{.}}</p>

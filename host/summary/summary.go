@@ -12,6 +12,8 @@ import (
 type Summary struct {
 	// Experiment is the run name.
 	Experiment string `json:"experiment"`
+	// Description is the experiment's run.description: what it tests.
+	Description string `json:"description,omitempty"`
 	// Beta is the β of the optimum π*_β the exact metrics refer to; 0 when
 	// the data is not the built-in task.
 	Beta float64 `json:"beta,omitempty"`
