@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -156,4 +157,21 @@ func TestKeepDesirableDraws(t *testing.T) {
 	assert.NotEqual(t, a.Source, b.Source)
 	one := keepDesirable(full, 1e-6, rand.New(rand.NewPCG(1, 1)))
 	assert.Equal(t, 48+1, one.Len())
+}
+
+func TestScenarioFiles(t *testing.T) {
+	// The failure-mode scenarios of the benchmark are valid task
+	// experiments whose objectives accept their parameters, each with its
+	// name and a one-sentence claim.
+	for _, name := range []string{"kto-imbalance", "length-bias", "noisy-labels", "off-policy"} {
+		t.Run(name, func(t *testing.T) {
+			exp, err := config.Load(filepath.Join("..", "suite", "scenarios", name+".toml"))
+			require.NoError(t, err)
+			require.NotNil(t, exp.Task, "scenarios run on the testbed")
+			assert.Equal(t, name, exp.Run.Name)
+			assert.NotEmpty(t, exp.Run.Description)
+			assert.Equal(t, exp.Task.PromptLen+exp.Task.CompletionLen, exp.Model.Context, "the task's rows fill the context")
+			require.NoError(t, CheckObjectives(context.Background(), exp, Options{}))
+		})
+	}
 }
