@@ -131,8 +131,8 @@ func (c Config) Validate() error {
 				bad("alphabet^completion_len must be ≤ %d in exact mode, got %d^%d", MaxCompletions, c.Alphabet, c.CompletionLen)
 			}
 		} else if _, ok := countUpTo(c.Alphabet, c.CompletionLen, MaxCompletions); !ok {
-			bad("Σ_{l=0..completion_len} alphabet^l must be ≤ %d in exact mode with variable_length, got alphabet %d and completion_len %d",
-				MaxCompletions, c.Alphabet, c.CompletionLen)
+			bad("alphabet^0 + … + alphabet^completion_len must be ≤ %d in exact mode with variable_length, got %d^0 + … + %d^%d",
+				MaxCompletions, c.Alphabet, c.Alphabet, c.CompletionLen)
 		}
 	}
 	if c.TrainPrompts < 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // ErrNotExact is reported by methods that enumerate completions when the
@@ -138,7 +139,7 @@ func (t *Task) Index(completion []int) int {
 	t.mustExact()
 	k, err := t.sp.index(completion)
 	if err != nil {
-		panic(fmt.Sprintf("testbed: Index: %v", err))
+		panic("testbed: Index: " + strings.TrimPrefix(err.Error(), "testbed: "))
 	}
 	return k
 }

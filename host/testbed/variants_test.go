@@ -367,7 +367,7 @@ func TestVariantValidation(t *testing.T) {
 		{"variable length without stop", func(c *Config) { c.VariableLength = true }, "demo_stop must be in (0, 1) with variable_length, got 0"},
 		{"stop of 1", func(c *Config) { c.VariableLength, c.DemoStop = true, 1 }, "demo_stop must be in (0, 1) with variable_length, got 1"},
 		{"too many variable completions", func(c *Config) { c.VariableLength, c.DemoStop, c.CompletionLen = true, 0.2, 8 },
-			"Σ_{l=0..completion_len} alphabet^l must be ≤ 65536 in exact mode with variable_length, got alphabet 4 and completion_len 8"},
+			"alphabet^0 + … + alphabet^completion_len must be ≤ 65536 in exact mode with variable_length, got 4^0 + … + 4^8"},
 		{"negative flip", func(c *Config) { c.LabelFlip = -0.1 }, "label_flip must be in [0, 0.5], got -0.1"},
 		{"flip above a half", func(c *Config) { c.LabelFlip = 0.6 }, "label_flip must be in [0, 0.5], got 0.6"},
 		{"infinite bias", func(c *Config) { c.LabelLengthBias = math.Inf(1) }, "label_length_bias must be finite, got +Inf"},
