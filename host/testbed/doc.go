@@ -15,18 +15,19 @@
 //
 // # Variable lengths
 //
-// With variable_length the vocabulary gains an end-of-sequence id A (shown
-// as "."). A completion is l ∈ [0, L] symbols y = (y_0..y_{l−1}) followed by
-// EOS when l < L; at l = L the sequence ends without one. Every path of a
-// next-token distribution over the A+1 ids then ends in exactly one
-// completion (an EOS ends it, and the L-th symbol does too), so
-// Σ_y π(y|x) = 1 still holds exactly over the Σ_{l=0..L} A^l completions,
-// whose token sequences hold P + L tokens at most. The canonical order is
-// shortlex: shorter completions first, then base-A value, so completion y
-// of l symbols has index Σ_{i<l} A^i + Σ_{j<l} y_j·A^{l−1−j} (the empty
-// completion, EOS alone, is 0). [Task.Completion] returns the tokens with
-// their EOS, [Task.Len] gives |y| = l, and a length-normalised objective
-// sees l + 1 tokens for l < L. Demonstrations end before each position with
+// With variable_length the vocabulary gains an end-of-sequence id A (the
+// experiment's task tokenizer shows it as <eos>). A completion is l ∈ [0, L]
+// symbols y = (y_0..y_{l−1}) followed by EOS when l < L; at l = L the
+// sequence ends without one. Every path of a next-token distribution over
+// the A+1 ids then ends in exactly one completion (an EOS ends it, and so
+// does the L-th symbol: a sampler stops there), so Σ_y π(y|x) = 1 still
+// holds exactly over the Σ_{l=0..L} A^l completions, whose token sequences
+// hold P + L tokens at most. The canonical order is shortlex: shorter
+// completions first, then base-A value, so completion y of l symbols has
+// index Σ_{i<l} A^i + Σ_{j<l} y_j·A^{l−1−j} (the empty completion, EOS
+// alone, is 0). [Task.Completion] returns the tokens with their EOS,
+// [Task.Len] gives |y| = l, and a length-normalised objective sees l + 1
+// tokens for l < L. Demonstrations end before each position with
 // probability demo_stop.
 //
 // # Reward
