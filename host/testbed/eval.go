@@ -135,7 +135,11 @@ func (t *Task) EvaluatePrompt(prompt []int, pi, ref Policy) (Metrics, error) {
 		return Metrics{}, err
 	}
 	m := Exact(lp, lr, t.Rewards(prompt), t.cfg.Beta)
-	for k, l := range t.sp.lengths() {
+	if !t.cfg.VariableLength {
+		m.Length = float64(t.cfg.CompletionLen)
+		return m, nil
+	}
+	for k, l := range t.lens {
 		m.Length += math.Exp(lp[k]) * float64(l)
 	}
 	return m, nil

@@ -96,7 +96,6 @@ func (lb labeller) preferFirst(gap float64, l1, l2, maxLen int) float64 {
 
 func (t *Task) pairs(prompts [][]int, src Policy, name string, lb labeller, rng *rand.Rand) ([]Pair, error) {
 	out := make([]Pair, 0, len(prompts)*t.cfg.SamplesPerPrompt)
-	lens := t.sp.lengths()
 	for _, x := range prompts {
 		lp, err := t.logProbs(name, src, x)
 		if err != nil {
@@ -109,7 +108,11 @@ func (t *Task) pairs(prompts [][]int, src Policy, name string, lb labeller, rng 
 		r := t.Rewards(x)
 		for range t.cfg.SamplesPerPrompt {
 			a, b := s.draw(rng.Float64(), rng.Float64())
-			if rng.Float64() >= lb.preferFirst(r[a]-r[b], lens[a], lens[b], t.cfg.CompletionLen) {
+			lenA, lenB := t.cfg.CompletionLen, t.cfg.CompletionLen
+			if t.lens != nil {
+				lenA, lenB = t.lens[a], t.lens[b]
+			}
+			if rng.Float64() >= lb.preferFirst(r[a]-r[b], lenA, lenB, t.cfg.CompletionLen) {
 				a, b = b, a
 			}
 			out = append(out, Pair{

@@ -171,9 +171,7 @@ func (d Demo) LogProbs(prompt []int) ([]float64, error) {
 	}
 	out := make([]float64, d.t.n)
 	if d.t.cfg.VariableLength {
-		for k := range out {
-			out[k] = d.logProb(prompt, d.t.sp.completion(k))
-		}
+		d.t.sp.each(func(k int, y []int) { out[k] = d.logProb(prompt, y) })
 		return out, nil
 	}
 	y := make([]int, d.t.cfg.CompletionLen)

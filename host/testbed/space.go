@@ -94,6 +94,27 @@ func (s space) index(y []int) (int, error) {
 	return k, nil
 }
 
+// each calls f with every completion in canonical order; y is reused from
+// call to call.
+func (s space) each(f func(k int, y []int)) {
+	k, first := 0, 0
+	if !s.variable {
+		first = s.length
+	}
+	for l := first; l <= s.length; l++ {
+		y := make([]int, l, l+1)
+		if l < s.length {
+			y = append(y, s.eos())
+		}
+		p, _ := power(s.alphabet, l, MaxCompletions)
+		for range p {
+			f(k, y)
+			next(y[:l], s.alphabet)
+			k++
+		}
+	}
+}
+
 // lengths returns |y| for every completion in canonical order.
 func (s space) lengths() []int {
 	out := make([]int, s.n)

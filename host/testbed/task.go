@@ -21,7 +21,8 @@ const promptStream = 0x7465737462656421
 type Task struct {
 	cfg    Config
 	sp     space
-	n      int // completions per prompt in exact mode, else 0
+	n      int   // completions per prompt in exact mode, else 0
+	lens   []int // |y| of every completion in canonical order, variable lengths in exact mode only
 	train  [][]int
 	eval   [][]int
 	isEval map[string]bool
@@ -37,6 +38,9 @@ func New(cfg Config) (*Task, error) {
 	}
 	t := &Task{cfg: cfg, sp: newSpace(cfg), isEval: map[string]bool{}}
 	t.n = t.sp.n
+	if cfg.Exact && cfg.VariableLength {
+		t.lens = t.sp.lengths()
+	}
 	space, _ := power(cfg.Alphabet, cfg.PromptLen, maxPromptSpace)
 	rng := rand.New(rand.NewPCG(cfg.Seed, promptStream))
 	ids := floyd(space, uint64(cfg.TrainPrompts+cfg.EvalPrompts), rng)
@@ -182,6 +186,11 @@ func (t *Task) Reward(prompt, completion []int) float64 {
 	if t.cfg.VariableLength {
 		completion = completion[:t.Len(completion)]
 	}
+	return t.symbolReward(prompt, completion)
+}
+
+// symbolReward returns r* of the symbols y, without EOS, unchecked.
+func (t *Task) symbolReward(prompt, completion []int) float64 {
 	copies, repeats := 0, 0
 	for j, v := range completion {
 		if v == prompt[j%len(prompt)] {
@@ -227,9 +236,7 @@ func (t *Task) Rewards(prompt []int) []float64 {
 	t.checkLens(prompt, nil)
 	out := make([]float64, t.n)
 	if t.cfg.VariableLength {
-		for k := range out {
-			out[k] = t.Reward(prompt, t.sp.completion(k))
-		}
+		t.sp.each(func(k int, y []int) { out[k] = t.symbolReward(prompt, y[:t.lens[k]]) })
 		return out
 	}
 	y := make([]int, t.cfg.CompletionLen)
@@ -244,6 +251,9 @@ func (t *Task) Rewards(prompt []int) []float64 {
 // if the task is not exact.
 func (t *Task) Lengths() []int {
 	t.mustExact()
+	if t.lens != nil {
+		return slices.Clone(t.lens)
+	}
 	return t.sp.lengths()
 }
 

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -390,4 +391,29 @@ func TestVariantValidation(t *testing.T) {
 	assert.NoError(t, cfg.Validate())
 	assert.Equal(t, 5, cfg.Vocab())
 	assert.Equal(t, 4, Defaults().Vocab())
+}
+
+// BenchmarkEvaluatePromptVariable measures exact evaluation of one prompt
+// of a variable-length task: Σ_{l≤L} 4^l completions.
+func BenchmarkEvaluatePromptVariable(b *testing.B) {
+	for _, l := range []int{3, 5, 7} {
+		task := newTask(b, func(c *Config) { c.CompletionLen, c.EvalPrompts, c.VariableLength, c.DemoStop = l, 1, true, 0.2 })
+		ref, err := task.Tabulate(task.Demo())
+		if err != nil {
+			b.Fatal(err)
+		}
+		pi, err := task.Optimal(ref, 0.5)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := task.EvalPrompts()[0]
+		b.Run(fmt.Sprintf("completions=%d", task.NumCompletions()), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := task.EvaluatePrompt(x, pi, ref); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
