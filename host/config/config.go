@@ -230,7 +230,8 @@ type Sweep struct {
 
 // Task is the [task] table: the built-in synthetic task, plus how its
 // reference model is made. Its tokenizer is one symbol per letter a, b, c,
-// ... of the alphabet, without special tokens.
+// ... of the alphabet, plus the special <eos> (id alphabet) with
+// variable_length and no other special token.
 type Task struct {
 	testbed.Config
 	// Demonstrations is the number of supervised rows the reference is
@@ -244,6 +245,11 @@ type Task struct {
 	SFTLR    float64 `toml:"sft_lr"`
 	// FrontierBetas are the β′ of the exact optimal reward–KL frontier.
 	FrontierBetas []float64 `toml:"frontier_betas"`
+	// DesirableKeep is the fraction of desirable examples kept when the
+	// training pairs are unpaired for an unpaired objective (KTO): that
+	// fraction of the chosen completions, drawn without replacement, and
+	// every rejected one. Paired objectives keep every pair.
+	DesirableKeep float64 `toml:"desirable_keep"`
 }
 
 // TaskSymbols is the alphabet the task's token ids are shown with: task id
@@ -444,7 +450,7 @@ func (e *Experiment) fillVocab() {
 // vocabSize is the size of the tokenizer the experiment uses.
 func (e *Experiment) vocabSize() (int, error) {
 	if e.Task != nil {
-		return e.Task.Alphabet, nil
+		return e.Task.Vocab(), nil
 	}
 	tok, err := e.Tokenizer.New()
 	if err != nil {

@@ -105,6 +105,7 @@ func TaskDefaults() Task {
 		SFTLR:          3e-3, // reference SFT learning rate, constant
 		// β′ of the exact reward–KL frontier, from nearly π_ref to far from it
 		FrontierBetas: []float64{8, 4, 2, 1, 0.7, 0.5, 0.35, 0.25, 0.15, 0.1, 0.05},
+		DesirableKeep: 1, // unpaired objectives see every chosen completion
 	}
 }
 

@@ -106,6 +106,8 @@ func (v *validator) model() {
 	v.nonNegative("model.vocab", m.Vocab)
 	if n, err := v.e.vocabSize(); err == nil && m.Vocab > 0 {
 		switch {
+		case v.e.Task != nil && m.Vocab != n && v.e.Task.VariableLength:
+			v.add("model.vocab must be 0 or task.alphabet + 1 (%d, with <eos>) for the task's exact distributions, got %d", n, m.Vocab)
 		case v.e.Task != nil && m.Vocab != n:
 			v.add("model.vocab must be 0 or task.alphabet (%d) for the task's exact distributions, got %d", n, m.Vocab)
 		case m.Vocab < n:
@@ -192,6 +194,9 @@ func (v *validator) task() {
 		v.add("task.exact = false is not supported for training runs: their evaluation enumerates completions")
 	case t.Alphabet > len(TaskSymbols):
 		v.add("task.alphabet must be <= %d to be shown as letters, got %d", len(TaskSymbols), t.Alphabet)
+	}
+	if !(t.DesirableKeep > 0 && t.DesirableKeep <= 1) {
+		v.add("task.desirable_keep must be in (0, 1], got %v", t.DesirableKeep)
 	}
 	for i, b := range t.FrontierBetas {
 		if !(b > 0) || math.IsInf(b, 0) {

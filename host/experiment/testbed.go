@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -90,6 +91,7 @@ func ExactValues(m testbed.Metrics) map[string]float64 {
 		metric.FreeEnergyGap:        m.Gap,
 		metric.Entropy:              m.Entropy,
 		metric.RegularizedObjective: m.J,
+		metric.ExpectedLength:       m.Length,
 	}
 }
 
@@ -130,7 +132,7 @@ func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (
 	if err != nil {
 		return nil, fmt.Errorf("experiment %s: %w", exp.Path(), err)
 	}
-	tok, err := tokenizer.NewSymbols(config.TaskSymbols[:tc.Alphabet])
+	tok, err := taskTokenizer(tc)
 	if err != nil {
 		return nil, err
 	}
@@ -188,10 +190,60 @@ func prepareTestbed(ctx context.Context, exp *config.Experiment, opts Options) (
 		Truncation: data.Truncation{}}
 	m.Train.Paired = pairedSet(tb.Pairs)
 	m.Eval.Paired = pairedSet(tb.EvalPairs)
+	if tc.DesirableKeep < 1 {
+		u, err := m.Train.Paired.Unpaired()
+		if err != nil {
+			return nil, err
+		}
+		m.Train.Unpaired = keepDesirable(u, tc.DesirableKeep, rand.New(rand.NewPCG(seed, 0x6b656570))) // "keep"
+		nd := 0
+		for _, d := range m.Train.Unpaired.Labels {
+			if d {
+				nd++
+			}
+		}
+		logf("task: unpaired objectives see %d of %d desirable and all %d undesirable examples (desirable_keep %g)\n",
+			nd, len(tb.Pairs), len(tb.Pairs), tc.DesirableKeep)
+	}
 	r := tb.RefReport.Mean
 	logf("task: %d train pairs, %d eval pairs, %d completions per prompt; reference E[r*] %.3f, KL(π_ref‖π*) %.3f, free-energy gap %.3f\n",
 		len(tb.Pairs), len(tb.EvalPairs), task.NumCompletions(), r.Reward, r.KLOpt, r.Gap)
 	return m, nil
+}
+
+// taskTokenizer returns the task's tokenizer: one letter per symbol, then
+// <eos> (id alphabet) when completions have variable lengths.
+func taskTokenizer(tc TaskConfig) (*tokenizer.Symbols, error) {
+	var specials []tokenizer.Special
+	if tc.VariableLength {
+		specials = append(specials, tokenizer.EOS)
+	}
+	return tokenizer.NewSymbols(config.TaskSymbols[:tc.Alphabet], specials...)
+}
+
+// keepDesirable returns u without some of its desirable examples: it keeps
+// round(keep·n_D) of the n_D desirable ones (at least one), drawn uniformly
+// without replacement with rng, and every undesirable one, all in their
+// order in u.
+func keepDesirable(u *data.UnpairedSet, keep float64, rng *rand.Rand) *data.UnpairedSet {
+	var desirable []int
+	for i, d := range u.Labels {
+		if d {
+			desirable = append(desirable, i)
+		}
+	}
+	k := max(1, int(math.Round(keep*float64(len(desirable)))))
+	kept := map[int]bool{}
+	for _, j := range rng.Perm(len(desirable))[:min(k, len(desirable))] {
+		kept[desirable[j]] = true
+	}
+	idx := make([]int, 0, len(u.Labels)-len(desirable)+k)
+	for i, d := range u.Labels {
+		if !d || kept[i] {
+			idx = append(idx, i)
+		}
+	}
+	return u.Subset(idx)
 }
 
 // pairedSet turns task pairs into token rows: prompt then completion, the

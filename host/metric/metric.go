@@ -62,6 +62,7 @@ const (
 	Entropy                = "entropy"
 	RegularizedObjective   = "regularized_objective"
 	ImplicitRewardAccuracy = "implicit_reward_accuracy"
+	ExpectedLength         = "expected_length" // E_π[|y|], symbols before EOS
 	// FrontierShortfall is the exact optimal frontier's expected reward at
 	// the policy's KL(π‖π_ref), minus the policy's expected reward: how much
 	// reward the policy leaves on the table for the KL it spent (≥ 0 up to

@@ -21,10 +21,16 @@ type Config struct {
 	Alphabet int `toml:"alphabet"`
 	// PromptLen is the number of tokens P of every prompt.
 	PromptLen int `toml:"prompt_len"`
-	// CompletionLen is the number of tokens L of every completion.
+	// CompletionLen is the number of tokens L of every completion, or with
+	// VariableLength the largest number of symbols before the end.
 	CompletionLen int `toml:"completion_len"`
-	// Exact enables enumeration of all A^L completions per prompt; it
-	// requires A^L ≤ MaxCompletions.
+	// VariableLength adds the end-of-sequence token A, so a completion is
+	// 0..L symbols followed by EOS when fewer than L (see the package
+	// documentation); the vocabulary is then A+1 ids.
+	VariableLength bool `toml:"variable_length"`
+	// Exact enables enumeration of all completions per prompt (A^L, or
+	// Σ_{l=0..L} A^l with VariableLength); it requires at most
+	// MaxCompletions of them.
 	Exact bool `toml:"exact"`
 	// TrainPrompts and EvalPrompts are the numbers of distinct prompts in
 	// the disjoint train and eval sets.
@@ -46,6 +52,26 @@ type Config struct {
 	// DemoNoise is p, the per-position probability that a demonstration
 	// replaces the copied token by a uniformly drawn one (possibly equal).
 	DemoNoise float64 `toml:"demo_noise"`
+	// DemoStop is s, the probability that a demonstration ends before each
+	// of its L positions (VariableLength only): it has l < L symbols with
+	// probability (1−s)^l·s and L with probability (1−s)^L.
+	DemoStop float64 `toml:"demo_stop"`
+	// LabelFlip is f, the probability that a training pair's Bradley–Terry
+	// label is flipped: P(y1 ≻ y2) = (1−f)·σ(Δ/t) + f·(1−σ(Δ/t)).
+	LabelFlip float64 `toml:"label_flip"`
+	// LabelLengthBias is b: training labels are Bradley–Terry on
+	// r*(y) + b·|y|/L instead of r*(y), labellers who favour long answers;
+	// the evaluation keeps r*. It changes nothing at fixed length.
+	LabelLengthBias float64 `toml:"label_length_bias"`
+	// PairSource is the policy training pairs are drawn from: "reference"
+	// or "" (π_ref), "uniform" (every completion alike) or "expert" (the
+	// demonstration generator at noise PairNoise, stopping as DemoStop
+	// says).
+	PairSource string `toml:"pair_source"`
+	// PairNoise is the per-position noise of the "expert" pair source, as
+	// DemoNoise is for the demonstrations; it must be > 0 for that source
+	// (a noiseless copier has one completion).
+	PairNoise float64 `toml:"pair_noise"`
 	// NormTolerance is the largest |Σ_y π(y|x) − 1| accepted from a policy;
 	// accepted distributions are renormalised before evaluation.
 	NormTolerance float64 `toml:"norm_tolerance"`
@@ -70,6 +96,9 @@ func Defaults() Config {
 		DemoNoise:        0.5,  // per-position noise of the demonstrations
 		NormTolerance:    1e-9, // float64 scoring; raise to ~1e-5 for float32 models
 		Seed:             1,
+		// VariableLength, DemoStop, LabelFlip, LabelLengthBias, PairSource
+		// and PairNoise are zero: fixed length, labels by Bradley–Terry on
+		// r*, pairs from the reference.
 	}
 }
 
@@ -97,8 +126,13 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Exact && c.Alphabet >= 2 && c.CompletionLen >= 1 {
-		if _, ok := power(c.Alphabet, c.CompletionLen, MaxCompletions); !ok {
-			bad("alphabet^completion_len must be ≤ %d in exact mode, got %d^%d", MaxCompletions, c.Alphabet, c.CompletionLen)
+		if !c.VariableLength {
+			if _, ok := power(c.Alphabet, c.CompletionLen, MaxCompletions); !ok {
+				bad("alphabet^completion_len must be ≤ %d in exact mode, got %d^%d", MaxCompletions, c.Alphabet, c.CompletionLen)
+			}
+		} else if _, ok := countUpTo(c.Alphabet, c.CompletionLen, MaxCompletions); !ok {
+			bad("alphabet^0 + … + alphabet^completion_len must be ≤ %d in exact mode with variable_length, got %d^0 + … + %d^%d",
+				MaxCompletions, c.Alphabet, c.Alphabet, c.CompletionLen)
 		}
 	}
 	if c.TrainPrompts < 1 {
@@ -125,10 +159,62 @@ func (c Config) Validate() error {
 	if !(c.DemoNoise >= 0 && c.DemoNoise <= 1) {
 		bad("demo_noise must be in [0, 1], got %g", c.DemoNoise)
 	}
+	switch {
+	case c.VariableLength && !(c.DemoStop > 0 && c.DemoStop < 1):
+		bad("demo_stop must be in (0, 1) with variable_length, got %g", c.DemoStop)
+	case !c.VariableLength && c.DemoStop != 0:
+		bad("demo_stop needs variable_length = true, got %g", c.DemoStop)
+	}
+	if !(c.LabelFlip >= 0 && c.LabelFlip <= 0.5) {
+		bad("label_flip must be in [0, 0.5], got %g", c.LabelFlip)
+	}
+	if math.IsNaN(c.LabelLengthBias) || math.IsInf(c.LabelLengthBias, 0) {
+		bad("label_length_bias must be finite, got %g", c.LabelLengthBias)
+	}
+	switch c.PairSource {
+	case "", PairsFromReference, PairsUniform, PairsFromExpert:
+	default:
+		bad("pair_source must be one of %q, %q, %q, got %q", PairsFromReference, PairsUniform, PairsFromExpert, c.PairSource)
+	}
+	switch {
+	case c.PairSource == PairsFromExpert && !(c.PairNoise > 0 && c.PairNoise <= 1):
+		bad("pair_noise must be in (0, 1] with pair_source = %q, got %g", PairsFromExpert, c.PairNoise)
+	case c.PairSource != PairsFromExpert && c.PairNoise != 0:
+		bad("pair_noise needs pair_source = %q, got %g", PairsFromExpert, c.PairNoise)
+	}
 	if !(c.NormTolerance > 0 && c.NormTolerance <= 1e-2) {
 		bad("norm_tolerance must be in (0, 0.01], got %g", c.NormTolerance)
 	}
 	return errors.Join(errs...)
+}
+
+// Pair sources: the values of Config.PairSource.
+const (
+	PairsFromReference = "reference"
+	PairsUniform       = "uniform"
+	PairsFromExpert    = "expert"
+)
+
+// Vocab returns the number of token ids: A, or A+1 with VariableLength.
+func (c Config) Vocab() int {
+	if c.VariableLength {
+		return c.Alphabet + 1
+	}
+	return c.Alphabet
+}
+
+// countUpTo returns Σ_{l=0..length} base^l and true if it is ≤ limit, else
+// false.
+func countUpTo(base, length int, limit uint64) (uint64, bool) {
+	total := uint64(0)
+	for l := 0; l <= length; l++ {
+		v, ok := power(base, l, limit)
+		if !ok || v > limit-total {
+			return 0, false
+		}
+		total += v
+	}
+	return total, true
 }
 
 // power returns base^exp and true if it is ≤ limit, else false.

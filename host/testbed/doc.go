@@ -13,6 +13,23 @@
 // y = (y_0..y_{L−1}) having index Σ_j y_j·A^{L−1−j} (base-A digits, y_0 most
 // significant). Exact mode (the default) requires A^L ≤ [MaxCompletions].
 //
+// # Variable lengths
+//
+// With variable_length the vocabulary gains an end-of-sequence id A (the
+// experiment's task tokenizer shows it as <eos>). A completion is l ∈ [0, L]
+// symbols y = (y_0..y_{l−1}) followed by EOS when l < L; at l = L the
+// sequence ends without one. Every path of a next-token distribution over
+// the A+1 ids then ends in exactly one completion (an EOS ends it, and so
+// does the L-th symbol: a sampler stops there), so Σ_y π(y|x) = 1 still
+// holds exactly over the Σ_{l=0..L} A^l completions, whose token sequences
+// hold P + L tokens at most. The canonical order is shortlex: shorter
+// completions first, then base-A value, so completion y of l symbols has
+// index Σ_{i<l} A^i + Σ_{j<l} y_j·A^{l−1−j} (the empty completion, EOS
+// alone, is 0). [Task.Completion] returns the tokens with their EOS,
+// [Task.Len] gives |y| = l, and a length-normalised objective sees l + 1
+// tokens for l < L. Demonstrations end before each position with
+// probability demo_stop.
+//
 // # Reward
 //
 // The ground-truth reward of completion y for prompt x is
@@ -20,7 +37,9 @@
 //	r*(x,y) = c·(1/L)·Σ_j [y_j = x_{j mod P}] − ρ·(1/(L−1))·Σ_{j≥1} [y_j = y_{j−1}]
 //
 // with c = copy_reward and ρ = repeat_penalty (the second term is absent when
-// L = 1). The first feature rewards copying the prompt cyclically, which the
+// L = 1). With variable lengths both sums run over the completion's own l
+// symbols but keep the divisors L and L−1, so a longer completion can earn
+// more copy reward; EOS earns nothing. The first feature rewards copying the prompt cyclically, which the
 // reference learns from noisy-copy demonstrations and a small transformer
 // learns easily; the second penalises immediate repeats, which the
 // demonstrations never teach and which conflicts with copying wherever the
@@ -44,6 +63,15 @@
 // reward and breaks exact ties by a fair coin. At t = 1, r* is the
 // Bradley–Terry reward in its own units, so DPO at β trained on these labels
 // has π*_β as its population optimum.
+//
+// Three knobs make the training labels depart from that: label_length_bias
+// b labels by Bradley–Terry on r*(y) + b·|y|/L (labellers who favour long
+// answers), label_flip f flips each label with probability f, and
+// pair_source draws the two completions from the uniform distribution or a
+// copier of noise pair_noise instead of π_ref. With unbiased labels at
+// t = 1 DPO's population optimum is π*_β for any source that gives every
+// completion mass; finite off-policy data is another matter. The evaluation always uses r*, and eval pairs keep
+// π_ref and unbiased labels.
 //
 // # Monte Carlo
 //

@@ -15,6 +15,7 @@ type Metrics struct {
 	KLOpt   float64 // KL(π‖π*_β), computed from π and π*_β directly
 	J       float64 // J_β(π) = E_π[r*] − β·KL(π‖π_ref)
 	Gap     float64 // β·log Z_β − J_β(π); equals β·KL(π‖π*_β) up to rounding
+	Length  float64 // E_π[|y|], symbols before EOS; L at fixed length. Set by Task.EvaluatePrompt, not Exact
 }
 
 // Exact returns the Metrics of the distribution logp against the reference
@@ -133,7 +134,15 @@ func (t *Task) EvaluatePrompt(prompt []int, pi, ref Policy) (Metrics, error) {
 	if err != nil {
 		return Metrics{}, err
 	}
-	return Exact(lp, lr, t.Rewards(prompt), t.cfg.Beta), nil
+	m := Exact(lp, lr, t.Rewards(prompt), t.cfg.Beta)
+	if !t.cfg.VariableLength {
+		m.Length = float64(t.cfg.CompletionLen)
+		return m, nil
+	}
+	for k, l := range t.lens {
+		m.Length += math.Exp(lp[k]) * float64(l)
+	}
+	return m, nil
 }
 
 // Report is the exact evaluation of a policy over the eval prompts.
@@ -173,9 +182,10 @@ func meanMetrics(ms []Metrics) Metrics {
 		s.KLOpt += m.KLOpt
 		s.J += m.J
 		s.Gap += m.Gap
+		s.Length += m.Length
 	}
 	n := float64(len(ms))
-	return Metrics{s.Reward / n, s.KLRef / n, s.Entropy / n, s.LogZ / n, s.KLOpt / n, s.J / n, s.Gap / n}
+	return Metrics{s.Reward / n, s.KLRef / n, s.Entropy / n, s.LogZ / n, s.KLOpt / n, s.J / n, s.Gap / n, s.Length / n}
 }
 
 // Tabulate returns a TablePolicy holding p's checked and renormalised
@@ -184,7 +194,7 @@ func (t *Task) Tabulate(p Policy) (*TablePolicy, error) {
 	if !t.cfg.Exact {
 		return nil, ErrNotExact
 	}
-	tab := NewTablePolicy(t.cfg.Alphabet, t.cfg.CompletionLen)
+	tab := t.NewTablePolicy()
 	for _, x := range t.allPrompts() {
 		lp, err := t.logProbs("policy", p, x)
 		if err != nil {
@@ -209,7 +219,7 @@ func (t *Task) Optimal(ref Policy, beta float64) (*TablePolicy, error) {
 	if !t.cfg.Exact {
 		return nil, ErrNotExact
 	}
-	tab := NewTablePolicy(t.cfg.Alphabet, t.cfg.CompletionLen)
+	tab := t.NewTablePolicy()
 	for _, x := range t.allPrompts() {
 		lr, err := t.logProbs("reference", ref, x)
 		if err != nil {

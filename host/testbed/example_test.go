@@ -41,3 +41,27 @@ func Example() {
 	// pairs: 1024 examples: 2048
 	// optimum beats reference: true J = β log Z: true
 }
+
+// With variable lengths, completions of 0..L symbols are enumerated
+// shortest first; those shorter than L end with the EOS id A.
+func ExampleTask_Enumerate_variableLength() {
+	cfg := testbed.Defaults()
+	cfg.Alphabet, cfg.PromptLen, cfg.CompletionLen = 2, 3, 2
+	cfg.TrainPrompts, cfg.EvalPrompts = 2, 2
+	cfg.VariableLength, cfg.DemoStop = true, 0.25
+	task, err := testbed.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	for k, y := range task.Enumerate() {
+		fmt.Println(k, y, task.Len(y))
+	}
+	// Output:
+	// 0 [2] 0
+	// 1 [0 2] 1
+	// 2 [1 2] 1
+	// 3 [0 0] 2
+	// 4 [0 1] 2
+	// 5 [1 0] 2
+	// 6 [1 1] 2
+}

@@ -31,43 +31,88 @@ type Example struct {
 // Pairs returns SamplesPerPrompt labelled pairs for each train prompt, in
 // prompt order.
 //
-// The two completions of a pair are drawn from π_ref by exact categorical
-// sampling over the enumerated completions, conditioned on being distinct:
-// (y1, y2) has probability π(y1)·π(y2)/(1 − Σ_y π(y)²) for y1 ≠ y2, which is
-// what drawing two independent completions and redrawing both until they
-// differ would give (identical completions carry no preference). The label
-// makes y1 the chosen completion with probability σ((r*(y1) − r*(y2))/t);
-// t = 0 prefers the higher reward and breaks ties with a fair coin. Each
-// pair consumes three rng.Float64 draws. A prompt whose reference puts all its mass on one
-// completion is an error naming the prompt.
+// The two completions of a pair are drawn from the source policy π_src
+// (Config.PairSource: ref itself, the uniform distribution over the
+// completions, or the demonstration generator at noise PairNoise) by exact
+// categorical sampling over the enumerated completions, conditioned on being
+// distinct: (y1, y2) has probability π_src(y1)·π_src(y2)/(1 − Σ_y π_src(y)²)
+// for y1 ≠ y2, which is what drawing two independent completions and
+// redrawing both until they differ would give (identical completions carry
+// no preference). The label makes y1 the chosen completion with probability
+//
+//	q = (1 − f)·σ(Δ/t) + f·(1 − σ(Δ/t)),  Δ = r*(y1) − r*(y2) + b·(|y1| − |y2|)/L
+//
+// with f = LabelFlip and b = LabelLengthBias: a Bradley–Terry label on the
+// biased reward, flipped with probability f. t = 0 prefers the higher Δ and
+// breaks ties with a fair coin. Each pair consumes three rng.Float64 draws
+// whatever the knobs, so pairs drawn with the same rng differ between
+// configurations only where the knobs act. Pair rewards are r*. A prompt
+// whose source puts all its mass on one completion is an error naming the
+// prompt.
 func (t *Task) Pairs(ref Policy, rng *rand.Rand) ([]Pair, error) {
-	return t.pairs(t.train, ref, rng)
-}
-
-// EvalPairs returns SamplesPerPrompt labelled pairs for each eval prompt,
-// drawn as [Task.Pairs] draws them, for held-out implicit-reward accuracy.
-func (t *Task) EvalPairs(ref Policy, rng *rand.Rand) ([]Pair, error) {
-	return t.pairs(t.eval, ref, rng)
-}
-
-func (t *Task) pairs(prompts [][]int, ref Policy, rng *rand.Rand) ([]Pair, error) {
 	if !t.cfg.Exact {
 		return nil, ErrNotExact
 	}
+	src, name := ref, "reference"
+	switch t.cfg.PairSource {
+	case PairsUniform:
+		src, name = uniformPolicy{n: t.n}, "uniform pair source"
+	case PairsFromExpert:
+		src, name = t.demo(t.cfg.PairNoise), "expert pair source"
+	}
+	return t.pairs(t.train, src, name, labeller{temp: t.cfg.LabelTemperature, flip: t.cfg.LabelFlip,
+		lengthBias: t.cfg.LabelLengthBias}, rng)
+}
+
+// EvalPairs returns SamplesPerPrompt labelled pairs for each eval prompt
+// for held-out implicit-reward accuracy, drawn from ref and labelled by
+// Bradley–Terry on r* at temperature t as [Task.Pairs] would with the
+// default pair source and no label flips or length bias: the held-out
+// labels follow the true reward.
+func (t *Task) EvalPairs(ref Policy, rng *rand.Rand) ([]Pair, error) {
+	if !t.cfg.Exact {
+		return nil, ErrNotExact
+	}
+	return t.pairs(t.eval, ref, "reference", labeller{temp: t.cfg.LabelTemperature}, rng)
+}
+
+// labeller is the label model of a pair set.
+type labeller struct {
+	temp, flip, lengthBias float64
+}
+
+// preferFirst returns q, the probability that y1 is chosen over y2, given
+// their reward gap and lengths.
+func (lb labeller) preferFirst(gap float64, l1, l2, maxLen int) float64 {
+	if lb.lengthBias != 0 {
+		gap += lb.lengthBias * float64(l1-l2) / float64(maxLen)
+	}
+	q := preferFirst(gap, lb.temp)
+	if lb.flip != 0 {
+		q = (1-lb.flip)*q + lb.flip*(1-q)
+	}
+	return q
+}
+
+func (t *Task) pairs(prompts [][]int, src Policy, name string, lb labeller, rng *rand.Rand) ([]Pair, error) {
 	out := make([]Pair, 0, len(prompts)*t.cfg.SamplesPerPrompt)
 	for _, x := range prompts {
-		lp, err := t.logProbs("reference", ref, x)
+		lp, err := t.logProbs(name, src, x)
 		if err != nil {
 			return nil, err
 		}
 		s := newPairSampler(lp)
 		if s.firstTotal <= 0 {
-			return nil, fmt.Errorf("testbed: reference for prompt %v puts all its mass on one completion: no distinct pair exists", x)
+			return nil, fmt.Errorf("testbed: %s for prompt %v puts all its mass on one completion: no distinct pair exists", name, x)
 		}
 		r := t.Rewards(x)
 		for range t.cfg.SamplesPerPrompt {
 			a, b := s.draw(rng.Float64(), rng.Float64())
-			if rng.Float64() >= preferFirst(r[a]-r[b], t.cfg.LabelTemperature) {
+			lenA, lenB := t.cfg.CompletionLen, t.cfg.CompletionLen
+			if t.lens != nil {
+				lenA, lenB = t.lens[a], t.lens[b]
+			}
+			if rng.Float64() >= lb.preferFirst(r[a]-r[b], lenA, lenB, t.cfg.CompletionLen) {
 				a, b = b, a
 			}
 			out = append(out, Pair{
@@ -79,6 +124,18 @@ func (t *Task) pairs(prompts [][]int, ref Policy, rng *rand.Rand) ([]Pair, error
 				RewardGap:      r[a] - r[b],
 			})
 		}
+	}
+	return out, nil
+}
+
+// uniformPolicy gives each of n completions probability 1/n.
+type uniformPolicy struct{ n int }
+
+func (u uniformPolicy) LogProbs([]int) ([]float64, error) {
+	out := make([]float64, u.n)
+	lp := -math.Log(float64(u.n))
+	for k := range out {
+		out[k] = lp
 	}
 	return out, nil
 }

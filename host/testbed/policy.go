@@ -35,8 +35,8 @@ type Scorer interface {
 // It also implements Sampler and Scorer. It is safe for concurrent reads
 // once no more Set calls are made.
 type TablePolicy struct {
-	alphabet, length, n int
-	tables              map[string][]float64
+	sp     space
+	tables map[string][]float64
 }
 
 // NewTablePolicy returns an empty table over the alphabet^length
@@ -50,14 +50,21 @@ func NewTablePolicy(alphabet, length int) *TablePolicy {
 	if !ok {
 		panic(fmt.Sprintf("testbed: NewTablePolicy: %d^%d completions exceed %d", alphabet, length, MaxCompletions))
 	}
-	return &TablePolicy{alphabet: alphabet, length: length, n: int(n), tables: map[string][]float64{}}
+	return &TablePolicy{sp: space{alphabet: alphabet, length: length, n: int(n)}, tables: map[string][]float64{}}
 }
 
-// Set stores a copy of logps as the table of prompt. It panics if
-// len(logps) ≠ alphabet^length.
+// NewTablePolicy returns an empty table over the completions of the task,
+// in its canonical order. It panics if the task is not exact.
+func (t *Task) NewTablePolicy() *TablePolicy {
+	t.mustExact()
+	return &TablePolicy{sp: t.sp, tables: map[string][]float64{}}
+}
+
+// Set stores a copy of logps as the table of prompt. It panics if logps
+// does not hold one value per completion.
 func (p *TablePolicy) Set(prompt []int, logps []float64) {
-	if len(logps) != p.n {
-		panic(fmt.Sprintf("testbed: TablePolicy.Set: %d log-probs, want %d", len(logps), p.n))
+	if len(logps) != p.sp.n {
+		panic(fmt.Sprintf("testbed: TablePolicy.Set: %d log-probs, want %d", len(logps), p.sp.n))
 	}
 	p.tables[key(prompt)] = slices.Clone(logps)
 }
@@ -86,7 +93,7 @@ func (p *TablePolicy) LogProb(prompt, completion []int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	k, err := indexOf(completion, p.alphabet, p.length)
+	k, err := p.sp.index(completion)
 	if err != nil {
 		return 0, err
 	}
@@ -113,28 +120,14 @@ func (p *TablePolicy) Sample(prompt []int, rng *rand.Rand) ([]int, float64, erro
 		}
 		last = k
 		if v < w {
-			return digits(uint64(k), p.alphabet, p.length), lp, nil
+			return p.sp.completion(k), lp, nil
 		}
 		v -= w
 	}
 	if last < 0 {
 		return nil, 0, fmt.Errorf("testbed: log-prob table for prompt %v has no positive entry", prompt)
 	}
-	return digits(uint64(last), p.alphabet, p.length), tab[last], nil
-}
-
-func indexOf(y []int, a, length int) (int, error) {
-	if len(y) != length {
-		return 0, fmt.Errorf("testbed: completion %v has %d tokens, want %d", y, len(y), length)
-	}
-	k := 0
-	for j, v := range y {
-		if v < 0 || v >= a {
-			return 0, fmt.Errorf("testbed: completion %v: token %d at position %d outside [0, %d)", y, v, j, a)
-		}
-		k = k*a + v
-	}
-	return k, nil
+	return p.sp.completion(last), tab[last], nil
 }
 
 // Demo is the exact distribution of the demonstration generator: each
@@ -143,17 +136,28 @@ func indexOf(y []int, a, length int) (int, error) {
 //
 //	log π_demo(y|x) = Σ_j log(1 − p + p/A) if y_j = x_{j mod P}, else log(p/A).
 //
+// With variable lengths the generator first ends the completion before
+// position j < L with probability s (emitting EOS), so a completion of
+// l symbols adds l·log(1 − s), plus log s when l < L.
+//
 // It is the reference a perfectly fitted supervised model would reach. It
 // implements Policy (exact tasks only), Sampler and Scorer.
 type Demo struct {
 	t               *Task
+	noise           float64
 	logCopy, logOff float64
+	logGo, logStop  float64 // log(1 − s), log s (variable lengths)
 }
 
-// Demo returns the demonstration generator of the task with p = DemoNoise.
-func (t *Task) Demo() Demo {
-	p, a := t.cfg.DemoNoise, float64(t.cfg.Alphabet)
-	return Demo{t: t, logCopy: math.Log(1 - p + p/a), logOff: math.Log(p / a)}
+// Demo returns the demonstration generator of the task with p = DemoNoise
+// and s = DemoStop.
+func (t *Task) Demo() Demo { return t.demo(t.cfg.DemoNoise) }
+
+// demo returns the generator with per-position noise p.
+func (t *Task) demo(p float64) Demo {
+	a, s := float64(t.cfg.Alphabet), t.cfg.DemoStop
+	return Demo{t: t, noise: p, logCopy: math.Log(1 - p + p/a), logOff: math.Log(p / a),
+		logGo: math.Log1p(-s), logStop: math.Log(s)}
 }
 
 // LogProbs returns log π_demo(y|prompt) for every completion in canonical
@@ -166,6 +170,10 @@ func (d Demo) LogProbs(prompt []int) ([]float64, error) {
 		return nil, err
 	}
 	out := make([]float64, d.t.n)
+	if d.t.cfg.VariableLength {
+		d.t.sp.each(func(k int, y []int) { out[k] = d.logProb(prompt, y) })
+		return out, nil
+	}
 	y := make([]int, d.t.cfg.CompletionLen)
 	for k := range out {
 		out[k] = d.logProb(prompt, y)
@@ -187,6 +195,15 @@ func (d Demo) LogProb(prompt, completion []int) (float64, error) {
 
 func (d Demo) logProb(prompt, y []int) float64 {
 	s := 0.0
+	if d.t.cfg.VariableLength {
+		l := len(y)
+		if l > 0 && y[l-1] == d.t.sp.eos() {
+			l--
+			s += d.logStop
+		}
+		y = y[:l]
+		s += float64(l) * d.logGo
+	}
 	for j, v := range y {
 		if v == prompt[j%len(prompt)] {
 			s += d.logCopy
@@ -198,7 +215,9 @@ func (d Demo) logProb(prompt, y []int) float64 {
 }
 
 // Sample draws a completion from the generator: per position one
-// rng.Float64, plus one rng.IntN when the position is noised.
+// rng.Float64, plus one rng.IntN when the position is noised; with variable
+// lengths, one more rng.Float64 before each position decides whether to
+// stop.
 func (d Demo) Sample(prompt []int, rng *rand.Rand) ([]int, float64, error) {
 	if err := d.t.checkPrompt(prompt); err != nil {
 		return nil, 0, err
@@ -208,12 +227,31 @@ func (d Demo) Sample(prompt []int, rng *rand.Rand) ([]int, float64, error) {
 }
 
 func (d Demo) sample(prompt []int, rng *rand.Rand) ([]int, float64) {
+	if d.t.cfg.VariableLength {
+		return d.sampleVariable(prompt, rng)
+	}
 	y := make([]int, d.t.cfg.CompletionLen)
 	for j := range y {
-		if rng.Float64() < d.t.cfg.DemoNoise {
+		if rng.Float64() < d.noise {
 			y[j] = rng.IntN(d.t.cfg.Alphabet)
 		} else {
 			y[j] = prompt[j%len(prompt)]
+		}
+	}
+	return y, d.logProb(prompt, y)
+}
+
+func (d Demo) sampleVariable(prompt []int, rng *rand.Rand) ([]int, float64) {
+	y := make([]int, 0, d.t.cfg.CompletionLen)
+	for j := range d.t.cfg.CompletionLen {
+		if rng.Float64() < d.t.cfg.DemoStop {
+			y = append(y, d.t.sp.eos())
+			break
+		}
+		if rng.Float64() < d.noise {
+			y = append(y, rng.IntN(d.t.cfg.Alphabet))
+		} else {
+			y = append(y, prompt[j%len(prompt)])
 		}
 	}
 	return y, d.logProb(prompt, y)
@@ -232,13 +270,6 @@ func (t *Task) checkPrompt(prompt []int) error {
 }
 
 func (t *Task) checkCompletion(y []int) error {
-	if len(y) != t.cfg.CompletionLen {
-		return fmt.Errorf("testbed: completion %v has %d tokens, want %d", y, len(y), t.cfg.CompletionLen)
-	}
-	for j, v := range y {
-		if v < 0 || v >= t.cfg.Alphabet {
-			return fmt.Errorf("testbed: completion %v: token %d at position %d outside [0, %d)", y, v, j, t.cfg.Alphabet)
-		}
-	}
-	return nil
+	_, err := t.sp.symbols(y)
+	return err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 )
 
 // ErrNotExact is reported by methods that enumerate completions when the
@@ -19,7 +20,9 @@ const promptStream = 0x7465737462656421
 // prompts. A Task is immutable and safe for concurrent use.
 type Task struct {
 	cfg    Config
-	n      int // completions per prompt in exact mode, else 0
+	sp     space
+	n      int   // completions per prompt in exact mode, else 0
+	lens   []int // |y| of every completion in canonical order, variable lengths in exact mode only
 	train  [][]int
 	eval   [][]int
 	isEval map[string]bool
@@ -33,10 +36,10 @@ func New(cfg Config) (*Task, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Task{cfg: cfg, isEval: map[string]bool{}}
-	if cfg.Exact {
-		n, _ := power(cfg.Alphabet, cfg.CompletionLen, MaxCompletions)
-		t.n = int(n)
+	t := &Task{cfg: cfg, sp: newSpace(cfg), isEval: map[string]bool{}}
+	t.n = t.sp.n
+	if cfg.Exact && cfg.VariableLength {
+		t.lens = t.sp.lengths()
 	}
 	space, _ := power(cfg.Alphabet, cfg.PromptLen, maxPromptSpace)
 	rng := rand.New(rand.NewPCG(cfg.Seed, promptStream))
@@ -106,8 +109,8 @@ func cloneRows(rows [][]int) [][]int {
 	return out
 }
 
-// NumCompletions returns A^L, the number of completions per prompt. It
-// panics if the task is not exact.
+// NumCompletions returns the number of completions per prompt: A^L, or
+// Σ_{l=0..L} A^l with variable lengths. It panics if the task is not exact.
 func (t *Task) NumCompletions() int {
 	t.mustExact()
 	return t.n
@@ -119,50 +122,75 @@ func (t *Task) mustExact() {
 	}
 }
 
-// Enumerate returns every completion in canonical order: element k is the
-// L base-A digits of k, most significant first. It panics if the task is not
-// exact.
+// Enumerate returns every completion in canonical order (see the package
+// documentation): at fixed length element k is the L base-A digits of k,
+// most significant first. It panics if the task is not exact.
 func (t *Task) Enumerate() [][]int {
 	t.mustExact()
 	out := make([][]int, t.n)
 	for k := range out {
-		out[k] = digits(uint64(k), t.cfg.Alphabet, t.cfg.CompletionLen)
+		out[k] = t.sp.completion(k)
 	}
 	return out
 }
 
-// Index returns the canonical index Σ_j y_j·A^{L−1−j} of a completion. It
-// panics if the task is not exact, if len(completion) ≠ L or if an id is
-// outside [0, A).
+// Index returns the canonical index of a completion: Σ_j y_j·A^{L−1−j} at
+// fixed length, Σ_{i<l} A^i plus the base-A value of its l symbols with
+// variable lengths. It panics if the task is not exact or completion is not
+// one of the task's completions (wrong length, misplaced EOS, an id outside
+// the alphabet).
 func (t *Task) Index(completion []int) int {
 	t.mustExact()
-	if len(completion) != t.cfg.CompletionLen {
-		panic(fmt.Sprintf("testbed: Index: completion has %d tokens, want %d", len(completion), t.cfg.CompletionLen))
-	}
-	k := 0
-	for j, v := range completion {
-		if v < 0 || v >= t.cfg.Alphabet {
-			panic(fmt.Sprintf("testbed: Index: token %d at position %d outside [0, %d)", v, j, t.cfg.Alphabet))
-		}
-		k = k*t.cfg.Alphabet + v
+	k, err := t.sp.index(completion)
+	if err != nil {
+		panic("testbed: Index: " + strings.TrimPrefix(err.Error(), "testbed: "))
 	}
 	return k
 }
 
-// Completion returns the completion of canonical index k. It panics if the
-// task is not exact or k is outside [0, A^L).
+// Completion returns the completion of canonical index k, with its EOS when
+// it has fewer than L symbols. It panics if the task is not exact or k is
+// outside [0, NumCompletions()).
 func (t *Task) Completion(k int) []int {
 	t.mustExact()
 	if k < 0 || k >= t.n {
 		panic(fmt.Sprintf("testbed: Completion: index %d outside [0, %d)", k, t.n))
 	}
-	return digits(uint64(k), t.cfg.Alphabet, t.cfg.CompletionLen)
+	return t.sp.completion(k)
 }
 
-// Reward returns r*(x,y) (see the package documentation). It panics if
-// len(prompt) ≠ P or len(completion) ≠ L.
+// EOS returns the end-of-sequence id A of a variable-length task, or −1 at
+// fixed length.
+func (t *Task) EOS() int {
+	if !t.cfg.VariableLength {
+		return -1
+	}
+	return t.sp.eos()
+}
+
+// Len returns |y|, the number of symbols of completion before its EOS. It
+// panics if completion is not one of the task's completions.
+func (t *Task) Len(completion []int) int {
+	l, err := t.sp.symbols(completion)
+	if err != nil {
+		panic(err.Error())
+	}
+	return l
+}
+
+// Reward returns r*(x,y) (see the package documentation); an EOS earns
+// nothing. It panics if len(prompt) ≠ P or completion is not one of the
+// task's completions.
 func (t *Task) Reward(prompt, completion []int) float64 {
 	t.checkLens(prompt, completion)
+	if t.cfg.VariableLength {
+		completion = completion[:t.Len(completion)]
+	}
+	return t.symbolReward(prompt, completion)
+}
+
+// symbolReward returns r* of the symbols y, without EOS, unchecked.
+func (t *Task) symbolReward(prompt, completion []int) float64 {
 	copies, repeats := 0, 0
 	for j, v := range completion {
 		if v == prompt[j%len(prompt)] {
@@ -188,8 +216,16 @@ func (t *Task) checkLens(prompt, completion []int) {
 	if len(prompt) != t.cfg.PromptLen {
 		panic(fmt.Sprintf("testbed: prompt has %d tokens, want %d", len(prompt), t.cfg.PromptLen))
 	}
-	if completion != nil && len(completion) != t.cfg.CompletionLen {
+	if completion == nil {
+		return
+	}
+	if !t.cfg.VariableLength && len(completion) != t.cfg.CompletionLen {
 		panic(fmt.Sprintf("testbed: completion has %d tokens, want %d", len(completion), t.cfg.CompletionLen))
+	}
+	if t.cfg.VariableLength {
+		if _, err := t.sp.symbols(completion); err != nil {
+			panic(err.Error())
+		}
 	}
 }
 
@@ -199,12 +235,26 @@ func (t *Task) Rewards(prompt []int) []float64 {
 	t.mustExact()
 	t.checkLens(prompt, nil)
 	out := make([]float64, t.n)
+	if t.cfg.VariableLength {
+		t.sp.each(func(k int, y []int) { out[k] = t.symbolReward(prompt, y[:t.lens[k]]) })
+		return out
+	}
 	y := make([]int, t.cfg.CompletionLen)
 	for k := range out {
 		out[k] = t.Reward(prompt, y)
 		next(y, t.cfg.Alphabet)
 	}
 	return out
+}
+
+// Lengths returns |y| for every completion y in canonical order. It panics
+// if the task is not exact.
+func (t *Task) Lengths() []int {
+	t.mustExact()
+	if t.lens != nil {
+		return slices.Clone(t.lens)
+	}
+	return t.sp.lengths()
 }
 
 // next advances y to the following completion in canonical order.
