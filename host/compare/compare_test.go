@@ -94,6 +94,9 @@ func stripTimes(t *testing.T, raw []byte) []byte {
 	var s summary.Summary
 	require.NoError(t, json.Unmarshal(raw, &s))
 	s.WallSeconds = 0
+	for i, c := range s.ReferenceCheckpoints {
+		s.ReferenceCheckpoints[i] = filepath.Base(c)
+	}
 	for i := range s.Objectives {
 		s.Objectives[i].WallSeconds = 0
 		s.Objectives[i].Checkpoint = filepath.Base(s.Objectives[i].Checkpoint)
