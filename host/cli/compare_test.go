@@ -39,6 +39,20 @@ func TestCompareSeeds(t *testing.T) {
 	code, again, stderr := run(t, "", "report", out, "--table-only")
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Equal(t, table, strings.TrimSpace(again))
+
+	// Resuming finds the run directory's checkpoints (each seed's
+	// reference) and retrains only what lost its result.
+	require.NoError(t, os.RemoveAll(filepath.Join(out, "results", "seed-8")))
+	require.NoError(t, os.RemoveAll(filepath.Join(out, "seed-8")))
+	code, _, stderr = run(t, "", "compare", "--resume", out)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stderr, "dpo: finished before")
+	again2, err := summary.Read(filepath.Join(out, "summary.json"))
+	require.NoError(t, err)
+	require.Len(t, again2.Objectives, 4)
+	for i, o := range again2.Objectives {
+		assert.Equal(t, s.Objectives[i].Final, o.Final, "%s seed %d", o.Label, o.Seed)
+	}
 }
 
 func TestCompareSuiteFlags(t *testing.T) {
