@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/prefopt/prefopt/host/compare"
 	"github.com/prefopt/prefopt/host/config"
@@ -113,7 +112,9 @@ type Options struct {
 	Jobs int
 	// Resume continues a suite in Dir: finished scenarios are read back,
 	// the others resume (compare.Options.Resume). Each scenario's saved
-	// config.toml must equal the one it would run now.
+	// config.toml must equal the one it would run now, but for
+	// run.description and rundir.SafeKeys (names, logging and checkpoint
+	// cadence).
 	Resume bool
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
@@ -129,7 +130,6 @@ type Options struct {
 // compare.ErrUnfinished when the comparison was interrupted); Run with
 // Resume continues.
 func Run(ctx context.Context, scenarios []Scenario, opts Options) (*summary.Leaderboard, error) {
-	start := time.Now()
 	if opts.Seeds > config.MaxSeeds {
 		return nil, fmt.Errorf("suite: seeds must be in [1, %d], got %d", config.MaxSeeds, opts.Seeds)
 	}
@@ -137,6 +137,7 @@ func Run(ctx context.Context, scenarios []Scenario, opts Options) (*summary.Lead
 		return nil, fmt.Errorf("suite: %w", err)
 	}
 	l := &summary.Leaderboard{Metric: Metric, LowerIsBetter: true}
+	wall := 0.0 // the scenarios' times, read-back ones included
 	for i, sc := range scenarios {
 		exp := *sc.Experiment
 		if opts.Seeds >= 1 {
@@ -150,9 +151,10 @@ func Run(ctx context.Context, scenarios []Scenario, opts Options) (*summary.Lead
 		if i == 0 {
 			l.Seeds = s.Seeds
 		}
+		wall += s.WallSeconds
 		l.Scenarios = append(l.Scenarios, row(sc, s))
 	}
-	l.WallSeconds = time.Since(start).Seconds()
+	l.WallSeconds = wall
 	if err := summary.WriteLeaderboard(filepath.Join(opts.Dir, "leaderboard.json"), l); err != nil {
 		return nil, err
 	}
@@ -188,12 +190,22 @@ func runScenario(ctx context.Context, name string, exp *config.Experiment, opts 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, rundir.ConfigFile), err)
 	}
-	if len(changes) > 0 {
-		msgs := make([]string, len(changes))
-		for i, c := range changes {
-			msgs[i] = "  " + c.String()
+	var unsafe []string
+	for _, c := range changes {
+		if c.Key != "run.description" && !slices.Contains(rundir.SafeKeys, c.Key) {
+			unsafe = append(unsafe, "  "+c.String())
 		}
-		return nil, fmt.Errorf("%s holds a different run than the scenario now is:\n%s", dir, strings.Join(msgs, "\n"))
+	}
+	if len(unsafe) > 0 {
+		return nil, fmt.Errorf("%s holds a different run than the scenario now is:\n%s", dir, strings.Join(unsafe, "\n"))
+	}
+	if len(changes) > 0 {
+		for _, c := range changes {
+			logf(opts.Log, "%s: resuming with %s\n", name, c)
+		}
+		if err := writeAtomic(filepath.Join(dir, rundir.ConfigFile), resolved); err != nil {
+			return nil, err
+		}
 	}
 	if s, err := summary.Read(filepath.Join(dir, "summary.json")); err == nil && len(s.Unfinished) == 0 && len(s.Seeds) == exp.Run.Seeds {
 		logf(opts.Log, "%s: finished before, read back from %s\n", name, filepath.Join(dir, "summary.json"))
@@ -372,6 +384,18 @@ func PrintTable(w io.Writer, l *summary.Leaderboard) {
 	tw.Flush()
 	fmt.Fprintf(w, "mean ± half-width of the %.0f%% t-interval over %d seeds; * best of the scenario: the lowest mean and every interval overlapping it\n",
 		100*summary.Confidence, len(l.Seeds))
+}
+
+// writeAtomic writes b to path through a temporary file renamed into place.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("suite: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("suite: %w", err)
+	}
+	return nil
 }
 
 // PrintList writes each scenario's name and claim.

@@ -261,6 +261,27 @@ func TestRun(t *testing.T) {
 	// Without Resume, a suite directory is not run again.
 	_, err = runTiny(t, context.Background(), dir, false, nil)
 	assert.ErrorContains(t, err, "holds a run already: continue the suite with --resume")
+
+	// Resuming a finished suite reads every scenario back; a new claim is
+	// accepted, a change of what is computed is not.
+	edited := tinyFS()
+	edited["plain.toml"].Data = bytes.Replace(edited["plain.toml"].Data, []byte("Plain claim."), []byte("New claim."), 1)
+	scs, err := Load(edited)
+	require.NoError(t, err)
+	var log bytes.Buffer
+	again, err := Run(context.Background(), scs, Options{Dir: dir, Seeds: 2, Resume: true, Log: &log})
+	require.NoError(t, err)
+	assert.Contains(t, log.String(), "plain: resuming with run.description")
+	assert.Contains(t, log.String(), "swept: finished before")
+	assert.Equal(t, "New claim.", again.Scenarios[0].Claim)
+	assert.Equal(t, l.Scenarios[0].Cells, again.Scenarios[0].Cells)
+	assert.InDelta(t, l.WallSeconds, again.WallSeconds, 1e-9, "the scenarios' own times")
+
+	edited["plain.toml"].Data = bytes.Replace(edited["plain.toml"].Data, []byte("lr = 1e-2\n[train]"), []byte("lr = 2e-2\n[train]"), 1)
+	scs, err = Load(edited)
+	require.NoError(t, err)
+	_, err = Run(context.Background(), scs, Options{Dir: dir, Seeds: 2, Resume: true})
+	assert.ErrorContains(t, err, "holds a different run than the scenario now is:\n  optimizer.lr: 0.01 -> 0.02")
 }
 
 // TestRunResumed interrupts a suite in its second scenario and resumes it:
