@@ -43,7 +43,7 @@ claims), each with --seeds seeds (default 3) into DIR/<scenario>/ (--output
 DIR, default <run.output_dir>/suite-<time>), then writes DIR/leaderboard.json
 and DIR/leaderboard.csv and prints the leaderboard of KL(π‖π*_β).
 "prefopt compare --suite --resume DIR" continues the scenarios and seeds
-that did not finish.`
+that did not finish, with the number of seeds the suite started with.`
 
 func compareCmd(e *env) *cobra.Command {
 	var (
@@ -102,10 +102,8 @@ func compareCmd(e *env) *cobra.Command {
 					suite.PrintList(e.stdout, scs)
 					return nil
 				}
-				if !seedsSet {
-					seeds = suite.DefaultSeeds
-				}
-				return runSuite(cmd, e, suiteArgs{out: d.out, resume: resumeDir, overwrite: d.overwrite, seeds: seeds, jobs: jobs, quiet: quiet})
+				return runSuite(cmd, e, suiteArgs{out: d.out, resume: resumeDir, overwrite: d.overwrite, seeds: seeds, seedsSet: seedsSet,
+					jobs: jobs, quiet: quiet})
 			}
 			if resumeDir != "" && d.out != "" {
 				return usagef("compare: --resume DIR names the run directory; drop --out")
@@ -182,6 +180,7 @@ type suiteArgs struct {
 	out, resume      string
 	overwrite, quiet bool
 	seeds, jobs      int
+	seedsSet         bool // --seeds was given
 }
 
 // runSuite runs the benchmark suite into its directory and prints the
@@ -198,11 +197,17 @@ func runSuite(cmd *cobra.Command, e *env, a suiteArgs) error {
 		return err
 	}
 	dir := a.out
+	if !a.seedsSet {
+		a.seeds = suite.DefaultSeeds
+	}
 	switch {
 	case a.resume != "":
 		dir = a.resume
 		if _, err := os.Stat(dir); err != nil {
 			return fmt.Errorf("cli: --resume: %w", err)
+		}
+		if n, ok := suite.SavedSeeds(dir, scs); ok && !a.seedsSet {
+			a.seeds = n // the seeds the suite was started with
 		}
 	case dir == "":
 		dir = filepath.Join(config.TaskExperimentDefaults().Run.OutputDir, "suite-"+time.Now().Format("20060102-150405"))

@@ -28,6 +28,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/prefopt/prefopt/host/compare"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/metric"
@@ -164,6 +166,23 @@ func Run(ctx context.Context, scenarios []Scenario, opts Options) (*summary.Lead
 	// TODO(report): write the HTML page here once host/report has it:
 	// if err := report.WriteLeaderboard(opts.Dir, l); err != nil { return nil, err }
 	return l, nil
+}
+
+// SavedSeeds returns the run.seeds of the first scenario directory under
+// dir that holds a config.toml, so that a suite resumes with the seeds it
+// was started with; ok is false when there is none.
+func SavedSeeds(dir string, scenarios []Scenario) (seeds int, ok bool) {
+	for _, sc := range scenarios {
+		var saved struct {
+			Run struct {
+				Seeds int `toml:"seeds"`
+			} `toml:"run"`
+		}
+		if _, err := toml.DecodeFile(filepath.Join(dir, sc.Name, rundir.ConfigFile), &saved); err == nil && saved.Run.Seeds > 0 {
+			return saved.Run.Seeds, true
+		}
+	}
+	return 0, false
 }
 
 // runScenario runs (or, resuming, continues or reads back) one scenario in

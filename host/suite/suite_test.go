@@ -262,6 +262,12 @@ func TestRun(t *testing.T) {
 	_, err = runTiny(t, context.Background(), dir, false, nil)
 	assert.ErrorContains(t, err, "holds a run already: continue the suite with --resume")
 
+	n, ok := SavedSeeds(dir, tinyScenarios(t))
+	assert.True(t, ok)
+	assert.Equal(t, 2, n, "the seeds the suite ran with")
+	_, ok = SavedSeeds(t.TempDir(), tinyScenarios(t))
+	assert.False(t, ok)
+
 	// Resuming a finished suite reads every scenario back; a new claim is
 	// accepted, a change of what is computed is not.
 	edited := tinyFS()
@@ -324,6 +330,12 @@ func TestRunResumed(t *testing.T) {
 		assert.Equal(t, want.Scenarios[i].Cells, got.Scenarios[i].Cells, want.Scenarios[i].Name)
 		assert.Equal(t, want.Scenarios[i].Best, got.Scenarios[i].Best)
 	}
+}
+
+func tinyScenarios(t *testing.T) []Scenario {
+	scs, err := Load(tinyFS())
+	require.NoError(t, err)
+	return scs
 }
 
 func sortedKeys(m map[string]summary.Stat) []string {
