@@ -15,6 +15,7 @@ import (
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/experiment"
 	"github.com/prefopt/prefopt/host/rundir"
+	"github.com/prefopt/prefopt/host/suite"
 )
 
 const compareLong = `Trains every objective of the experiment side by side — same data, seed and
@@ -30,7 +31,19 @@ objectives that finished, listing the others as unfinished;
 "prefopt compare --resume DIR" continues it: finished objectives are read
 back, the others resume from their checkpoints. The experiment is the one
 saved in DIR/config.toml unless a file is given, which may then differ from
-it only in keys that are safe to change on resume.`
+it only in keys that are safe to change on resume.
+
+--seeds N (or run.seeds in the file) trains every objective with seeds
+run.seed, run.seed+1, ..., each drawing its own task prompts, pairs,
+reference and initialisation; the table then shows each metric's mean ±
+the half-width of its 95% Student-t interval over the seeds.
+
+--suite runs the benchmark: every scenario (--list prints them and their
+claims), each with --seeds seeds (default 3) into DIR/<scenario>/ (--output
+DIR, default <run.output_dir>/suite-<time>), then writes DIR/leaderboard.json
+and DIR/leaderboard.csv and prints the leaderboard of KL(π‖π*_β).
+"prefopt compare --suite --resume DIR" continues the scenarios and seeds
+that did not finish, with the number of seeds the suite started with.`
 
 func compareCmd(e *env) *cobra.Command {
 	var (
@@ -40,6 +53,10 @@ func compareCmd(e *env) *cobra.Command {
 		quiet        bool
 		cpuprofile   string
 		jobs         int
+		seeds        int
+		suiteMode    bool
+		list         bool
+		output       string
 	)
 	cmd := &cobra.Command{
 		Use:   "compare [EXPERIMENT.toml]",
@@ -63,6 +80,31 @@ func compareCmd(e *env) *cobra.Command {
 				_, err := e.stdout.Write(experiment.DefaultCompare)
 				return err
 			}
+			if output != "" {
+				if d.out != "" && d.out != output {
+					return usagef("compare: --out %s and --output %s name different directories", d.out, output)
+				}
+				d.out = output
+			}
+			seedsSet := cmd.Flags().Changed("seeds")
+			if seedsSet && (seeds < 1 || seeds > config.MaxSeeds) {
+				return usagef("compare: --seeds must be in [1, %d], got %d", config.MaxSeeds, seeds)
+			}
+			if list || suiteMode {
+				if len(args) > 0 {
+					return usagef("compare: --suite and --list run the built-in scenarios; drop %q", args[0])
+				}
+				if list {
+					scs, err := suite.Load(suite.Builtin())
+					if err != nil {
+						return err
+					}
+					suite.PrintList(e.stdout, scs)
+					return nil
+				}
+				return runSuite(cmd, e, suiteArgs{out: d.out, resume: resumeDir, overwrite: d.overwrite, seeds: seeds, seedsSet: seedsSet,
+					jobs: jobs, quiet: quiet})
+			}
 			if resumeDir != "" && d.out != "" {
 				return usagef("compare: --resume DIR names the run directory; drop --out")
 			}
@@ -84,6 +126,9 @@ func compareCmd(e *env) *cobra.Command {
 			}
 			if err := checkPluginPaths(exp); err != nil {
 				return err
+			}
+			if seedsSet {
+				exp.Run.Seeds = seeds
 			}
 			if d.printConfig {
 				return printResolved(e, exp)
@@ -122,8 +167,76 @@ func compareCmd(e *env) *cobra.Command {
 	f.BoolVar(&printDefault, "print-default", false, "print the built-in experiment and exit")
 	f.BoolVar(&quiet, "quiet", false, "print only the final table")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile to `FILE`")
-	f.IntVar(&jobs, "jobs", runtime.NumCPU(), "objectives trained at once (results do not depend on it)")
+	f.IntVarP(&jobs, "jobs", "j", runtime.NumCPU(), "objectives trained at once (results do not depend on it)")
+	f.IntVar(&seeds, "seeds", 1, "train every objective with `N` seeds: run.seed, run.seed+1, ... (overrides run.seeds; --suite: default 3)")
+	f.BoolVar(&suiteMode, "suite", false, "run the benchmark suite: every scenario, then the leaderboard")
+	f.BoolVar(&list, "list", false, "print the suite's scenarios and their claims and exit")
+	f.StringVar(&output, "output", "", "the same as --out (with --suite: the suite's `DIR`)")
 	return cmd
+}
+
+// suiteArgs are the flags of compare --suite.
+type suiteArgs struct {
+	out, resume      string
+	overwrite, quiet bool
+	seeds, jobs      int
+	seedsSet         bool // --seeds was given
+}
+
+// runSuite runs the benchmark suite into its directory and prints the
+// leaderboard.
+func runSuite(cmd *cobra.Command, e *env, a suiteArgs) error {
+	if a.resume != "" && a.out != "" {
+		return usagef("compare: --resume DIR names the suite directory; drop --output")
+	}
+	if a.resume != "" && a.overwrite {
+		return usagef("compare: --resume and --overwrite exclude each other")
+	}
+	scs, err := suite.Load(suite.Builtin())
+	if err != nil {
+		return err
+	}
+	dir := a.out
+	if !a.seedsSet {
+		a.seeds = suite.DefaultSeeds
+	}
+	switch {
+	case a.resume != "":
+		dir = a.resume
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("cli: --resume: %w", err)
+		}
+		if n, ok := suite.SavedSeeds(dir, scs); ok && !a.seedsSet {
+			a.seeds = n // the seeds the suite was started with
+		}
+	case dir == "":
+		dir = filepath.Join(config.TaskExperimentDefaults().Run.OutputDir, "suite-"+time.Now().Format("20060102-150405"))
+	}
+	if a.overwrite {
+		if _, err := os.Stat(dir); err == nil {
+			moved := fmt.Sprintf("%s.old-%s", filepath.Clean(dir), time.Now().UTC().Format("20060102T150405.000000000Z"))
+			if err := os.Rename(dir, moved); err != nil {
+				return fmt.Errorf("cli: --overwrite: move %s aside: %w", dir, err)
+			}
+			fmt.Fprintf(e.stderr, "moved the previous suite to %s\n", moved)
+		}
+	}
+	bar := newProgress(e.stderr)
+	log := bar.logWriter(e.stderr)
+	if a.quiet {
+		log = nil
+	}
+	l, err := suite.Run(cmd.Context(), scs, suite.Options{Dir: dir, Seeds: a.seeds, Jobs: a.jobs, Resume: a.resume != "",
+		Log: log, PluginStderr: bar.logWriter(e.stderr), Progress: bar.hook()})
+	if errors.Is(err, compare.ErrUnfinished) {
+		return fmt.Errorf("%w\ncontinue with: prefopt compare --suite --resume %s", err, dir)
+	}
+	if err != nil {
+		return err
+	}
+	suite.PrintTable(e.stdout, l)
+	fmt.Fprintf(e.stdout, "\nwrote %s (leaderboard.json, leaderboard.csv; a directory per scenario) in %.0fs\n", dir, l.WallSeconds)
+	return nil
 }
 
 func startCPUProfile(path string) (func(), error) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +14,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/prefopt/prefopt/host/checkpoint"
 	"github.com/prefopt/prefopt/host/config"
+	"github.com/prefopt/prefopt/host/experiment"
 	"github.com/prefopt/prefopt/host/metric"
 	"github.com/prefopt/prefopt/host/objective"
 	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/summary"
+	"github.com/prefopt/prefopt/host/testbed"
 )
 
 func TestMain(m *testing.M) {
@@ -94,6 +99,9 @@ func stripTimes(t *testing.T, raw []byte) []byte {
 	var s summary.Summary
 	require.NoError(t, json.Unmarshal(raw, &s))
 	s.WallSeconds = 0
+	for i, c := range s.ReferenceCheckpoints {
+		s.ReferenceCheckpoints[i] = filepath.Base(c)
+	}
 	for i := range s.Objectives {
 		s.Objectives[i].WallSeconds = 0
 		s.Objectives[i].Checkpoint = filepath.Base(s.Objectives[i].Checkpoint)
@@ -230,4 +238,165 @@ func TestInterruptedThenResumed(t *testing.T) {
 		assert.Equal(t, want.Objectives[i].Label, o.Label)
 		assert.Equal(t, want.Objectives[i].Final, o.Final, "%s final metrics", o.Label)
 	}
+}
+
+// tinySeeds is tiny with two seeds and DPO swept over two multiples of its
+// β: three objectives, six runs.
+const tinySeeds = tiny + `
+[sweep]
+param = "beta"
+scale = [0.5, 1]
+objectives = ["dpo"]
+`
+
+func parseTinySeeds(t *testing.T) *config.Experiment {
+	t.Helper()
+	exp, err := config.Parse([]byte(strings.Replace(tinySeeds, "seed = 7\n", "seed = 7\nseeds = 2\n", 1)), "tiny.toml")
+	require.NoError(t, err)
+	require.Equal(t, 2, exp.Run.Seeds)
+	return exp
+}
+
+func TestSeeds(t *testing.T) {
+	exp := parseTinySeeds(t)
+	dir := t.TempDir()
+	s, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: 2})
+	require.NoError(t, err)
+
+	assert.Equal(t, []uint64{7, 8}, s.Seeds)
+	labels := []string{"dpo/beta=0.25", "dpo/beta=0.5", "kto"}
+	require.Len(t, s.Objectives, 6, "every objective once per seed")
+	for i, o := range s.Objectives {
+		assert.Equal(t, labels[i%3], o.Label)
+		assert.Equal(t, uint64(7+i/3), o.Seed, "%s", o.Label)
+		assert.True(t, strings.HasPrefix(o.Checkpoint, filepath.Join(dir, fmt.Sprintf("seed-%d", o.Seed))+string(filepath.Separator)),
+			"checkpoint %s of seed %d", o.Checkpoint, o.Seed)
+		_, err := os.Stat(filepath.Join(dir, "results", fmt.Sprintf("seed-%d", o.Seed), url.PathEscape(o.Label)+".json"))
+		assert.NoError(t, err, "saved result of %s, seed %d", o.Label, o.Seed)
+		assert.Contains(t, o.Final, metric.FrontierShortfall)
+	}
+	// The sweep's group, parameter and value.
+	assert.Equal(t, "dpo", s.Objectives[0].Group)
+	assert.Equal(t, "beta", s.Objectives[0].SweepParam)
+	assert.Equal(t, 0.25, s.Objectives[0].SweepValue)
+	assert.Empty(t, s.Objectives[2].Group, "kto is not swept")
+
+	// Aggregates: one per label, each metric's values the per-seed finals
+	// in seed order.
+	require.Len(t, s.Aggregates, 3)
+	for i, a := range s.Aggregates {
+		assert.Equal(t, labels[i], a.Label)
+		first, second := s.Objectives[i], s.Objectives[i+3]
+		require.NotEmpty(t, a.Metrics)
+		for k, st := range a.Metrics {
+			assert.Equal(t, []float64{first.Final[k], second.Final[k]}, st.Values, "%s %s", a.Label, k)
+			assert.InDelta(t, (first.Final[k]+second.Final[k])/2, st.Mean, 1e-12)
+			assert.LessOrEqual(t, st.Lo, st.Mean)
+			assert.GreaterOrEqual(t, st.Hi, st.Mean)
+		}
+		assert.Len(t, a.Metrics, len(first.Final))
+	}
+	assert.Equal(t, "dpo", s.Aggregates[0].Group)
+	// The seeds draw different tasks and references; the reported
+	// reference is the first seed's.
+	kl := s.ReferenceStats[metric.KLToOptimal]
+	require.Len(t, kl.Values, 2)
+	assert.NotEqual(t, kl.Values[0], kl.Values[1], "the seeds' references differ")
+	assert.Equal(t, s.Reference[metric.KLToOptimal], kl.Values[0])
+	assert.Len(t, s.OptimalStats[metric.ExpectedReward].Values, 2)
+	assert.NotEqual(t, s.Objectives[1].Final, s.Objectives[4].Final)
+
+	// The seed's experiment moves the run's and the task's seeds, hence
+	// the prompts.
+	e1 := SeedExperiment(exp, 1)
+	assert.Equal(t, exp.Run.Seed+1, e1.Run.Seed)
+	assert.Equal(t, exp.Task.Seed+1, e1.Task.Seed)
+	assert.Equal(t, uint64(1), exp.Task.Seed, "exp is not modified")
+	t0, err := testbed.New(exp.Task.Config)
+	require.NoError(t, err)
+	t1, err := testbed.New(e1.Task.Config)
+	require.NoError(t, err)
+	assert.NotEqual(t, t0.TrainPrompts(), t1.TrainPrompts(), "different seeds give different task prompts")
+
+	// summary.json holds what Run returned.
+	back, err := summary.Read(filepath.Join(dir, "summary.json"))
+	require.NoError(t, err)
+	assert.Equal(t, s.Aggregates[2].Metrics, back.Aggregates[2].Metrics)
+
+	// Each seed's reference was saved and loads as [reference] checkpoint:
+	// the same weights, the same exact metrics.
+	require.Len(t, s.ReferenceCheckpoints, 2)
+	for k, ckpt := range s.ReferenceCheckpoints {
+		ek := SeedExperiment(exp, k)
+		ek.Reference.Checkpoint = ckpt
+		m, err := experiment.Prepare(context.Background(), ek, experiment.Options{})
+		require.NoError(t, err)
+		assert.Equal(t, s.ReferenceStats[metric.KLToOptimal].Values[k], m.Testbed.RefReport.Mean.KLOpt, "seed %d", ek.Run.Seed)
+		c, err := checkpoint.Load(ckpt)
+		require.NoError(t, err)
+		assert.Contains(t, string(c.Config), fmt.Sprintf("seed = %d", 7+k), "the seed's resolved experiment")
+	}
+
+	var b bytes.Buffer
+	PrintTable(&b, s, TableOptions{NoTiming: true})
+	assert.Contains(t, b.String(), "95% t-interval over 2 seeds")
+	assert.Contains(t, b.String(), fmt.Sprintf("%.3f ± %.3f", s.Aggregates[2].Metrics[metric.KLToOptimal].Mean,
+		s.Aggregates[2].Metrics[metric.KLToOptimal].HalfWidth()))
+}
+
+// TestSeedsResumed stops a two-seed comparison during the second seed and
+// resumes it: the first seed's runs are read back, only the rest train, and
+// the result equals an uninterrupted run's.
+func TestSeedsResumed(t *testing.T) {
+	exp := parseTinySeeds(t)
+	want, err := Run(context.Background(), exp, Options{Dir: t.TempDir(), Jobs: 1})
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runs := 0
+	last := ""
+	stop := func(label string, done, total int, loss float64) {
+		if label != last {
+			runs, last = runs+1, label
+		}
+		if runs == 5 { // the second objective of the second seed
+			cancel()
+		}
+	}
+	_, err = Run(ctx, exp, Options{Dir: dir, Jobs: 1, Progress: stop})
+	require.ErrorIs(t, err, ErrUnfinished)
+	assert.ErrorContains(t, err, "4 of 6 runs (objective × seed) finished (unfinished: dpo/beta=0.5 (seed 8), kto (seed 8))")
+
+	trained := map[string]bool{}
+	seen := func(label string, done, total int, loss float64) { trained[label] = true }
+	got, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: 1, Resume: true, Progress: seen})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"dpo/beta=0.5": true, "kto": true}, trained, "only the unfinished runs train")
+	require.Len(t, got.Objectives, 6)
+	for i, o := range got.Objectives {
+		assert.Equal(t, want.Objectives[i].Label, o.Label)
+		assert.Equal(t, want.Objectives[i].Seed, o.Seed)
+		assert.Equal(t, want.Objectives[i].Final, o.Final, "%s seed %d", o.Label, o.Seed)
+	}
+}
+
+// TestResumeReadsOneSeedLayout resumes a one-seed comparison whose results
+// were saved as results/<label>.json, before they were kept per seed.
+func TestResumeReadsOneSeedLayout(t *testing.T) {
+	exp, err := config.Parse([]byte(tiny), "tiny.toml")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	want, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: 1})
+	require.NoError(t, err)
+	for _, o := range want.Objectives {
+		require.NoError(t, os.Rename(filepath.Join(dir, "results", "seed-7", o.Label+".json"), filepath.Join(dir, "results", o.Label+".json")))
+	}
+	trained := map[string]bool{}
+	seen := func(label string, done, total int, loss float64) { trained[label] = true }
+	got, err := Run(context.Background(), exp, Options{Dir: dir, Jobs: 1, Resume: true, Progress: seen})
+	require.NoError(t, err)
+	assert.Empty(t, trained, "every result is read back")
+	assert.Equal(t, want.Objectives[1].Final, got.Objectives[1].Final)
 }

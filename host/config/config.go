@@ -218,14 +218,48 @@ type rawObjective struct {
 	Params      toml.Primitive `toml:"params"`
 }
 
-// Sweep expands objectives over values of one parameter.
+// Sweep expands objectives over values of one parameter, given either as
+// Values, the same for every swept objective, or as Scale, multipliers of
+// each objective's own value (exactly one of the two).
 type Sweep struct {
 	Param string `toml:"param"`
 	// Values are numbers, strings, booleans or lists of them (e.g. loss
 	// types: values = ["sigmoid", "hinge", ["sigmoid", "sft"]]); the
 	// objective's spec checks each.
-	Values     []any    `toml:"values"`
-	Objectives []string `toml:"objectives"`
+	Values []any `toml:"values"`
+	// Scale multiplies each swept objective's own numeric value of Param,
+	// which its params must set: objectives whose parameters live on
+	// different scales (SimPO's β 2.5, DPO's 0.5) are swept alike. Each
+	// factor is finite and > 0; the swept value is a float.
+	Scale      []float64 `toml:"scale"`
+	Objectives []string  `toml:"objectives"`
+	// Base holds, by the label it had before the sweep, each swept
+	// objective's value of Param as written (absent when it set none).
+	// Parse fills it; it is not a key of the file.
+	Base map[string]any `toml:"-"`
+}
+
+// SweepLabel splits the label "<group>/<param>=<value>" that a sweep gives
+// each of its objectives into group and param; ok is false for a label of
+// another form.
+func SweepLabel(label string) (group, param string, ok bool) {
+	i := strings.LastIndex(label, "/")
+	if i <= 0 {
+		return "", "", false
+	}
+	param, _, ok = strings.Cut(label[i+1:], "=")
+	if !ok || param == "" {
+		return "", "", false
+	}
+	return label[:i], param, true
+}
+
+// SameSweepValue reports whether two parameter values render alike in a
+// sweep label (so 1 and 1.0 are the same value).
+func SameSweepValue(a, b any) bool {
+	la, errA := sweepLabel(a)
+	lb, errB := sweepLabel(b)
+	return errA == nil && errB == nil && la == lb
 }
 
 // Task is the [task] table: the built-in synthetic task, plus how its
@@ -762,8 +796,6 @@ func tomlType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// expandSweep replaces each objective selected by the sweep with one
-// objective per value, labelled "<label>/<param>=<value>".
 // sweepLabel renders a sweep value for an objective's label: a number as
 // Go's shortest form, a string or bool as written, a list as its elements
 // joined by "+". Non-finite numbers, tables and nested lists are errors.
@@ -800,6 +832,10 @@ func sweepLabel(v any) (string, error) {
 	return "", fmt.Errorf("must be a number, string, boolean or a list of them, got %s", tomlType(v))
 }
 
+// expandSweep replaces each objective selected by the sweep with one
+// objective per value (or per scale factor), labelled
+// "<label>/<param>=<value>", and records the objectives' own values in
+// Sweep.Base.
 func (e *Experiment) expandSweep() error {
 	s := e.Sweep
 	if s == nil {
@@ -808,7 +844,10 @@ func (e *Experiment) expandSweep() error {
 	if s.Param == "" {
 		return e.errorf("sweep.param must be set")
 	}
-	if len(s.Values) == 0 {
+	switch {
+	case len(s.Values) > 0 && len(s.Scale) > 0:
+		return e.errorf("sweep.values and sweep.scale exclude each other: give the values, or factors of each objective's own value")
+	case len(s.Values) == 0 && len(s.Scale) == 0:
 		return e.errorf("sweep.values must list at least one value")
 	}
 	for i, v := range s.Values {
@@ -816,29 +855,64 @@ func (e *Experiment) expandSweep() error {
 			return e.errorf("sweep.values[%d] %v", i, err)
 		}
 	}
+	for i, f := range s.Scale {
+		if !(f > 0) || math.IsInf(f, 0) {
+			return e.errorf("sweep.scale[%d] must be finite and > 0, got %g", i, f)
+		}
+	}
 	for i, l := range s.Objectives {
 		if !slices.ContainsFunc(e.Objectives, func(o Objective) bool { return o.Label == l }) {
 			return e.errorf("sweep.objectives[%d] %q is not an objective label (labels: %s)", i, l, strings.Join(e.labels(), ", "))
 		}
 	}
+	swept := func(o Objective) bool { return len(s.Objectives) == 0 || slices.Contains(s.Objectives, o.Label) }
 	n := len(e.Objectives)
 	for _, o := range e.Objectives {
-		if len(s.Objectives) == 0 || slices.Contains(s.Objectives, o.Label) {
-			n += len(s.Values) - 1
+		if swept(o) {
+			n += len(s.Values) + len(s.Scale) - 1
 		}
 	}
 	if n > MaxObjectives {
 		return e.errorf("the sweep makes %d objectives, more than the limit of %d (MaxObjectives)", n, MaxObjectives)
 	}
+	s.Base = map[string]any{}
 	var out []Objective
-	for _, o := range e.Objectives {
-		if len(s.Objectives) > 0 && !slices.Contains(s.Objectives, o.Label) {
+	for i, o := range e.Objectives {
+		if !swept(o) {
 			out = append(out, o)
 			continue
 		}
-		for _, v := range s.Values {
+		base, has := o.Params[s.Param]
+		if has {
+			s.Base[o.Label] = base
+		}
+		values := s.Values
+		if len(s.Scale) > 0 {
+			var x float64
+			switch b := base.(type) {
+			case float64:
+				x = b
+			case int64:
+				x = float64(b)
+			default:
+				if !has {
+					return e.errorf("sweep.scale needs objective[%d] %q to set params.%s: it multiplies the objective's own value", i, o.Label, s.Param)
+				}
+				return e.errorf("sweep.scale needs objective[%d] %q params.%s to be a number, got %s", i, o.Label, s.Param, tomlType(base))
+			}
+			values = make([]any, len(s.Scale))
+			for k, f := range s.Scale {
+				if values[k] = x * f; math.IsInf(x*f, 0) {
+					return e.errorf("sweep.scale[%d] times objective[%d] %q params.%s = %g overflows", k, i, o.Label, s.Param, x)
+				}
+			}
+		}
+		for _, v := range values {
 			c := o
 			c.Params = maps.Clone(o.Params)
+			if c.Params == nil {
+				c.Params = map[string]any{}
+			}
 			c.Params[s.Param] = v
 			label, _ := sweepLabel(v)
 			c.Label = fmt.Sprintf("%s/%s=%s", o.Label, s.Param, label)

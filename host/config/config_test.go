@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -101,6 +103,7 @@ func TestDefaults(t *testing.T) {
 		"objective.params":        map[string]any{},
 		"sweep.param":             nil, // no sweep
 		"sweep.values":            nil,
+		"sweep.scale":             nil,
 		"sweep.objectives":        nil,
 	}
 	require.Len(t, e.Objectives, 1)
@@ -384,6 +387,10 @@ objectives = ["dpo", "k"]
 		{"nan", "[sweep]\nparam = \"beta\"\nvalues = [nan]\n", "config: s.toml: sweep.values[0] must be finite, got NaN"},
 		{"nested list", "[sweep]\nparam = \"loss_type\"\nvalues = [[\"a\", [\"b\"]]]\n", "config: s.toml: sweep.values[0] element 1: a list inside a list is not a parameter value"},
 		{"duplicate value", "[sweep]\nparam = \"beta\"\nvalues = [1, 1.0]\n", `config: s.toml: objective[1].label "dpo/beta=1" is already used by objective[0]`},
+		{"values and scale", "[sweep]\nparam = \"beta\"\nvalues = [1]\nscale = [2.0]\n", "config: s.toml: sweep.values and sweep.scale exclude each other: give the values, or factors of each objective's own value"},
+		{"scale without own value", "[sweep]\nparam = \"beta\"\nscale = [2.0]\n", `config: s.toml: sweep.scale needs objective[0] "dpo" to set params.beta: it multiplies the objective's own value`},
+		{"zero factor", "[sweep]\nparam = \"beta\"\nscale = [1.0, 0.0]\n", "config: s.toml: sweep.scale[1] must be finite and > 0, got 0"},
+		{"negative factor", "[sweep]\nparam = \"beta\"\nscale = [-1.0]\n", "config: s.toml: sweep.scale[0] must be finite and > 0, got -1"},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
@@ -392,6 +399,96 @@ objectives = ["dpo", "k"]
 			assert.Equal(t, c.want, err.Error())
 		})
 	}
+}
+
+// TestSweepScale checks the multiplicative sweep: each objective's own
+// value times each factor, labelled with the product.
+func TestSweepScale(t *testing.T) {
+	doc := `
+[data]
+train = "d.jsonl"
+
+[[objective]]
+name = "dpo"
+[objective.params]
+beta = 0.5
+
+[[objective]]
+name = "simpo"
+[objective.params]
+beta = 2.5
+gamma_beta_ratio = 0.5
+
+[[objective]]
+name = "ipo"
+[objective.params]
+beta = 1
+
+[sweep]
+param = "beta"
+scale = [0.25, 1, 4]
+`
+	e, err := Parse([]byte(doc), "s.toml")
+	require.NoError(t, err)
+	type got struct {
+		Label  string
+		Params map[string]any
+	}
+	var gs []got
+	for _, o := range e.Objectives {
+		gs = append(gs, got{o.Label, o.Params})
+	}
+	// 0.5·0.25 = 0.125, 2.5·0.25 = 0.625, 2.5·4 = 10: exact in binary.
+	assert.Equal(t, []got{
+		{"dpo/beta=0.125", map[string]any{"beta": 0.125}},
+		{"dpo/beta=0.5", map[string]any{"beta": 0.5}},
+		{"dpo/beta=2", map[string]any{"beta": 2.0}},
+		{"simpo/beta=0.625", map[string]any{"beta": 0.625, "gamma_beta_ratio": 0.5}},
+		{"simpo/beta=2.5", map[string]any{"beta": 2.5, "gamma_beta_ratio": 0.5}},
+		{"simpo/beta=10", map[string]any{"beta": 10.0, "gamma_beta_ratio": 0.5}},
+		{"ipo/beta=0.25", map[string]any{"beta": 0.25}},
+		{"ipo/beta=1", map[string]any{"beta": 1.0}},
+		{"ipo/beta=4", map[string]any{"beta": 4.0}},
+	}, gs)
+	require.NotNil(t, e.Sweep)
+	assert.Equal(t, map[string]any{"dpo": 0.5, "simpo": 2.5, "ipo": int64(1)}, e.Sweep.Base)
+
+	// Only the listed objectives are swept; the others keep their value.
+	some, err := Parse([]byte(doc+"objectives = [\"simpo\"]\n"), "s.toml")
+	require.NoError(t, err)
+	var labels []string
+	for _, o := range some.Objectives {
+		labels = append(labels, o.Label)
+	}
+	assert.Equal(t, []string{"dpo", "simpo/beta=0.625", "simpo/beta=2.5", "simpo/beta=10", "ipo"}, labels)
+
+	_, err = Parse([]byte(minimal+"[objective.params]\nbeta = \"high\"\n[sweep]\nparam = \"beta\"\nscale = [2.0]\n"), "s.toml")
+	assert.EqualError(t, err, `config: s.toml: sweep.scale needs objective[0] "dpo" params.beta to be a number, got string`)
+}
+
+func TestSweepLabel(t *testing.T) {
+	cases := []struct {
+		label, group, param string
+		ok                  bool
+	}{
+		{"dpo/beta=0.1", "dpo", "beta", true},
+		{"my/dpo/beta=0.1", "my/dpo", "beta", true},
+		{"dpo/loss_type=sigmoid+sft", "dpo", "loss_type", true},
+		{"dpo", "", "", false},
+		{"dpo/beta", "", "", false},
+		{"/beta=1", "", "", false},
+		{"dpo/=1", "", "", false},
+	}
+	for _, c := range cases {
+		g, p, ok := SweepLabel(c.label)
+		assert.Equal(t, c.ok, ok, c.label)
+		assert.Equal(t, c.group, g, c.label)
+		assert.Equal(t, c.param, p, c.label)
+	}
+	assert.True(t, SameSweepValue(int64(1), 1.0))
+	assert.True(t, SameSweepValue("sigmoid", "sigmoid"))
+	assert.False(t, SameSweepValue(0.5, 0.25))
+	assert.False(t, SameSweepValue(math.NaN(), math.NaN()), "not a sweep value")
 }
 
 func TestResolvedRoundTrip(t *testing.T) {
@@ -521,5 +618,25 @@ func TestExamples(t *testing.T) {
 				assert.Contains(t, line, "#", fmt.Sprintf("%s:%d: key without a comment", p, i+1))
 			}
 		})
+	}
+}
+
+// TestResolvedHoldsTask checks that the resolved experiment, saved as every
+// run directory's config.toml, holds the run's seeds and every key of the
+// task, defaults included: enough to rebuild the task and its reference.
+func TestResolvedHoldsTask(t *testing.T) {
+	e, err := Parse([]byte("[run]\nseeds = 3\n[task]\nseed = 9\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	text, err := e.Resolved()
+	require.NoError(t, err)
+	var doc map[string]map[string]any
+	_, err = toml.Decode(string(text), &doc)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), doc["run"]["seeds"])
+	assert.Equal(t, int64(9), doc["task"]["seed"])
+	for key := range schemaKeys() {
+		if k, ok := strings.CutPrefix(key, "task."); ok {
+			assert.Contains(t, doc["task"], k, "resolved [task] lacks %s", key)
+		}
 	}
 }

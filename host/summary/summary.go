@@ -28,6 +28,9 @@ type Summary struct {
 	// prompts, pairs, reference and initialisation. Empty means one seed,
 	// run.seed.
 	Seeds []uint64 `json:"seeds,omitempty"`
+	// ReferenceCheckpoints are the checkpoint directories of π_ref, one per
+	// seed in Seeds order: each loads as [reference] checkpoint = "...".
+	ReferenceCheckpoints []string `json:"reference_checkpoints,omitempty"`
 	// Objectives are the runs that finished: for each seed in Seeds order,
 	// each objective in the experiment's order.
 	Objectives []Objective `json:"objectives"`
