@@ -128,7 +128,7 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 		return nil, err
 	}
 	n := max(1, exp.Run.Seeds)
-	s := &summary.Summary{Experiment: exp.Run.Name, Reference: map[string]float64{}}
+	s := &summary.Summary{Experiment: exp.Run.Name, Description: exp.Run.Description, Reference: map[string]float64{}}
 	var refs, optimals []map[string]float64
 	var errs []error
 	for k := range n {

@@ -33,6 +33,7 @@ import (
 	"github.com/prefopt/prefopt/host/compare"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/metric"
+	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/rundir"
 	"github.com/prefopt/prefopt/host/summary"
 )
@@ -163,8 +164,9 @@ func Run(ctx context.Context, scenarios []Scenario, opts Options) (*summary.Lead
 	if err := WriteCSV(filepath.Join(opts.Dir, "leaderboard.csv"), l); err != nil {
 		return nil, err
 	}
-	// TODO(report): write the HTML page here once host/report has it:
-	// if err := report.WriteLeaderboard(opts.Dir, l); err != nil { return nil, err }
+	if err := report.WriteLeaderboard(opts.Dir, l); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 

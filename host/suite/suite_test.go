@@ -20,6 +20,7 @@ import (
 	"github.com/prefopt/prefopt/host/compare"
 	"github.com/prefopt/prefopt/host/experiment"
 	"github.com/prefopt/prefopt/host/objective"
+	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/rundir"
 	"github.com/prefopt/prefopt/host/summary"
 )
@@ -221,6 +222,11 @@ func TestRun(t *testing.T) {
 	back, err := summary.ReadLeaderboard(filepath.Join(dir, "leaderboard.json"))
 	require.NoError(t, err)
 	assert.Equal(t, l.Scenarios, back.Scenarios)
+	page, err := os.ReadFile(filepath.Join(dir, report.LeaderboardFile))
+	require.NoError(t, err)
+	for _, sc := range l.Scenarios {
+		assert.Contains(t, string(page), sc.Dir+"/report.html", "the page links each scenario's report")
+	}
 
 	f, err := os.Open(filepath.Join(dir, "leaderboard.csv"))
 	require.NoError(t, err)
