@@ -683,11 +683,14 @@ func PrintTable(w io.Writer, s *summary.Summary, opts TableOptions) {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
 	var cols []report.Column
 	for _, c := range report.Columns { // only the columns some row has
+		var vals []float64
 		for _, l := range lines {
-			if _, ok := l.vals[c.Key]; ok {
-				cols = append(cols, c)
-				break
+			if v, ok := l.vals[c.Key]; ok {
+				vals = append(vals, v)
 			}
+		}
+		if report.KeepColumn(c.Key, vals) {
+			cols = append(cols, c)
 		}
 	}
 	fmt.Fprint(tw, "policy\t")

@@ -62,10 +62,30 @@ var Columns = []Column{
 	{keyGap, "free-energy gap", "reward units", "gap", "%.3f", number},
 	{metric.FrontierShortfall, "frontier shortfall", "reward units", "shortfall", "%.3f", number},
 	{keyEntropy, "entropy", "nats", "H(π)", "%.3f", number},
+	{metric.ExpectedLength, "expected length", "tokens", "E[|y|]", "%.2f", number},
 	{keyEvalLoss, "eval loss", "held-out pairs", "eval loss", "%.4f", number},
 	{keyEvalAcc, "eval accuracy", "held-out pairs", "eval acc", "%.3f", percent},
 	{keyImplicitAcc, "implicit-reward accuracy", "held-out pairs", "implicit acc", "%.3f", percent},
 	{metric.TrainLoss, "train loss", "last logged", "train loss", "%.4f", number},
+}
+
+// KeepColumn reports whether the column of metric key, whose rows have the
+// values vals, belongs in a table: some row has a value, and for the
+// expected length, which is the same for every policy on a task whose
+// completions all have one length, the values differ.
+func KeepColumn(key string, vals []float64) bool {
+	if len(vals) == 0 {
+		return false
+	}
+	if key != metric.ExpectedLength {
+		return true
+	}
+	for _, v := range vals[1:] {
+		if math.Abs(v-vals[0]) > 1e-9*max(1, math.Abs(vals[0])) {
+			return true
+		}
+	}
+	return false
 }
 
 // TiedForReference reports whether π_ref's value of metric key is not
@@ -117,12 +137,15 @@ func layoutTable(rows []row, seedNote, wallName string) table {
 	var keep []int
 	tied := false
 	for c, col := range Columns {
+		var vals []float64
 		for _, r := range rows {
-			if _, ok := r.vals[col.Key]; ok {
-				keep = append(keep, c)
-				t.Head = append(t.Head, column{col.Name, col.Unit})
-				break
+			if v, ok := r.vals[col.Key]; ok {
+				vals = append(vals, v)
 			}
+		}
+		if KeepColumn(col.Key, vals) {
+			keep = append(keep, c)
+			t.Head = append(t.Head, column{col.Name, col.Unit})
 		}
 	}
 	t.Head = append(t.Head, column{"steps", ""}, column{wallName, "seconds"})
