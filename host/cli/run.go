@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +46,10 @@ func prepareDir(e *env, exp *config.Experiment, dir string, resume, overwrite bo
 	if err != nil {
 		return err
 	}
-	p, err := rundir.Prepare(dir, resolved, rundir.Mode{Resume: resume, Overwrite: overwrite})
+	upgrade := func(saved []byte) ([]byte, error) {
+		return exp.Reresolve(saved, filepath.Join(dir, rundir.ConfigFile))
+	}
+	p, err := rundir.Prepare(dir, resolved, rundir.Mode{Resume: resume, Overwrite: overwrite, Normalize: upgrade})
 	if err != nil {
 		return err
 	}

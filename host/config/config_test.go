@@ -640,3 +640,25 @@ func TestResolvedHoldsTask(t *testing.T) {
 		}
 	}
 }
+
+// TestReresolveFillsKeysAddedSince checks that a saved resolved file lacking
+// keys the schema has now (as one written by an earlier version would) is
+// resolved again to exactly what the experiment resolves to today.
+func TestReresolveFillsKeysAddedSince(t *testing.T) {
+	e, err := Parse([]byte("[task]\nseed = 9\n"+objDPO), "t.toml")
+	require.NoError(t, err)
+	now, err := e.Resolved()
+	require.NoError(t, err)
+	var old []string
+	for _, line := range strings.Split(string(now), "\n") {
+		k := strings.TrimSpace(line)
+		if strings.HasPrefix(k, "seeds =") || strings.HasPrefix(k, "description =") || strings.HasPrefix(k, "label_flip =") {
+			continue // keys an earlier schema did not have
+		}
+		old = append(old, line)
+	}
+	require.Less(t, len(old), len(strings.Split(string(now), "\n")))
+	again, err := e.Reresolve([]byte(strings.Join(old, "\n")), "runs/x/config.toml")
+	require.NoError(t, err)
+	assert.Equal(t, string(now), string(again))
+}

@@ -52,6 +52,18 @@ func (e *Experiment) Resolved() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Reresolve parses saved, the resolved configuration of an earlier run
+// (path names it in errors), as the same kind of experiment as e, and
+// returns it resolved again: keys the schema gained since it was saved
+// appear with their defaults, so it compares key by key with e.Resolved().
+func (e *Experiment) Reresolve(saved []byte, path string) ([]byte, error) {
+	old, err := parse(saved, path, e.sft, false)
+	if err != nil {
+		return nil, err
+	}
+	return old.Resolved()
+}
+
 // Setting is one key and its value as text (strings quoted).
 type Setting struct {
 	Key   string

@@ -32,6 +32,11 @@ type Mode struct {
 	// Overwrite moves an existing directory aside (see Prepare) and starts
 	// afresh. Exclusive with Resume.
 	Overwrite bool
+	// Normalize, if set, rewrites the saved configuration before it is
+	// compared with the new one, e.g. parsing and resolving it again so that
+	// keys added to the schema since it was saved take their defaults. A
+	// saved file it cannot rewrite is compared as it is.
+	Normalize func(saved []byte) ([]byte, error)
 }
 
 // Prepared says what Prepare did.
@@ -102,6 +107,11 @@ func Prepare(dir string, resolved []byte, m Mode) (Prepared, error) {
 	}
 	if err != nil {
 		return p, fmt.Errorf("rundir: %w", err)
+	}
+	if m.Normalize != nil {
+		if n, err := m.Normalize(old); err == nil {
+			old = n
+		}
 	}
 	changes, err := Diff(old, resolved)
 	if err != nil {

@@ -164,3 +164,29 @@ func TestStartedWithoutOutput(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, other, string(saved))
 }
+
+// TestResumeNormalizesSavedConfig checks that a saved configuration is
+// rewritten by Mode.Normalize before the comparison: a key the schema gained
+// since (here batch_size, at its default) is no change once the old file is
+// normalised, and the normaliser's failure falls back to the raw file.
+func TestResumeNormalizesSavedConfig(t *testing.T) {
+	next := edit("[train]", "[train]\nbatch_size = 8")
+	addDefault := func(saved []byte) ([]byte, error) {
+		return []byte(strings.Replace(string(saved), "[train]", "[train]\nbatch_size = 8", 1)), nil
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	_, err := Prepare(dir, []byte(base), Mode{})
+	require.NoError(t, err)
+	fakeCheckpoint(t, dir)
+	p, err := Prepare(dir, []byte(next), Mode{Resume: true, Normalize: addDefault})
+	require.NoError(t, err)
+	assert.Empty(t, p.Changes)
+
+	dir = filepath.Join(t.TempDir(), "run")
+	_, err = Prepare(dir, []byte(base), Mode{})
+	require.NoError(t, err)
+	fakeCheckpoint(t, dir)
+	fail := func([]byte) ([]byte, error) { return nil, os.ErrInvalid }
+	_, err = Prepare(dir, []byte(next), Mode{Resume: true, Normalize: fail})
+	assert.ErrorContains(t, err, "train.batch_size: (absent) -> 8")
+}
