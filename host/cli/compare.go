@@ -14,6 +14,7 @@ import (
 	"github.com/prefopt/prefopt/host/compare"
 	"github.com/prefopt/prefopt/host/config"
 	"github.com/prefopt/prefopt/host/experiment"
+	"github.com/prefopt/prefopt/host/report"
 	"github.com/prefopt/prefopt/host/rundir"
 	"github.com/prefopt/prefopt/host/suite"
 )
@@ -234,8 +235,10 @@ func runSuite(cmd *cobra.Command, e *env, a suiteArgs) error {
 	if err != nil {
 		return err
 	}
-	suite.PrintTable(e.stdout, l)
-	fmt.Fprintf(e.stdout, "\nwrote %s (leaderboard.json, leaderboard.csv; a directory per scenario) in %.0fs\n", dir, l.WallSeconds)
+	if err := report.PrintLeaderboard(e.stdout, l); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nwrote %s (leaderboard.html, leaderboard.json, leaderboard.csv; a directory per scenario) in %.0fs\n", dir, l.WallSeconds)
 	return nil
 }
 

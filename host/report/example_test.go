@@ -68,11 +68,11 @@ func ExamplePrintLeaderboard() {
 		log.Fatal(err)
 	}
 	// Output:
-	// objective               clean              noisy
-	//   π_ref (reference)      0.620 ± 0.0497     0.620 ± 0.0497
-	//      π*_β (optimum)                   0                  0
-	//                 dpo  0.0120 ± 0.00497 *  0.0900 ± 0.0994 *
-	//                 ipo    0.0410 ± 0.00248  0.0500 ± 0.0248 *
+	// objective                clean               noisy
+	//   π_ref (reference)       0.620 ± 0.0497      0.620 ± 0.0497
+	//      π*_β (optimum)                    0                   0
+	//                 dpo  0.0120 ± 0.00497 **   0.0900 ± 0.0994 *
+	//                 ipo     0.0410 ± 0.00248  0.0500 ± 0.0248 **
 	// cells: KL(π‖π*_β) (nats), lower is better; mean ± half-width of the 95% t-interval over 3 seeds
-	// * best = lowest mean, plus labels whose interval overlaps it (statistically tied at 95%)
+	// ** best mean; * its interval overlaps the best one's: statistically tied with the best at 95%
 }

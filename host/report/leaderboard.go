@@ -60,7 +60,8 @@ type board struct {
 	CSS        template.CSS
 	Scenarios  []boardScenario
 	Rows       []boardRow
-	BestLegend string
+	TopLegend  string // what a bold cell is
+	TiedLegend string // what a shaded cell is
 	Caption    string
 }
 
@@ -77,7 +78,8 @@ type boardRow struct {
 
 type boardCell struct {
 	Text string
-	Best bool
+	Best bool   // best or statistically tied with the best
+	Top  bool   // the best mean itself
 	Note string // tooltip
 }
 
@@ -134,13 +136,30 @@ func better(a, b float64, lower bool) bool {
 	return a > b
 }
 
-// bestLegend explains the highlighted cells.
-func bestLegend(lower bool) string {
-	dir := "lowest"
+// tiedLegend explains the shaded cells.
+const tiedLegend = "its interval overlaps the best one's: statistically tied with the best at 95%"
+
+// topLegend explains the bold cell.
+func topLegend(lower bool) string {
 	if !lower {
-		dir = "highest"
+		return "the scenario's highest mean"
 	}
-	return "best = " + dir + " mean, plus labels whose interval overlaps it (statistically tied at 95%)"
+	return "the scenario's lowest mean"
+}
+
+// topLabel returns the label of sc's best mean among its Best labels.
+func topLabel(sc summary.Scenario, lower bool) string {
+	top := ""
+	for _, lab := range sc.Best {
+		st, ok := sc.Cells[lab]
+		if !ok {
+			continue
+		}
+		if t, ok := sc.Cells[top]; top == "" || !ok || (lower && st.Mean < t.Mean) || (!lower && st.Mean > t.Mean) {
+			top = lab
+		}
+	}
+	return top
 }
 
 func buildBoard(l *summary.Leaderboard) *board {
@@ -153,7 +172,7 @@ func buildBoard(l *summary.Leaderboard) *board {
 	if !l.LowerIsBetter {
 		way = "higher is better"
 	}
-	b := &board{Title: "Leaderboard: " + col.Name, CSS: leaderboardCSS(), BestLegend: bestLegend(l.LowerIsBetter),
+	b := &board{Title: "Leaderboard: " + col.Name, CSS: leaderboardCSS(), TopLegend: topLegend(l.LowerIsBetter), TiedLegend: tiedLegend,
 		Metric: name + ", " + way, Cell: "the value of the one seed"}
 	if len(l.Seeds) > 1 {
 		b.Cell = intervalNote(len(l.Seeds))
@@ -190,17 +209,24 @@ func buildBoard(l *summary.Leaderboard) *board {
 	}
 	exact("reference", "π_ref (reference)", func(sc summary.Scenario) summary.Stat { return sc.Reference })
 	exact("optimum", "π*_β (optimum)", func(sc summary.Scenario) summary.Stat { return sc.Optimal })
+	tops := make([]string, len(l.Scenarios))
+	for i, sc := range l.Scenarios {
+		tops[i] = topLabel(sc, l.LowerIsBetter)
+	}
 	for _, lab := range boardLabels(l) {
 		r := boardRow{Kind: "objective", Label: lab}
-		for _, sc := range l.Scenarios {
+		for i, sc := range l.Scenarios {
 			st, ok := sc.Cells[lab]
 			if !ok {
 				r.Cells = append(r.Cells, boardCell{Text: dash, Note: "not trained in this scenario"})
 				continue
 			}
-			c := boardCell{Text: pm(col, st), Best: slices.Contains(sc.Best, lab)}
-			if c.Best {
-				c.Note = "best or tied with the best"
+			c := boardCell{Text: pm(col, st), Best: slices.Contains(sc.Best, lab), Top: lab == tops[i]}
+			switch {
+			case c.Top:
+				c.Note = "best mean"
+			case c.Best:
+				c.Note = "statistically tied with the best (intervals overlap)"
 			}
 			r.Cells = append(r.Cells, c)
 		}
@@ -233,7 +259,10 @@ func PrintLeaderboard(w io.Writer, l *summary.Leaderboard) error {
 		fmt.Fprintf(tw, "%s\t", r.Label)
 		for _, c := range r.Cells {
 			t := c.Text
-			if c.Best {
+			switch {
+			case c.Top:
+				t += " **"
+			case c.Best:
 				t += " *"
 			}
 			fmt.Fprintf(tw, "%s\t", t)
@@ -243,7 +272,7 @@ func PrintLeaderboard(w io.Writer, l *summary.Leaderboard) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	fmt.Fprintf(&buf, "cells: %s; %s\n* %s\n", b.Metric, b.Cell, b.BestLegend)
+	fmt.Fprintf(&buf, "cells: %s; %s\n** best mean; * %s\n", b.Metric, b.Cell, tiedLegend)
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -253,8 +282,10 @@ func PrintLeaderboard(w io.Writer, l *summary.Leaderboard) error {
 // leaderboardCSS is the page style with the leaderboard's cells.
 func leaderboardCSS() template.CSS {
 	return pageCSS() + `.label{white-space:normal;overflow-wrap:break-word}
-td.best{font-weight:700;background:#dff0e4}
-.key{display:inline-block;padding:0 6px;font-weight:700;background:#dff0e4}
+td.best{background:#dff0e4}
+td.top{font-weight:700;background:#b9e0c4}
+.key{display:inline-block;padding:0 6px;background:#dff0e4}
+.key.top{font-weight:700;background:#b9e0c4}
 thead th a{color:inherit}
 .claims li{margin:0.3em 0}
 `
@@ -282,11 +313,11 @@ var leaderboardTemplate = template.Must(template.New("leaderboard").Parse(`<!DOC
 <table>
 <thead><tr><th scope="col">objective</th>{{range .Scenarios}}<th scope="col" title="{{.Claim}}"><a href="{{.Link}}">{{.Name}}</a></th>{{end}}</tr></thead>
 <tbody>
-{{range .Rows}}<tr class="{{.Kind}}"><th scope="row"><span class="label">{{.Label}}</span></th>{{range .Cells}}<td{{if .Best}} class="best"{{end}}{{if .Note}} title="{{.Note}}"{{end}}>{{.Text}}</td>{{end}}</tr>
+{{range .Rows}}<tr class="{{.Kind}}"><th scope="row"><span class="label">{{.Label}}</span></th>{{range .Cells}}<td{{if .Top}} class="best top"{{else if .Best}} class="best"{{end}}{{if .Note}} title="{{.Note}}"{{end}}>{{.Text}}</td>{{end}}</tr>
 {{end}}</tbody>
 </table>
 </div>
-<p class="caption legend"><span class="key">bold</span> {{.BestLegend}}.</p>
+<p class="caption legend"><span class="key top">bold</span> {{.TopLegend}}; <span class="key">shaded</span> {{.TiedLegend}}.</p>
 <p class="caption">{{.Caption}}</p>
 </section>
 <section id="scenarios">

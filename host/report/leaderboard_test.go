@@ -103,11 +103,15 @@ func TestRenderLeaderboard(t *testing.T) {
 				continue
 			}
 			assert.Equal(t, col.Format(st.Mean)+" ± "+number(st.HalfWidth()), textOf(cells[i]), "%s in %s", lab, sc.Name)
-			isBest := false
+			isBest, isTop := false, true
 			for _, b := range sc.Best {
 				isBest = isBest || b == lab
 			}
+			for _, other := range sc.Cells {
+				isTop = isTop && st.Mean <= other.Mean
+			}
 			assert.Equal(t, isBest, withClass("td", "best")(cells[i]), "%s in %s", lab, sc.Name)
+			assert.Equal(t, isTop, withClass("td", "top")(cells[i]), "bold: %s in %s", lab, sc.Name)
 		}
 	}
 	for lab, seen := range labelsSeen {
@@ -122,7 +126,8 @@ func TestRenderLeaderboard(t *testing.T) {
 	}())
 
 	text := textOf(doc)
-	assert.Contains(t, text, "best = lowest mean, plus labels whose interval overlaps it")
+	assert.Contains(t, text, "bold the scenario's lowest mean; shaded its interval overlaps the best one's")
+	assert.Len(t, findAll(tables[0], withClass("td", "top")), len(l.Scenarios), "one bold cell per scenario")
 	assert.Contains(t, text, "95% t-interval over 3 seeds")
 	assert.Contains(t, text, "1 h 02 min")
 	claims := findAll(doc, func(n *html.Node) bool { return element("ul")(n) && attr(n, "class") == "claims" })
@@ -135,7 +140,7 @@ func TestRenderLeaderboard(t *testing.T) {
 	assert.Contains(t, string(page), "IPO&#39;s bounded margin &lt;resists&gt; label noise &amp; overfitting.")
 	assert.NotContains(t, string(page), "<script")
 	assert.NotContains(t, string(page), "://")
-	assert.Regexp(t, `td\.best\{[^}]*font-weight:700[^}]*background:`, string(leaderboardCSS()))
+	assert.Regexp(t, `td\.top\{[^}]*font-weight:700[^}]*background:`, string(leaderboardCSS()))
 }
 
 func TestBoardOrderAndHigherIsBetter(t *testing.T) {
@@ -150,7 +155,7 @@ func TestBoardOrderAndHigherIsBetter(t *testing.T) {
 	l.LowerIsBetter = false
 	page := renderBoard(t, l)
 	text := textOf(parse(t, page))
-	assert.Contains(t, text, "best = highest mean")
+	assert.Contains(t, text, "the scenario's highest mean")
 	assert.Contains(t, text, "win_rate, higher is better")
 	assert.Contains(t, text, "no interval is known")
 	assert.NotContains(t, text, "π_ref", "no reference row without its values")
@@ -166,18 +171,20 @@ func TestPrintLeaderboard(t *testing.T) {
 		assert.Contains(t, lines[0], sc.Name)
 	}
 	rows := lines[1 : len(lines)-2]
-	stars, want := 0, 0
+	stars, doubles, want := 0, 0, 0
 	for _, line := range rows {
 		stars += strings.Count(line, " *")
+		doubles += strings.Count(line, " **")
 	}
 	for _, sc := range l.Scenarios {
 		want += len(sc.Best)
 	}
 	assert.Equal(t, want, stars)
+	assert.Equal(t, len(l.Scenarios), doubles, "one best mean per scenario")
 	assert.Contains(t, rows[len(rows)-1], "ORPO")
 	assert.True(t, strings.HasSuffix(rows[len(rows)-1], dash), "ORPO is not in the last scenario")
 	assert.Equal(t, "cells: KL(π‖π*_β) (nats), lower is better; mean ± half-width of the 95% t-interval over 3 seeds", lines[len(lines)-2])
-	assert.Equal(t, "* "+bestLegend(true), lines[len(lines)-1])
+	assert.Equal(t, "** best mean; * "+tiedLegend, lines[len(lines)-1])
 }
 
 func TestWriteLeaderboard(t *testing.T) {

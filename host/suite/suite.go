@@ -26,7 +26,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/BurntSushi/toml"
 
@@ -366,45 +365,6 @@ func WriteCSV(path string, l *summary.Leaderboard) error {
 		return fmt.Errorf("suite: %w", err)
 	}
 	return nil
-}
-
-// PrintTable writes the leaderboard as a table: one row per objective (and
-// π_ref first), one column per scenario, each cell the metric's mean ± the
-// half-width of its interval, "*" marking the best of the scenario, "-" an
-// objective the scenario does not train.
-func PrintTable(w io.Writer, l *summary.Leaderboard) {
-	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "KL(π‖π*)\t")
-	for _, sc := range l.Scenarios {
-		fmt.Fprintf(tw, "%s\t", sc.Name)
-	}
-	fmt.Fprintln(tw)
-	cell := func(st summary.Stat, best bool) string {
-		mark := " "
-		if best {
-			mark = "*"
-		}
-		return fmt.Sprintf("%.3f ± %.3f%s", st.Mean, st.HalfWidth(), mark)
-	}
-	fmt.Fprint(tw, "reference π_ref\t")
-	for _, sc := range l.Scenarios {
-		fmt.Fprintf(tw, "%s\t", cell(sc.Reference, false))
-	}
-	fmt.Fprintln(tw)
-	for _, label := range Labels(l) {
-		fmt.Fprintf(tw, "%s\t", label)
-		for _, sc := range l.Scenarios {
-			if st, ok := sc.Cells[label]; ok {
-				fmt.Fprintf(tw, "%s\t", cell(st, slices.Contains(sc.Best, label)))
-			} else {
-				fmt.Fprint(tw, "- \t")
-			}
-		}
-		fmt.Fprintln(tw)
-	}
-	tw.Flush()
-	fmt.Fprintf(w, "mean ± half-width of the %.0f%% t-interval over %d seeds; * best of the scenario: the lowest mean and every interval overlapping it\n",
-		100*summary.Confidence, len(l.Seeds))
 }
 
 // writeAtomic writes b to path through a temporary file renamed into place.
