@@ -41,8 +41,8 @@ the half-width of its 95% Student-t interval over the seeds.
 
 --suite runs the benchmark: every scenario (--list prints them and their
 claims), each with --seeds seeds (default 3) into DIR/<scenario>/ (--output
-DIR, default <run.output_dir>/suite-<time>), then writes DIR/leaderboard.json
-and DIR/leaderboard.csv and prints the leaderboard of KL(π‖π*_β).
+DIR, default <run.output_dir>/suite-<time>), then writes the leaderboard of
+KL(π‖π*_β) as DIR/leaderboard.html, .json and .csv, and prints it.
 "prefopt compare --suite --resume DIR" continues the scenarios and seeds
 that did not finish, with the number of seeds the suite started with.`
 
