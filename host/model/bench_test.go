@@ -207,7 +207,7 @@ func BenchmarkEvalStep(b *testing.B) {
 // at the bench shape (2016 positions, D=128: qkv, MLP down, head) and the
 // large shape (4080 positions, D=512: qkv, MLP up, MLP down), with the
 // transposes of the backward pass (dX = dY·Wᵀ, dW = Xᵀ·dY) for the large
-// MLP up projection.
+// MLP up projection. GFLOP/cpu-s is per CPU second of the whole process.
 func BenchmarkGemm(b *testing.B) {
 	type shape struct {
 		m, n, k int
@@ -242,10 +242,15 @@ func BenchmarkGemm(b *testing.B) {
 			name += "/tB"
 		}
 		b.Run(name, func(b *testing.B) {
+			cpu0 := cpuTime(b)
 			for b.Loop() {
 				gemm(sh.tA, sh.tB, m, n, k, 1, x, lda, w, ldb, 0, y, n)
 			}
-			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			flop := 2 * float64(m*n*k) * float64(b.N)
+			b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			// Per CPU second: steadier than wall time on a shared machine,
+			// and with -cpu 1 the speed of one core.
+			b.ReportMetric(flop/(cpuTime(b)-cpu0).Seconds()/1e9, "GFLOP/cpu-s")
 		})
 	}
 }

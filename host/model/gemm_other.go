@@ -11,6 +11,8 @@ func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool) {
 	panic("model: no gemm kernel on this architecture")
 }
 
-func sgemmKernel6x16A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+const haveAVX512Gemm = false
+
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool) {
 	panic("model: no gemm kernel on this architecture")
 }
