@@ -269,6 +269,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 type attnWork[F float32 | float64] struct {
 	s, p, kv, q, o []F
 	sc             []float64
+	e              []float32
 }
 
 // attnBlock writes into o (row stride ldo) the attention of nq queries over
@@ -296,13 +297,14 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 	p := grow(&ws.p, nq*nk)
 	if cap(ws.sc) < nk {
 		ws.sc = make([]float64, nk)
+		ws.e = make([]float32, nk)
 	}
 	gemmFixed(false, true, nq, nk, hd, q, ldq, k, ldk, s, nk)
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {
 		n := first + j + 1
 		sc := ws.sc[:n]
-		attnSoftmax(sc, s[j*nk:j*nk+n], scale)
+		attnSoftmax(sc, ws.e, s[j*nk:j*nk+n], scale)
 		pr := p[j*nk : (j+1)*nk]
 		for u, v := range sc {
 			pr[u] = F(v)
@@ -315,8 +317,9 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 // attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
 // σ_u = float64(s_u)·scale, in float64, u ascending, except that for
 // float32 scores each exponential is exp32 of the float32 rounding of
-// σ_u − max σ (the weights are rounded to float32 afterwards anyway).
-func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
+// σ_u − max σ (the weights are rounded to float32 afterwards anyway),
+// computed by exp32s in e (len(s) values).
+func attnSoftmax[F float32 | float64](p []float64, e []float32, s []F, scale float64) {
 	mx := math.Inf(-1)
 	for u, v := range s {
 		p[u] = float64(v) * scale
@@ -326,8 +329,13 @@ func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
 	}
 	z := 0.0
 	if _, ok := any(s).([]float32); ok {
-		for u := range p {
-			p[u] = float64(exp32(float32(p[u] - mx)))
+		e = e[:len(p)]
+		for u, v := range p {
+			e[u] = float32(v - mx)
+		}
+		exp32s(e, e)
+		for u, v := range e {
+			p[u] = float64(v)
 			z += p[u]
 		}
 	} else {

@@ -162,8 +162,20 @@ func geluFwd[F float32 | float64](o, x []F) {
 	if o32, ok := any(o).([]float32); ok {
 		x32 := any(x).([]float32)
 		parallelFor(len(x), 12, func(lo, hi int) {
-			for i, v := range x32[lo:hi] {
-				o32[lo+i] = v / (1 + exp32(-geluC*(v+geluA*v*v*v)))
+			// Arguments, exponentials, quotients, a chunk at a time on
+			// the stack: o may be x.
+			var e [256]float32
+			for c := lo; c < hi; c += len(e) {
+				xc := x32[c:min(c+len(e), hi)]
+				ec := e[:len(xc)]
+				for i, v := range xc {
+					ec[i] = -geluC * (v + geluA*v*v*v)
+				}
+				exp32s(ec, ec)
+				oc := o32[c : c+len(xc)]
+				for i, v := range xc {
+					oc[i] = v / (1 + ec[i])
+				}
 			}
 		})
 		return
@@ -222,6 +234,21 @@ func exp32(x float32) float32 {
 		k--
 	}
 	return y * math.Float32frombits(uint32(k+127)<<23)
+}
+
+// exp32s writes exp32(x[i]) into dst[i], bit for bit, 16 at a time with
+// AVX-512 when the CPU has it. dst and x may be the same slice; panics if
+// dst is shorter than x.
+func exp32s(dst, x []float32) {
+	dst = dst[:len(x)]
+	i := 0
+	if haveAVX512 && len(x) >= 16 {
+		i = len(x) &^ 15
+		exp32x16(&dst[0], &x[0], i)
+	}
+	for ; i < len(x); i++ {
+		dst[i] = exp32(x[i])
+	}
 }
 
 // geluBwd writes dy·gelu'(x) given y = gelu(x): with s = σ(u),

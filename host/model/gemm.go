@@ -183,7 +183,7 @@ func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, l
 	mr, nr := gemmMR, 16
 	if _, ok := any(c).([]float64); ok {
 		nr = 8
-	} else if haveAVX512Gemm {
+	} else if haveAVX512 {
 		mr, nr = 12, 32
 	}
 	if beta != 0 && beta != 1 {

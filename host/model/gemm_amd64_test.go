@@ -27,7 +27,7 @@ func TestWithoutKernels(t *testing.T) {
 // compute every element as the same FMA chains, so gemm gives the same
 // bits on either, edges, k blocks and transposes included.
 func TestGemmKernelsAgree(t *testing.T) {
-	if !haveAVX512Gemm {
+	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
 	}
 	for ci, c := range []struct {
@@ -59,8 +59,8 @@ func TestGemmKernelsAgree(t *testing.T) {
 			}
 			wide, narrow := append([]float32(nil), c0...), append([]float32(nil), c0...)
 			gemm(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, c.beta, wide, c.n)
-			haveAVX512Gemm = false
-			defer func() { haveAVX512Gemm = true }()
+			haveAVX512 = false
+			defer func() { haveAVX512 = true }()
 			gemm(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, c.beta, narrow, c.n)
 			for i := range wide {
 				require.False(t, math.IsNaN(float64(wide[i])), "c[%d]", i)

@@ -11,8 +11,12 @@ func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool) {
 	panic("model: no gemm kernel on this architecture")
 }
 
-const haveAVX512Gemm = false
+const haveAVX512 = false
 
 func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool) {
 	panic("model: no gemm kernel on this architecture")
+}
+
+func exp32x16(dst, src *float32, n int) {
+	panic("model: no exp kernel on this architecture")
 }
