@@ -207,11 +207,17 @@ func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, l
 		}
 		parallelFor(items, cost, f)
 	}
+	// Full 12-row panels of an untransposed float32 A with alpha 1 and
+	// rows close enough together are read in place, unpacked.
+	direct := 0
+	if mr == 12 && !tA && alpha == 1 && gemmDirectOK(lda) {
+		direct = m / mr
+	}
 	for p0 := 0; p0 < k; p0 += gemmKC {
 		kcb := min(gemmKC, k-p0)
 		pa := packedA[:panels*mr*kcb]
-		par(panels, 1<<15, func(lo, hi int) {
-			for ip := lo; ip < hi; ip++ {
+		par(panels-direct, 1<<15, func(lo, hi int) {
+			for ip := direct + lo; ip < direct+hi; ip++ {
 				i0 := ip * mr
 				packA(pa[ip*mr*kcb:(ip+1)*mr*kcb], a, lda, tA, alpha, i0, min(mr, m-i0), mr, p0, kcb)
 			}
@@ -237,11 +243,20 @@ func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, l
 						jb := j0 + jp*nr
 						cols := min(nr, n-jb)
 						pbj := pb[jp*kcb*nr : (jp+1)*kcb*nr]
-						if rows == mr && cols == nr {
+						switch {
+						case ip < direct && cols == nr:
+							_ = a[(i0+mr-1)*lda+p0+kcb-1]
+							kernelA(kcb, a[i0*lda+p0:], lda, pbj, c[i0*ldc+jb:], ldc, acc)
+							continue
+						case ip < direct:
+							_ = a[(i0+mr-1)*lda+p0+kcb-1]
+							kernelA(kcb, a[i0*lda+p0:], lda, pbj, tmp[:], nr, false)
+						case rows == mr && cols == nr:
 							kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
 							continue
+						default:
+							kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
 						}
-						kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
 						for r := range rows {
 							cr := c[(i0+r)*ldc+jb : (i0+r)*ldc+jb+cols]
 							tr := tmp[r*nr : r*nr+cols]
@@ -342,6 +357,14 @@ func kernel[F float32 | float64](k, mr int, a, b, c []F, ldc int, acc bool) {
 	}
 }
 
+// kernelA is the 12×32 float32 kernel with the A panel read in place from
+// rows of stride lda; the caller guarantees the blocks lie inside a and c.
+func kernelA[F float32 | float64](k int, a []F, lda int, b, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	sgemmKernel12x32A(k, &a32[0], &b32[0], &c32[0], ldc, acc, lda)
+}
+
 var pool32, pool64 sync.Pool
 
 func getBuf[F float32 | float64](n int) *[]F {
@@ -366,3 +389,10 @@ func putBuf[F float32 | float64](v *[]F) {
 	}
 	pool32.Put(v)
 }
+
+// gemmDirectOK reports whether 12 rows of stride lda float32 values are
+// read in place by the kernel rather than packed. Rows 8 KiB apart share
+// L1 sets and evict each other, while at lda ≤ 512 the in-place read
+// saves the packing (BenchmarkGemm). The arithmetic is the same either
+// way.
+func gemmDirectOK(lda int) bool { return lda <= 512 }

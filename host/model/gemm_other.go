@@ -20,3 +20,7 @@ func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool) {
 func exp32x16(dst, src *float32, n int) {
 	panic("model: no exp kernel on this architecture")
 }
+
+func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+	panic("model: no gemm kernel on this architecture")
+}
