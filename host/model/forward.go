@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // prefixTrie holds the distinct token prefixes of a set of rows. Node c is
@@ -426,10 +427,11 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	}
 }
 
-// parallelFor splits [0, n) into contiguous ranges over the available
-// cores when n·cost is large enough to pay for the goroutines. Each index
-// is handled by exactly one call of f, so results do not depend on the
-// split.
+// parallelFor splits [0, n) into contiguous ranges run on the available
+// cores when n·cost is large enough to pay for the goroutines. The ranges
+// are more than the cores and taken in turn by whichever core is free, so
+// a core slowed by other work does not hold the rest back. Each index is
+// handled by exactly one call of f, so results do not depend on the split.
 func parallelFor(n, cost int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 || n < 2 || n*cost < 1<<15 {
@@ -437,14 +439,22 @@ func parallelFor(n, cost int, f func(lo, hi int)) {
 		return
 	}
 	workers = min(workers, n)
-	var wg sync.WaitGroup
-	for wi := range workers {
-		lo, hi := n*wi/workers, n*(wi+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
+	// Four ranges per core, each worth at least 2¹⁵ of cost.
+	chunks := min(n, 4*workers, max(workers, n*cost>>15))
+	var next atomic.Int64
+	run := func() {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				return
+			}
+			f(n*c/chunks, n*(c+1)/chunks)
+		}
 	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
 	wg.Wait()
 }
