@@ -284,6 +284,15 @@ func packA[F float32 | float64](dst, a []F, lda int, tA bool, alpha F, i0, rows,
 		clear(dst)
 	}
 	if tA { // op(A)[i][p] = a[p*lda+i]: each p holds the rows contiguously
+		if alpha == 1 && rows == 12 && mr == 12 {
+			// Through a local array: a few vector moves, where copy
+			// calls memmove for 48 bytes.
+			for p := range kcb {
+				v := *(*[12]F)(a[(p0+p)*lda+i0:])
+				*(*[12]F)(dst[p*12:]) = v
+			}
+			return
+		}
 		for p := range kcb {
 			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+rows]
 			d := dst[p*mr : p*mr+rows]
@@ -325,6 +334,13 @@ func packB[F float32 | float64](dst, b []F, ldb int, tB bool, jb, cols, nr, p0, 
 		clear(dst[:kcb*nr])
 	}
 	if !tB { // op(B)[p][j] = b[p*ldb+j]: each p holds the columns contiguously
+		if cols == 32 && nr == 32 {
+			for p := range kcb {
+				v := *(*[32]F)(b[(p0+p)*ldb+jb:])
+				*(*[32]F)(dst[p*32:]) = v
+			}
+			return
+		}
 		for p := range kcb {
 			copy(dst[p*nr:p*nr+cols], b[(p0+p)*ldb+jb:(p0+p)*ldb+jb+cols])
 		}
