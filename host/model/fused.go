@@ -503,7 +503,7 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
 			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
-			gemm(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
+			gemmSerial(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
 				dot := 0.0
@@ -515,9 +515,9 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 				}
 				clear(dr[s+1:])
 			}
-			gemm(false, false, t, hd, t, scale, ds, t, k, 3*d, 0, o[base+h*hd:], 3*d)
-			gemm(true, false, t, hd, t, scale, ds, t, q, 3*d, 0, o[base+d+h*hd:], 3*d)
-			gemm(true, false, t, hd, t, 1, p, t, dyb, d, 0, o[base+2*d+h*hd:], 3*d)
+			gemmSerial(false, false, t, hd, t, scale, ds, t, k, 3*d, 0, o[base+h*hd:], 3*d)
+			gemmSerial(true, false, t, hd, t, scale, ds, t, q, 3*d, 0, o[base+d+h*hd:], 3*d)
+			gemmSerial(true, false, t, hd, t, 1, p, t, dyb, d, 0, o[base+2*d+h*hd:], 3*d)
 		}
 	})
 }

@@ -66,6 +66,17 @@ func trans(t bool) blas.Transpose {
 // n beyond the path choice, or on the number of cores — so a row's result
 // never depends on which other rows share its product.
 func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	gemmOn(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmSerial is gemm on the calling goroutine only, with the same
+// results, for callers that already split their work over the cores.
+func gemmSerial[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	gemmOn(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmOn is gemm, split over the cores if parallel.
+func gemmOn[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if !haveGemmKernels || n*k < gemmMinWork {
 		switch cc := any(c).(type) {
 		case []float32:
@@ -75,7 +86,7 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 		}
 		return
 	}
-	gemmPacked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmPacked(parallel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmFixed is C = op(A)·op(B) (alpha 1, beta 0) computed the same way
@@ -91,7 +102,7 @@ func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b 
 			fmaGemm64(tA, tB, m, n, k, any(a).([]float64), lda, any(b).([]float64), ldb, c64, ldc)
 			return
 		}
-		gemmPacked(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		gemmPacked(false, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 		return
 	}
 	for i := range m {
@@ -176,10 +187,10 @@ func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 // values of k, op(A) is packed once into panels of mr rows and op(B) into
 // panels of nr columns, gemmNC columns at a time; each core takes whole
 // row panels and sweeps the column panels of the block, the mr×nr tile of
-// C updated by one kernel call. Float32 uses the AVX-512 12×32 kernel when
+// C updated by one kernel call (the cores split only if parallel). Float32 uses the AVX-512 12×32 kernel when
 // the CPU has AVX-512F, else the AVX2 6×16 one; float64 the AVX2 6×8 one.
 // Every tile is the same FMA chains, so the kernels agree bit for bit.
-func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	mr, nr := gemmMR, 16
 	if _, ok := any(c).([]float64); ok {
 		nr = 8
@@ -201,7 +212,7 @@ func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, l
 	// Work per k block and column block, in multiply-adds: below
 	// gemmParWork one core does it.
 	par := func(items, cost int, f func(lo, hi int)) {
-		if m*min(n, gemmNC)*min(k, gemmKC) < gemmParWork {
+		if !parallel || m*min(n, gemmNC)*min(k, gemmKC) < gemmParWork {
 			f(0, items)
 			return
 		}

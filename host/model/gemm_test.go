@@ -295,7 +295,7 @@ func TestFMAGemm64MatchesKernel(t *testing.T) {
 				ldb = c.k
 			}
 			want, got := make([]float64, c.m*c.n), make([]float64, c.m*c.n)
-			gemmPacked(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, 0, want, c.n)
+			gemmPacked(true, c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, 0, want, c.n)
 			fmaGemm64(c.tA, c.tB, c.m, c.n, c.k, a, lda, b, ldb, got, c.n)
 			for i := range want {
 				require.Equal(t, math.Float64bits(want[i]), math.Float64bits(got[i]), "c[%d]: kernel %v, fma loop %v", i, want[i], got[i])
