@@ -289,8 +289,18 @@ type attnWork[F float32 | float64] struct {
 // The graph's attention op and the scorer both call it.
 func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F]) {
 	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws)
-	gemmFixed(false, false, nq, hd, nk, p, nk, v, ldkv, o, ldo)
+	// By blocks of rows, over the keys the block sees: the zeros of P
+	// past them change nothing (gemmFixed).
+	for j0 := 0; j0 < nq; j0 += attnRows {
+		j1 := min(j0+attnRows, nq)
+		gemmFixed(false, false, j1-j0, hd, min(nk, first+j1), p[j0*nk:], nk, v, ldkv, o[j0*ldo:], ldo)
+	}
 }
+
+// attnRows is the number of queries per product in attention: a block of
+// rows reads only the keys its last row sees, skipping most of the
+// masked half of the scores.
+const attnRows = 48
 
 // attnProbsBlock returns P [nq, nk] of attnBlock, in ws.p.
 func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F]) []F {
@@ -300,7 +310,10 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 		ws.sc = make([]float64, nk)
 		ws.e = make([]float32, nk)
 	}
-	gemmFixed(false, true, nq, nk, hd, q, ldq, k, ldk, s, nk)
+	for j0 := 0; j0 < nq; j0 += attnRows {
+		j1 := min(j0+attnRows, nq)
+		gemmFixed(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk)
+	}
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {
 		n := first + j + 1

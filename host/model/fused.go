@@ -490,7 +490,8 @@ func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 // attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities
 // as the forward pass does:
 // dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
-// dV = Pᵀ·dY.
+// dV = Pᵀ·dY, each product by blocks of attnRows rows over the terms
+// below or above the diagonal only (the others are zero).
 func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(dy) / (t * d)
@@ -503,7 +504,11 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
 			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
-			gemmSerial(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
+			// Causal blocks: rows below j1 read columns below j1 only.
+			for j0 := 0; j0 < t; j0 += attnRows {
+				j1 := min(j0+attnRows, t)
+				gemmSerial(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t)
+			}
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
 				dot := 0.0
@@ -515,9 +520,14 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 				}
 				clear(dr[s+1:])
 			}
-			gemmSerial(false, false, t, hd, t, scale, ds, t, k, 3*d, 0, o[base+h*hd:], 3*d)
-			gemmSerial(true, false, t, hd, t, scale, ds, t, q, 3*d, 0, o[base+d+h*hd:], 3*d)
-			gemmSerial(true, false, t, hd, t, 1, p, t, dyb, d, 0, o[base+2*d+h*hd:], 3*d)
+			// dS and P are zero above the diagonal: row s of dQ sums over
+			// u ≤ s, rows u of dK and dV over s ≥ u.
+			for j0 := 0; j0 < t; j0 += attnRows {
+				j1 := min(j0+attnRows, t)
+				gemmSerial(false, false, j1-j0, hd, j1, scale, ds[j0*t:], t, k, 3*d, 0, o[base+j0*3*d+h*hd:], 3*d)
+				gemmSerial(true, false, j1-j0, hd, t-j0, scale, ds[j0*t+j0:], t, q[j0*3*d:], 3*d, 0, o[base+j0*3*d+d+h*hd:], 3*d)
+				gemmSerial(true, false, j1-j0, hd, t-j0, 1, p[j0*t+j0:], t, dyb[j0*d:], d, 0, o[base+j0*3*d+2*d+h*hd:], 3*d)
+			}
 		}
 	})
 }

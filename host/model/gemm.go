@@ -69,9 +69,16 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 	gemmOn(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// gemmSerial is gemm on the calling goroutine only, with the same
-// results, for callers that already split their work over the cores.
+// gemmSerial is gemm on the calling goroutine only, for callers that
+// already split their work over the cores, and on the packed kernels
+// whatever n·k when they are present: every element is the kernels' sum
+// (see gemm), so a product split in blocks of rows or of leading or
+// trailing zero terms gives the same values as whole.
 func gemmSerial[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if haveGemmKernels {
+		gemmPacked(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	gemmOn(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
