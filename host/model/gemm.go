@@ -10,13 +10,13 @@ import (
 )
 
 // Blocking of gemm: per block of kc values of k, op(A) is packed whole in
-// panels of mr rows, op(B) kc×nc at a time (≤ 256 KiB of float32, sized
+// panels of mr rows, op(B) kc×nc at a time (≤ 512 KiB of float32, sized
 // for L2); the micro-kernel keeps one mr×kc panel of A in L1 and computes
 // an mr×nr block of C: 12×32 (float32, AVX-512), 6×16 (float32, AVX2) or
 // 6×8 (float64).
 const (
 	gemmMR = 6 // mr of the AVX2 kernels
-	gemmKC = 256
+	gemmKC = 512
 	gemmNC = 256
 	// gemmMinWork is the n·k below which gonum's Gemm is used: packing does
 	// not pay for tiny products. It does not depend on m, the number of rows,

@@ -39,8 +39,8 @@ func TestGemmKernelsAgree(t *testing.T) {
 		{"edges NN", 37, 45, 41, false, false, 0},
 		{"edges TN accumulate", 29, 70, 33, true, false, 1},
 		{"edges NT scaled", 25, 33, 300, false, true, 0.5},
-		{"k and n blocks TT", 40, 300, 520, true, true, 0},
-		{"full tiles parallel", 96, 128, 600, false, false, 1},
+		{"k and n blocks TT", 40, 300, gemmKC + 8, true, true, 0},
+		{"full tiles parallel", 96, 128, gemmKC + 88, false, false, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 11))
