@@ -101,3 +101,51 @@ loop:
 
 done:
 	RET
+
+// func geluBwd8(o, x, y, dy *float32, n int)
+//
+// o[i] = float32(dy·(s + x·s·(1−s)·c·(1+3a·x²))) with s = y/x, in float64,
+// for i < n, n a multiple of 8: geluBwd's arithmetic for |x| ≥ 1e-3, the
+// same operations in the same order, 8 lanes at a time. Needs AVX-512F.
+TEXT ·geluBwd8(SB), NOSPLIT, $0-40
+	MOVQ o+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), R8
+	MOVQ dy+24(FP), R9
+	MOVQ n+32(FP), CX
+	SHRQ $3, CX
+	JEQ  gdone
+	MOVQ $0x3ff0000000000000, AX // 1
+	VPBROADCASTQ AX, Z16
+	MOVQ $0x3ff9884533d43651, AX // geluC
+	VPBROADCASTQ AX, Z17
+	MOVQ $0x3fc12ba9d1f60179, AX // 3·geluA
+	VPBROADCASTQ AX, Z18
+
+gloop:
+	VCVTPS2PD (SI), Z0  // v
+	VCVTPS2PD (R8), Z1  // y
+	VCVTPS2PD (R9), Z2  // dy
+	VDIVPD    Z0, Z1, Z3 // s = y/v
+	VMULPD    Z3, Z0, Z4 // v·s
+	VSUBPD    Z3, Z16, Z5 // 1−s
+	VMULPD    Z5, Z4, Z4
+	VMULPD    Z17, Z4, Z4 // ·c
+	VMULPD    Z0, Z18, Z6 // 1 + 3a·v·v
+	VMULPD    Z0, Z6, Z6
+	VADDPD    Z16, Z6, Z6
+	VMULPD    Z6, Z4, Z4
+	VADDPD    Z4, Z3, Z4 // s + …
+	VMULPD    Z4, Z2, Z4 // dy·(…)
+	VCVTPD2PS Z4, Y4
+	VMOVUPS   Y4, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, R8
+	ADDQ      $32, R9
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       gloop
+	VZEROUPPER
+
+gdone:
+	RET

@@ -24,3 +24,6 @@ var haveAVX512 = haveGemmKernels && cpu.X86.HasAVX512F
 
 //go:noescape
 func exp32x16(dst, src *float32, n int)
+
+//go:noescape
+func geluBwd8(o, x, y, dy *float32, n int)

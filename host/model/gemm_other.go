@@ -24,3 +24,7 @@ func exp32x16(dst, src *float32, n int) {
 func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
 	panic("model: no gemm kernel on this architecture")
 }
+
+func geluBwd8(o, x, y, dy *float32, n int) {
+	panic("model: no GELU kernel on this architecture")
+}
