@@ -225,10 +225,10 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 		}
 		parallelFor(items, cost, f)
 	}
-	// Full 12-row panels of an untransposed float32 A with alpha 1 and
-	// rows close enough together are read in place, unpacked.
+	// Full 12-row panels of a float32 A with alpha 1 are read in place,
+	// unpacked, where that pays (gemmDirectOK).
 	direct := 0
-	if mr == 12 && !tA && alpha == 1 && gemmDirectOK(lda) {
+	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
 		direct = m / mr
 	}
 	for p0 := 0; p0 < k; p0 += gemmKC {
@@ -263,12 +263,10 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 						pbj := pb[jp*kcb*nr : (jp+1)*kcb*nr]
 						switch {
 						case ip < direct && cols == nr:
-							_ = a[(i0+mr-1)*lda+p0+kcb-1]
-							kernelA(kcb, a[i0*lda+p0:], lda, pbj, c[i0*ldc+jb:], ldc, acc)
+							kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
 							continue
 						case ip < direct:
-							_ = a[(i0+mr-1)*lda+p0+kcb-1]
-							kernelA(kcb, a[i0*lda+p0:], lda, pbj, tmp[:], nr, false)
+							kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
 						case rows == mr && cols == nr:
 							kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
 							continue
@@ -391,12 +389,19 @@ func kernel[F float32 | float64](k, mr int, a, b, c []F, ldc int, acc bool) {
 	}
 }
 
-// kernelA is the 12×32 float32 kernel with the A panel read in place from
-// rows of stride lda; the caller guarantees the blocks lie inside a and c.
-func kernelA[F float32 | float64](k int, a []F, lda int, b, c []F, ldc int, acc bool) {
+// kernelA is the 12×32 float32 kernel with the panel of rows i0..i0+11,
+// columns p0..p0+k−1 of op(A) read in place from a (stride lda); the
+// caller guarantees that the block of c lies inside c.
+func kernelA[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b, c []F, ldc int, acc bool) {
 	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
 	_ = c32[11*ldc+31]
-	sgemmKernel12x32A(k, &a32[0], &b32[0], &c32[0], ldc, acc, lda)
+	if tA {
+		_ = a32[(p0+k-1)*lda+i0+11]
+		sgemmKernel12x32T(k, &a32[p0*lda+i0], &b32[0], &c32[0], ldc, acc, lda)
+		return
+	}
+	_ = a32[(i0+11)*lda+p0+k-1]
+	sgemmKernel12x32A(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda)
 }
 
 var pool32, pool64 sync.Pool
@@ -424,9 +429,11 @@ func putBuf[F float32 | float64](v *[]F) {
 	pool32.Put(v)
 }
 
-// gemmDirectOK reports whether 12 rows of stride lda float32 values are
-// read in place by the kernel rather than packed. Rows 8 KiB apart share
-// L1 sets and evict each other, while at lda ≤ 512 the in-place read
-// saves the packing (BenchmarkGemm). The arithmetic is the same either
-// way.
-func gemmDirectOK(lda int) bool { return lda <= 512 }
+// gemmDirectOK reports whether the 12-row panels of op(A) (stride lda,
+// n columns in the product) are read in place by the kernel rather than
+// packed. Untransposed, rows 8 KiB apart share L1 sets and evict each
+// other, while at lda ≤ 512 the in-place read saves the packing.
+// Transposed, each k step's 12 values are contiguous but a step apart in
+// memory: that pays while the panel is read by few column panels
+// (BenchmarkGemm). The arithmetic is the same either way.
+func gemmDirectOK(tA bool, lda, n int) bool { return lda <= 512 && (!tA || n <= 512) }

@@ -18,6 +18,9 @@ func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool)
 //go:noescape
 func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int)
 
+//go:noescape
+func sgemmKernel12x32T(k int, a, b, c *float32, ldc int, acc bool, lda int)
+
 // haveAVX512 reports whether the AVX-512 kernels (float32 gemm 12×32,
 // exp32x16) can run.
 var haveAVX512 = haveGemmKernels && cpu.X86.HasAVX512F

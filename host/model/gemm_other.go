@@ -28,3 +28,7 @@ func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
 func geluBwd8(o, x, y, dy *float32, n int) {
 	panic("model: no GELU kernel on this architecture")
 }
+
+func sgemmKernel12x32T(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+	panic("model: no gemm kernel on this architecture")
+}
