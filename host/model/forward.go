@@ -365,21 +365,19 @@ func attnSoftmax[F float32 | float64](p []float64, e []float32, s []F, scale flo
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
 func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
+	layerNormRowsStats(y, x, gain, bias, m, d, nil)
+}
+
+// layerNormRowsStats is layerNormRows that also writes each row's rowStats
+// into stats[2i], stats[2i+1] unless stats is nil.
+func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, stats []float64) {
 	parallelFor(m, 4*d, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
-			mu := 0.0
-			for _, v := range xr {
-				mu += float64(v)
+			mu, rstd := rowStats(xr)
+			if stats != nil {
+				stats[2*i], stats[2*i+1] = mu, rstd
 			}
-			mu /= float64(d)
-			va := 0.0
-			for _, v := range xr {
-				dv := float64(v) - mu
-				va += dv * dv
-			}
-			va /= float64(d)
-			rstd := 1 / math.Sqrt(va+lnEps)
 			for k, v := range xr {
 				yr[k] = F((float64(v)-mu)*rstd)*gain[k] + bias[k]
 			}

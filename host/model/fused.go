@@ -392,23 +392,27 @@ func addBias[F float32 | float64](o, y, bias []F) {
 }
 
 // layerNormNode is LayerNorm of the rows of x [N, D] with gain and bias
-// [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64.
+// [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64. The
+// forward op keeps each row's statistics for the gradient ops of the same
+// run, which read the same x.
 func layerNormNode(x, gain, bias *G.Node) (*G.Node, error) {
+	var stats []float64
+	keep := func(n int) []float64 { return grow(&stats, 2*n) }
 	return apply(&fusedOp{name: "layerNorm", inDims: []int{2, 1, 1}, shape: sameShape, diff: []bool{true, true, true},
-		f32: func(o []float32, in [][]float32) { lnFwd(o, in[0], in[1], in[2]) },
-		f64: func(o []float64, in [][]float64) { lnFwd(o, in[0], in[1], in[2]) },
+		f32: func(o []float32, in [][]float32) { lnFwd(o, in[0], in[1], in[2], keep(len(o)/len(in[1]))) },
+		f64: func(o []float64, in [][]float64) { lnFwd(o, in[0], in[1], in[2], keep(len(o)/len(in[1]))) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "layerNormGradX", inDims: []int{2, 1, 2}, shape: sameShape,
-				f32: func(o []float32, in [][]float32) { lnBwdX(o, in[0], in[1], in[2]) },
-				f64: func(o []float64, in [][]float64) { lnBwdX(o, in[0], in[1], in[2]) },
+				f32: func(o []float32, in [][]float32) { lnBwdX(o, in[0], in[1], in[2], stats) },
+				f64: func(o []float64, in [][]float64) { lnBwdX(o, in[0], in[1], in[2], stats) },
 			}, in[0], in[1], grad)
 			if err != nil {
 				return nil, err
 			}
 			dg, err := apply(&fusedOp{name: "layerNormGradGain", inDims: []int{2, 2},
 				shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
-				f32:   func(o []float32, in [][]float32) { lnBwdGain(o, in[0], in[1]) },
-				f64:   func(o []float64, in [][]float64) { lnBwdGain(o, in[0], in[1]) },
+				f32:   func(o []float32, in [][]float32) { lnBwdGain(o, in[0], in[1], stats) },
+				f64:   func(o []float64, in [][]float64) { lnBwdGain(o, in[0], in[1], stats) },
 			}, in[0], grad)
 			if err != nil {
 				return nil, err
@@ -433,18 +437,18 @@ func rowStats[F float32 | float64](x []F) (mu, rstd float64) {
 	return mu, 1 / math.Sqrt(va+lnEps)
 }
 
-func lnFwd[F float32 | float64](o, x, gain, bias []F) {
-	layerNormRows(o, x, gain, bias, len(x)/len(gain), len(gain))
+func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
+	layerNormRowsStats(o, x, gain, bias, len(x)/len(gain), len(gain), stats)
 }
 
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
-// x̂ = (x−μ)·r and ĝ = dy·gain.
-func lnBwdX[F float32 | float64](o, x, gain, dy []F) {
+// x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
+func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, gr, or := x[i*d:(i+1)*d], dy[i*d:(i+1)*d], o[i*d:(i+1)*d]
-			mu, r := rowStats(xr)
+			mu, r := stats[2*i], stats[2*i+1]
 			mg, mgx := 0.0, 0.0
 			for k, v := range xr {
 				g := float64(gr[k]) * float64(gain[k])
@@ -461,20 +465,24 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F) {
 	})
 }
 
-// lnBwdGain writes Σ_rows dy·x̂.
-func lnBwdGain[F float32 | float64](o, x, dy []F) {
+// lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
+// each row's rowStats of x. Columns are split over the cores.
+func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	d := len(o)
-	acc := make([]float64, d)
-	for i := 0; i < len(x); i += d {
-		xr, gr := x[i:i+d], dy[i:i+d]
-		mu, r := rowStats(xr)
-		for k, v := range xr {
-			acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+	rows := len(x) / d
+	parallelFor(d, 3*rows, func(lo, hi int) {
+		acc := make([]float64, hi-lo)
+		for i := range rows {
+			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
+			mu, r := stats[2*i], stats[2*i+1]
+			for k, v := range xr {
+				acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+			}
 		}
-	}
-	for k, v := range acc {
-		o[k] = F(v)
-	}
+		for k, v := range acc {
+			o[lo+k] = F(v)
+		}
+	})
 }
 
 // attentionNode is causal multi-head self-attention over rows of t
