@@ -578,51 +578,59 @@ func tokenLogpNode(x, w *G.Node, keep *[]float64) (*G.Node, error) {
 		}
 		return grow(keep, n)
 	}
+	// Each row's logSumExp, kept by the forward op for the gradient op of
+	// the same run, which reads the same logits.
+	var lse []float64
 	return apply(&fusedOp{name: "tokenLogp", inDims: []int{2, 2}, diff: []bool{true, false},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0]} },
-		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o))) },
-		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o))) },
+		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
+		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "tokenLogpGrad", inDims: []int{2, 2, 1}, shape: sameShape,
-				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2]) },
-				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2]) },
+				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2], lse) },
+				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2], lse) },
 			}, in[0], in[1], grad)
 			return G.Nodes{dx, nil}, err
 		}}, x, w)
 }
 
 // tokFwd writes the target log-probs into o (rounded to F) and, if lp is
-// not nil, into lp (float64).
-func tokFwd[F float32 | float64](o, x, w []F, lp []float64) {
+// not nil, into lp (float64), and each row's logSumExp into lse.
+func tokFwd[F float32 | float64](o, x, w []F, lp, lse []float64) {
 	v := len(x) / len(o)
-	for i := range o {
-		xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
-		lse := logSumExp(xr)
-		s := 0.0
-		for j, wv := range wr {
-			if wv != 0 {
-				s += float64(wv) * (float64(xr[j]) - lse)
+	parallelFor(len(o), 4*v, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
+			lse[i] = logSumExp(xr)
+			s := 0.0
+			for j, wv := range wr {
+				if wv != 0 {
+					s += float64(wv) * (float64(xr[j]) - lse[i])
+				}
+			}
+			o[i] = F(s)
+			if lp != nil {
+				lp[i] = s
 			}
 		}
-		o[i] = F(s)
-		if lp != nil {
-			lp[i] = s
-		}
-	}
+	})
 }
 
-// tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv).
-func tokBwd[F float32 | float64](o, x, w, g []F) {
+// tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv), given each row's
+// logSumExp in lse.
+func tokBwd[F float32 | float64](o, x, w, g []F, lse []float64) {
 	v := len(x) / len(g)
-	for i, gi := range g {
-		xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
-		lse := logSumExp(xr)
-		sw := 0.0
-		for _, wv := range wr {
-			sw += float64(wv)
+	parallelFor(len(g), 3*v, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i]
+			xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
+			sw := 0.0
+			for _, wv := range wr {
+				sw += float64(wv)
+			}
+			for j, xv := range xr {
+				or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse[i])*sw))
+			}
 		}
-		for j, xv := range xr {
-			or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse)*sw))
-		}
-	}
+	})
 }
