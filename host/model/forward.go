@@ -242,7 +242,8 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 	buf.chains = chains
 	hd := d / heads
 	parallelFor(len(chains), 4*d*(work/len(chains)+1), func(lo, hi int) {
-		var ws attnWork[F]
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
 		for _, c := range chains[lo:hi] {
 			path := paths[pathAt[c[0]]:pathAt[c[0]+1]]
 			first := c[1]
@@ -257,7 +258,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 				copy(q[j*d:(j+1)*d], qkv[a*3*d:a*3*d+d])
 			}
 			for h := range heads {
-				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, &ws)
+				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, ws)
 			}
 			for j, a := range path[first:] {
 				copy(att[a*d:(a+1)*d], o[j*d:(j+1)*d])
@@ -268,9 +269,32 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 
 // attnWork holds the scratch arrays of attnBlock and its callers.
 type attnWork[F float32 | float64] struct {
-	s, p, kv, q, o []F
-	sc             []float64
-	e              []float32
+	s, p, kv, q, o, ds []F
+	sc                 []float64
+	e                  []float32
+}
+
+// attnPool32 and attnPool64 keep attnWork between calls: attention runs
+// every layer of every step with the same sizes.
+var attnPool32, attnPool64 sync.Pool
+
+func getAttnWork[F float32 | float64]() *attnWork[F] {
+	pool := &attnPool32
+	if _, ok := any(F(0)).(float64); ok {
+		pool = &attnPool64
+	}
+	if ws, ok := pool.Get().(*attnWork[F]); ok {
+		return ws
+	}
+	return new(attnWork[F])
+}
+
+func putAttnWork[F float32 | float64](ws *attnWork[F]) {
+	if _, ok := any(F(0)).(float64); ok {
+		attnPool64.Put(ws)
+		return
+	}
+	attnPool32.Put(ws)
 }
 
 // attnBlock writes into o (row stride ldo) the attention of nq queries over

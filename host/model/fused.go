@@ -511,11 +511,12 @@ func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(o) / (t * d)
 	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
-		var ws attnWork[F]
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base := b*t*3*d + h*hd
-			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, &ws)
+			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, ws)
 		}
 	})
 }
@@ -530,13 +531,14 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 	bsz := len(dy) / (t * d)
 	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(bsz*heads, t*t*hd*10, func(lo, hi int) {
-		var ws attnWork[F]
-		ds := make([]F, t*t)
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
+		ds := grow(&ws.ds, t*t)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
-			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
+			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws)
 			// Causal blocks: rows below j1 read columns below j1 only.
 			for j0 := 0; j0 < t; j0 += attnRows {
 				j1 := min(j0+attnRows, t)
