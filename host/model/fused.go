@@ -369,8 +369,34 @@ func linearGrads(x, w *G.Node, withBias bool, grad *G.Node, k, n int) (G.Nodes, 
 	if !withBias {
 		return G.Nodes{dx, dw}, nil
 	}
-	db, err := G.Sum(grad, 0)
+	db, err := sumRowsNode(grad)
 	return G.Nodes{dx, dw, db}, err
+}
+
+// sumRowsNode is Σ_i x_i of the rows of x [N, D] (a bias gradient): per
+// column, the first row plus the next ones in order, in the dtype, as
+// gorgonia's Sum over axis 0 adds them; columns are split over the
+// cores.
+func sumRowsNode(x *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "sumRows", inDims: []int{2},
+		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
+		f32:   func(o []float32, in [][]float32) { sumRows(o, in[0]) },
+		f64:   func(o []float64, in [][]float64) { sumRows(o, in[0]) },
+	}, x)
+}
+
+func sumRows[F float32 | float64](o, x []F) {
+	d := len(o)
+	rows := len(x) / d
+	parallelFor(d, rows, func(lo, hi int) {
+		acc := o[lo:hi]
+		copy(acc, x[lo:hi])
+		for i := 1; i < rows; i++ {
+			for k, v := range x[i*d+lo : i*d+hi] {
+				acc[k] += v
+			}
+		}
+	})
 }
 
 // biasOf returns input i of a linear op, or nil if it has none.
@@ -417,7 +443,7 @@ func layerNormNode(x, gain, bias *G.Node) (*G.Node, error) {
 			if err != nil {
 				return nil, err
 			}
-			db, err := G.Sum(grad, 0)
+			db, err := sumRowsNode(grad)
 			return G.Nodes{dx, dg, db}, err
 		}}, x, gain, bias)
 }
