@@ -462,6 +462,22 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	}
 }
 
+// parallelColumns is parallelFor for a pass down the d columns of a
+// matrix: one contiguous range per core, so that each core streams long
+// pieces of every row.
+func parallelColumns(d, cost int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), d)
+	if parts < 2 || d*cost < 1<<15 {
+		f(0, d)
+		return
+	}
+	parallelFor(parts, 1<<15, func(lo, hi int) {
+		for part := lo; part < hi; part++ {
+			f(d*part/parts, d*(part+1)/parts)
+		}
+	})
+}
+
 // parallelFor splits [0, n) into contiguous ranges run on the available
 // cores when n·cost is large enough to pay for the goroutines. The ranges
 // are more than the cores and taken in turn by whichever core is free, so

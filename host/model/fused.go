@@ -388,7 +388,7 @@ func sumRowsNode(x *G.Node) (*G.Node, error) {
 func sumRows[F float32 | float64](o, x []F) {
 	d := len(o)
 	rows := len(x) / d
-	parallelFor(d, rows, func(lo, hi int) {
+	parallelColumns(d, rows, func(lo, hi int) {
 		acc := o[lo:hi]
 		copy(acc, x[lo:hi])
 		for i := 1; i < rows; i++ {
@@ -496,7 +496,7 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	d := len(o)
 	rows := len(x) / d
-	parallelFor(d, 3*rows, func(lo, hi int) {
+	parallelColumns(d, 3*rows, func(lo, hi int) {
 		acc := make([]float64, hi-lo)
 		for i := range rows {
 			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]

@@ -362,7 +362,20 @@ func packB[F float32 | float64](dst, b []F, ldb int, tB bool, jb, cols, nr, p0, 
 		}
 		return
 	}
-	for j := range cols {
+	// Four columns at a time: four rows of b read together, four
+	// adjacent values written per p.
+	j := 0
+	for ; j+4 <= cols; j += 4 {
+		s0 := b[(jb+j)*ldb+p0 : (jb+j)*ldb+p0+kcb]
+		s1 := b[(jb+j+1)*ldb+p0 : (jb+j+1)*ldb+p0+kcb]
+		s2 := b[(jb+j+2)*ldb+p0 : (jb+j+2)*ldb+p0+kcb]
+		s3 := b[(jb+j+3)*ldb+p0 : (jb+j+3)*ldb+p0+kcb]
+		for p := range kcb {
+			d := dst[p*nr+j : p*nr+j+4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; j < cols; j++ {
 		src := b[(jb+j)*ldb+p0 : (jb+j)*ldb+p0+kcb]
 		for p, v := range src {
 			dst[p*nr+j] = v
