@@ -341,23 +341,19 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {
 		n := first + j + 1
-		sc := ws.sc[:n]
-		attnSoftmax(sc, ws.e, s[j*nk:j*nk+n], scale)
 		pr := p[j*nk : (j+1)*nk]
-		for u, v := range sc {
-			pr[u] = F(v)
-		}
+		attnSoftmax(pr[:n], ws.sc[:n], ws.e, s[j*nk:j*nk+n], scale)
 		clear(pr[n:])
 	}
 	return p
 }
 
-// attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
-// σ_u = float64(s_u)·scale, in float64, u ascending, except that for
+// attnSoftmax writes out_u = F(p_u), p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ)
+// with σ_u = float64(s_u)·scale, in float64, u ascending, except that for
 // float32 scores each exponential is exp32 of the float32 rounding of
-// σ_u − max σ (the weights are rounded to float32 afterwards anyway),
-// computed by exp32s in e (len(s) values).
-func attnSoftmax[F float32 | float64](p []float64, e []float32, s []F, scale float64) {
+// σ_u − max σ (the weights are rounded to float32 anyway), computed by
+// exp32s in e. p and e are scratch of len(s) values.
+func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, scale float64) {
 	mx := math.Inf(-1)
 	for u, v := range s {
 		p[u] = float64(v) * scale
@@ -372,18 +368,20 @@ func attnSoftmax[F float32 | float64](p []float64, e []float32, s []F, scale flo
 			e[u] = float32(v - mx)
 		}
 		exp32s(e, e)
+		for _, v := range e {
+			z += float64(v)
+		}
 		for u, v := range e {
-			p[u] = float64(v)
-			z += p[u]
+			out[u] = F(float64(v) / z)
 		}
-	} else {
-		for u := range p {
-			p[u] = math.Exp(p[u] - mx)
-			z += p[u]
-		}
+		return
 	}
 	for u := range p {
-		p[u] /= z
+		p[u] = math.Exp(p[u] - mx)
+		z += p[u]
+	}
+	for u, v := range p {
+		out[u] = F(v / z)
 	}
 }
 
