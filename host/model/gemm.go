@@ -191,12 +191,14 @@ func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 }
 
 // gemmPacked is gemm on the packed kernels: for each block of gemmKC
-// values of k, op(A) is packed once into panels of mr rows and op(B) into
-// panels of nr columns, gemmNC columns at a time; each core takes whole
-// row panels and sweeps the column panels of the block, the mr×nr tile of
-// C updated by one kernel call (the cores split only if parallel). Float32 uses the AVX-512 12×32 kernel when
-// the CPU has AVX-512F, else the AVX2 6×16 one; float64 the AVX2 6×8 one.
-// Every tile is the same FMA chains, so the kernels agree bit for bit.
+// values of k, op(A) is packed once into panels of mr rows (or read in
+// place, see gemmDirectOK) and op(B) into panels of nr columns, gemmNC
+// columns at a time; each core takes whole row panels and sweeps the
+// column panels of the block, the mr×nr tile of C updated by one kernel
+// call (the cores split only if parallel). Float32 uses the AVX-512 12×32
+// kernel when the CPU has AVX-512F, else the AVX2 6×16 one; float64 the
+// AVX2 6×8 one. Every tile is the same FMA chains, so the kernels agree
+// bit for bit.
 func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	mr, nr := gemmMR, 16
 	if _, ok := any(c).([]float64); ok {
@@ -213,9 +215,16 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 		}
 	}
 	panels := (m + mr - 1) / mr
-	buf := getBuf[F](panels*mr*gemmKC + gemmKC*gemmNC)
+	// Full 12-row panels of a float32 A with alpha 1 are read in place,
+	// unpacked, where that pays (gemmDirectOK); the others are packed.
+	direct := 0
+	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
+		direct = m / mr
+	}
+	sizeA := (panels - direct) * mr * gemmKC
+	buf := getBuf[F](sizeA + gemmKC*gemmNC)
 	defer putBuf(buf)
-	packedA, packedB := (*buf)[:panels*mr*gemmKC], (*buf)[panels*mr*gemmKC:]
+	packedA, packedB := (*buf)[:sizeA], (*buf)[sizeA:]
 	// Work per k block and column block, in multiply-adds: below
 	// gemmParWork one core does it.
 	par := func(items, cost int, f func(lo, hi int)) {
@@ -225,18 +234,12 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 		}
 		parallelFor(items, cost, f)
 	}
-	// Full 12-row panels of a float32 A with alpha 1 are read in place,
-	// unpacked, where that pays (gemmDirectOK).
-	direct := 0
-	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
-		direct = m / mr
-	}
 	for p0 := 0; p0 < k; p0 += gemmKC {
 		kcb := min(gemmKC, k-p0)
-		pa := packedA[:panels*mr*kcb]
+		pa := packedA[:(panels-direct)*mr*kcb]
 		par(panels-direct, 1<<15, func(lo, hi int) {
-			for ip := direct + lo; ip < direct+hi; ip++ {
-				i0 := ip * mr
+			for ip := lo; ip < hi; ip++ {
+				i0 := (direct + ip) * mr
 				packA(pa[ip*mr*kcb:(ip+1)*mr*kcb], a, lda, tA, alpha, i0, min(mr, m-i0), mr, p0, kcb)
 			}
 		})
@@ -256,7 +259,10 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 				for ip := lo; ip < hi; ip++ {
 					i0 := ip * mr
 					rows := min(mr, m-i0)
-					pai := pa[ip*mr*kcb : (ip+1)*mr*kcb]
+					var pai []F // the packed panel, if not read in place
+					if ip >= direct {
+						pai = pa[(ip-direct)*mr*kcb : (ip-direct+1)*mr*kcb]
+					}
 					for jp := range jPanels {
 						jb := j0 + jp*nr
 						cols := min(nr, n-jb)
