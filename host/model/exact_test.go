@@ -75,8 +75,8 @@ var exactCases = []exactCase{
 	{"small products", tinyCfg, 0.5, true, 12, true},
 	// qkv, MLP and head products on the packed kernels.
 	{"kernel products", Config{Vocab: 40, Context: 12, Width: 32, Heads: 4, Layers: 2, MLPMult: 3}, 0.3, true, 12, true},
-	// MLP down-projection k = 288 > gemmKC: sums over two k blocks.
-	{"two k blocks", Config{Vocab: 17, Context: 10, Width: 48, Heads: 3, Layers: 1, MLPMult: 6}, 0.2, true, 12, true},
+	// MLP down-projection k = 576 > gemmKC: sums over two k blocks.
+	{"two k blocks", Config{Vocab: 17, Context: 10, Width: 48, Heads: 3, Layers: 1, MLPMult: 12}, 0.2, true, 12, true},
 	// The benchmark's model (products split over the cores); float32
 	// and fewer batches keep the test short.
 	{"bench shape", benchCfg, 0.05, false, 3, false},

@@ -74,6 +74,13 @@ func BenchmarkExp(b *testing.B) {
 		}
 		sink32 = s
 	})
+	b.Run("exp32s", func(b *testing.B) {
+		out := make([]float32, len(xs))
+		for b.Loop() {
+			exp32s(out, xs)
+		}
+		sink32 = out[0]
+	})
 	b.Run("math.Exp", func(b *testing.B) {
 		var s float64
 		for b.Loop() {
@@ -86,3 +93,27 @@ func BenchmarkExp(b *testing.B) {
 }
 
 var sink32 float32
+
+// TestExp32sBitIdentical: the vector exp32s is exp32 bit for bit, on the
+// range, the subnormal results, the clamps and NaN, at every length (the
+// tail past a multiple of 16 is scalar).
+func TestExp32sBitIdentical(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 10))
+	xs := []float32{0, float32(math.Copysign(0, -1)), 1, -1, exp32Max, exp32Min, -87.3, -100, -103.9, -104, 88.7, 89,
+		float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 1e-30, -1e-30, 1e30, -1e30}
+	for range 200000 {
+		xs = append(xs, float32(rng.Float64()*(exp32Max-exp32Min+20)+exp32Min-10))
+	}
+	for range 1000 {
+		xs = append(xs, math.Float32frombits(rng.Uint32()))
+	}
+	for _, n := range []int{len(xs), 15, 16, 17, 33} {
+		got := make([]float32, n)
+		exp32s(got, xs[:n])
+		for i, x := range xs[:n] {
+			if want := exp32(x); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: exp32s(%v) = %v (%#x), exp32 %v (%#x)", n, x, got[i], math.Float32bits(got[i]), want, math.Float32bits(want))
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // prefixTrie holds the distinct token prefixes of a set of rows. Node c is
@@ -241,7 +242,8 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 	buf.chains = chains
 	hd := d / heads
 	parallelFor(len(chains), 4*d*(work/len(chains)+1), func(lo, hi int) {
-		var ws attnWork[F]
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
 		for _, c := range chains[lo:hi] {
 			path := paths[pathAt[c[0]]:pathAt[c[0]+1]]
 			first := c[1]
@@ -256,7 +258,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 				copy(q[j*d:(j+1)*d], qkv[a*3*d:a*3*d+d])
 			}
 			for h := range heads {
-				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, &ws)
+				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, ws)
 			}
 			for j, a := range path[first:] {
 				copy(att[a*d:(a+1)*d], o[j*d:(j+1)*d])
@@ -267,8 +269,32 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 
 // attnWork holds the scratch arrays of attnBlock and its callers.
 type attnWork[F float32 | float64] struct {
-	s, p, kv, q, o []F
-	sc             []float64
+	s, p, kv, q, o, ds []F
+	sc                 []float64
+	e                  []float32
+}
+
+// attnPool32 and attnPool64 keep attnWork between calls: attention runs
+// every layer of every step with the same sizes.
+var attnPool32, attnPool64 sync.Pool
+
+func getAttnWork[F float32 | float64]() *attnWork[F] {
+	pool := &attnPool32
+	if _, ok := any(F(0)).(float64); ok {
+		pool = &attnPool64
+	}
+	if ws, ok := pool.Get().(*attnWork[F]); ok {
+		return ws
+	}
+	return new(attnWork[F])
+}
+
+func putAttnWork[F float32 | float64](ws *attnWork[F]) {
+	if _, ok := any(F(0)).(float64); ok {
+		attnPool64.Put(ws)
+		return
+	}
+	attnPool32.Put(ws)
 }
 
 // attnBlock writes into o (row stride ldo) the attention of nq queries over
@@ -287,8 +313,18 @@ type attnWork[F float32 | float64] struct {
 // The graph's attention op and the scorer both call it.
 func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F]) {
 	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws)
-	gemmFixed(false, false, nq, hd, nk, p, nk, v, ldkv, o, ldo)
+	// By blocks of rows, over the keys the block sees: the zeros of P
+	// past them change nothing (gemmFixed).
+	for j0 := 0; j0 < nq; j0 += attnRows {
+		j1 := min(j0+attnRows, nq)
+		gemmFixed(false, false, j1-j0, hd, min(nk, first+j1), p[j0*nk:], nk, v, ldkv, o[j0*ldo:], ldo)
+	}
 }
+
+// attnRows is the number of queries per product in attention: a block of
+// rows reads only the keys its last row sees, skipping most of the
+// masked half of the scores.
+const attnRows = 48
 
 // attnProbsBlock returns P [nq, nk] of attnBlock, in ws.p.
 func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F]) []F {
@@ -296,27 +332,28 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 	p := grow(&ws.p, nq*nk)
 	if cap(ws.sc) < nk {
 		ws.sc = make([]float64, nk)
+		ws.e = make([]float32, nk)
 	}
-	gemmFixed(false, true, nq, nk, hd, q, ldq, k, ldk, s, nk)
+	for j0 := 0; j0 < nq; j0 += attnRows {
+		j1 := min(j0+attnRows, nq)
+		gemmFixed(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk)
+	}
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {
 		n := first + j + 1
-		sc := ws.sc[:n]
-		attnSoftmax(sc, s[j*nk:j*nk+n], scale)
 		pr := p[j*nk : (j+1)*nk]
-		for u, v := range sc {
-			pr[u] = F(v)
-		}
+		attnSoftmax(pr[:n], ws.sc[:n], ws.e, s[j*nk:j*nk+n], scale)
 		clear(pr[n:])
 	}
 	return p
 }
 
-// attnSoftmax writes p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ) with
-// σ_u = float64(s_u)·scale, in float64, u ascending, except that for
+// attnSoftmax writes out_u = F(p_u), p_u = exp(σ_u − max σ) / Σ_u exp(σ_u − max σ)
+// with σ_u = float64(s_u)·scale, in float64, u ascending, except that for
 // float32 scores each exponential is exp32 of the float32 rounding of
-// σ_u − max σ (the weights are rounded to float32 afterwards anyway).
-func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
+// σ_u − max σ (the weights are rounded to float32 anyway), computed by
+// exp32s in e. p and e are scratch of len(s) values.
+func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, scale float64) {
 	mx := math.Inf(-1)
 	for u, v := range s {
 		p[u] = float64(v) * scale
@@ -326,38 +363,43 @@ func attnSoftmax[F float32 | float64](p []float64, s []F, scale float64) {
 	}
 	z := 0.0
 	if _, ok := any(s).([]float32); ok {
-		for u := range p {
-			p[u] = float64(exp32(float32(p[u] - mx)))
-			z += p[u]
+		e = e[:len(p)]
+		for u, v := range p {
+			e[u] = float32(v - mx)
 		}
-	} else {
-		for u := range p {
-			p[u] = math.Exp(p[u] - mx)
-			z += p[u]
+		exp32s(e, e)
+		for _, v := range e {
+			z += float64(v)
 		}
+		for u, v := range e {
+			out[u] = F(float64(v) / z)
+		}
+		return
 	}
 	for u := range p {
-		p[u] /= z
+		p[u] = math.Exp(p[u] - mx)
+		z += p[u]
+	}
+	for u, v := range p {
+		out[u] = F(v / z)
 	}
 }
 
 // layerNormRows writes LayerNorm of the m rows of x [m, d] into y.
 func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
+	layerNormRowsStats(y, x, gain, bias, m, d, nil)
+}
+
+// layerNormRowsStats is layerNormRows that also writes each row's rowStats
+// into stats[2i], stats[2i+1] unless stats is nil.
+func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, stats []float64) {
 	parallelFor(m, 4*d, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
-			mu := 0.0
-			for _, v := range xr {
-				mu += float64(v)
+			mu, rstd := rowStats(xr)
+			if stats != nil {
+				stats[2*i], stats[2*i+1] = mu, rstd
 			}
-			mu /= float64(d)
-			va := 0.0
-			for _, v := range xr {
-				dv := float64(v) - mu
-				va += dv * dv
-			}
-			va /= float64(d)
-			rstd := 1 / math.Sqrt(va+lnEps)
 			for k, v := range xr {
 				yr[k] = F((float64(v)-mu)*rstd)*gain[k] + bias[k]
 			}
@@ -418,10 +460,27 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	}
 }
 
-// parallelFor splits [0, n) into contiguous ranges over the available
-// cores when n·cost is large enough to pay for the goroutines. Each index
-// is handled by exactly one call of f, so results do not depend on the
-// split.
+// parallelColumns is parallelFor for a pass down the d columns of a
+// matrix: one contiguous range per core, so that each core streams long
+// pieces of every row.
+func parallelColumns(d, cost int, f func(lo, hi int)) {
+	parts := min(runtime.GOMAXPROCS(0), d)
+	if parts < 2 || d*cost < 1<<15 {
+		f(0, d)
+		return
+	}
+	parallelFor(parts, 1<<15, func(lo, hi int) {
+		for part := lo; part < hi; part++ {
+			f(d*part/parts, d*(part+1)/parts)
+		}
+	})
+}
+
+// parallelFor splits [0, n) into contiguous ranges run on the available
+// cores when n·cost is large enough to pay for the goroutines. The ranges
+// are more than the cores and taken in turn by whichever core is free, so
+// a core slowed by other work does not hold the rest back. Each index is
+// handled by exactly one call of f, so results do not depend on the split.
 func parallelFor(n, cost int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if workers < 2 || n < 2 || n*cost < 1<<15 {
@@ -429,14 +488,22 @@ func parallelFor(n, cost int, f func(lo, hi int)) {
 		return
 	}
 	workers = min(workers, n)
-	var wg sync.WaitGroup
-	for wi := range workers {
-		lo, hi := n*wi/workers, n*(wi+1)/workers
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-		}()
+	// Four ranges per core, each worth at least 2¹⁵ of cost.
+	chunks := min(n, 4*workers, max(workers, n*cost>>15))
+	var next atomic.Int64
+	run := func() {
+		for {
+			c := int(next.Add(1) - 1)
+			if c >= chunks {
+				return
+			}
+			f(n*c/chunks, n*(c+1)/chunks)
+		}
 	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
 	wg.Wait()
 }

@@ -162,8 +162,20 @@ func geluFwd[F float32 | float64](o, x []F) {
 	if o32, ok := any(o).([]float32); ok {
 		x32 := any(x).([]float32)
 		parallelFor(len(x), 12, func(lo, hi int) {
-			for i, v := range x32[lo:hi] {
-				o32[lo+i] = v / (1 + exp32(-geluC*(v+geluA*v*v*v)))
+			// Arguments, exponentials, quotients, a chunk at a time on
+			// the stack: o may be x.
+			var e [256]float32
+			for c := lo; c < hi; c += len(e) {
+				xc := x32[c:min(c+len(e), hi)]
+				ec := e[:len(xc)]
+				for i, v := range xc {
+					ec[i] = -geluC * (v + geluA*v*v*v)
+				}
+				exp32s(ec, ec)
+				oc := o32[c : c+len(xc)]
+				for i, v := range xc {
+					oc[i] = v / (1 + ec[i])
+				}
 			}
 		})
 		return
@@ -224,23 +236,63 @@ func exp32(x float32) float32 {
 	return y * math.Float32frombits(uint32(k+127)<<23)
 }
 
+// exp32s writes exp32(x[i]) into dst[i], bit for bit, 16 at a time with
+// AVX-512 when the CPU has it. dst and x may be the same slice; panics if
+// dst is shorter than x.
+func exp32s(dst, x []float32) {
+	dst = dst[:len(x)]
+	i := 0
+	if haveAVX512 && len(x) >= 16 {
+		i = len(x) &^ 15
+		exp32x16(&dst[0], &x[0], i)
+	}
+	for ; i < len(x); i++ {
+		dst[i] = exp32(x[i])
+	}
+}
+
 // geluBwd writes dy·gelu'(x) given y = gelu(x): with s = σ(u),
 // u = c(x+ax³), gelu'(x) = s + x·s(1−s)·c(1+3ax²). s is recovered as y/x
 // (relative error one rounding of y) except for |x| < 1e-3, where it is
 // recomputed.
+//
+// With AVX-512, float32 runs 8 at a time through geluBwd8, then the
+// elements with |x| < 1e-3 (or NaN) are redone one by one: the same
+// arithmetic, bit for bit.
 func geluBwd[F float32 | float64](o, x, y, dy []F) {
-	parallelFor(len(x), 40, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := float64(x[i])
-			var s float64
-			if math.Abs(v) >= 1e-3 {
-				s = float64(y[i]) / v
-			} else {
-				s = 1 / (1 + math.Exp(-geluC*(v+geluA*v*v*v)))
+	o32, ok := any(o).([]float32)
+	if !ok || !haveAVX512 {
+		parallelFor(len(x), 40, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				o[i] = F(geluGrad(float64(x[i]), float64(y[i]), float64(dy[i])))
 			}
-			o[i] = F(float64(dy[i]) * (s + v*s*(1-s)*geluC*(1+3*geluA*v*v)))
+		})
+		return
+	}
+	x32, y32, dy32 := any(x).([]float32), any(y).([]float32), any(dy).([]float32)
+	parallelFor(len(x), 10, func(lo, hi int) {
+		n := (hi - lo) &^ 7
+		if n > 0 {
+			_, _, _, _ = o32[lo+n-1], x32[lo+n-1], y32[lo+n-1], dy32[lo+n-1]
+			geluBwd8(&o32[lo], &x32[lo], &y32[lo], &dy32[lo], n)
+		}
+		for i := lo; i < hi; i++ {
+			if v := float64(x32[i]); i >= lo+n || !(math.Abs(v) >= 1e-3) {
+				o32[i] = float32(geluGrad(v, float64(y32[i]), float64(dy32[i])))
+			}
 		}
 	})
+}
+
+// geluGrad is dy·gelu'(v) of one element, as geluBwd states it.
+func geluGrad(v, y, dy float64) float64 {
+	var s float64
+	if math.Abs(v) >= 1e-3 {
+		s = y / v
+	} else {
+		s = 1 / (1 + math.Exp(-geluC*(v+geluA*v*v*v)))
+	}
+	return dy * (s + v*s*(1-s)*geluC*(1+3*geluA*v*v))
 }
 
 // linearNode is x·w + bias for x [N, k], w [k, n] and bias [n] (nil for
@@ -317,8 +369,34 @@ func linearGrads(x, w *G.Node, withBias bool, grad *G.Node, k, n int) (G.Nodes, 
 	if !withBias {
 		return G.Nodes{dx, dw}, nil
 	}
-	db, err := G.Sum(grad, 0)
+	db, err := sumRowsNode(grad)
 	return G.Nodes{dx, dw, db}, err
+}
+
+// sumRowsNode is Σ_i x_i of the rows of x [N, D] (a bias gradient): per
+// column, the first row plus the next ones in order, in the dtype, as
+// gorgonia's Sum over axis 0 adds them; columns are split over the
+// cores.
+func sumRowsNode(x *G.Node) (*G.Node, error) {
+	return apply(&fusedOp{name: "sumRows", inDims: []int{2},
+		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
+		f32:   func(o []float32, in [][]float32) { sumRows(o, in[0]) },
+		f64:   func(o []float64, in [][]float64) { sumRows(o, in[0]) },
+	}, x)
+}
+
+func sumRows[F float32 | float64](o, x []F) {
+	d := len(o)
+	rows := len(x) / d
+	parallelColumns(d, rows, func(lo, hi int) {
+		acc := o[lo:hi]
+		copy(acc, x[lo:hi])
+		for i := 1; i < rows; i++ {
+			for k, v := range x[i*d+lo : i*d+hi] {
+				acc[k] += v
+			}
+		}
+	})
 }
 
 // biasOf returns input i of a linear op, or nil if it has none.
@@ -340,28 +418,32 @@ func addBias[F float32 | float64](o, y, bias []F) {
 }
 
 // layerNormNode is LayerNorm of the rows of x [N, D] with gain and bias
-// [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64.
+// [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64. The
+// forward op keeps each row's statistics for the gradient ops of the same
+// run, which read the same x.
 func layerNormNode(x, gain, bias *G.Node) (*G.Node, error) {
+	var stats []float64
+	keep := func(n int) []float64 { return grow(&stats, 2*n) }
 	return apply(&fusedOp{name: "layerNorm", inDims: []int{2, 1, 1}, shape: sameShape, diff: []bool{true, true, true},
-		f32: func(o []float32, in [][]float32) { lnFwd(o, in[0], in[1], in[2]) },
-		f64: func(o []float64, in [][]float64) { lnFwd(o, in[0], in[1], in[2]) },
+		f32: func(o []float32, in [][]float32) { lnFwd(o, in[0], in[1], in[2], keep(len(o)/len(in[1]))) },
+		f64: func(o []float64, in [][]float64) { lnFwd(o, in[0], in[1], in[2], keep(len(o)/len(in[1]))) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "layerNormGradX", inDims: []int{2, 1, 2}, shape: sameShape,
-				f32: func(o []float32, in [][]float32) { lnBwdX(o, in[0], in[1], in[2]) },
-				f64: func(o []float64, in [][]float64) { lnBwdX(o, in[0], in[1], in[2]) },
+				f32: func(o []float32, in [][]float32) { lnBwdX(o, in[0], in[1], in[2], stats) },
+				f64: func(o []float64, in [][]float64) { lnBwdX(o, in[0], in[1], in[2], stats) },
 			}, in[0], in[1], grad)
 			if err != nil {
 				return nil, err
 			}
 			dg, err := apply(&fusedOp{name: "layerNormGradGain", inDims: []int{2, 2},
 				shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
-				f32:   func(o []float32, in [][]float32) { lnBwdGain(o, in[0], in[1]) },
-				f64:   func(o []float64, in [][]float64) { lnBwdGain(o, in[0], in[1]) },
+				f32:   func(o []float32, in [][]float32) { lnBwdGain(o, in[0], in[1], stats) },
+				f64:   func(o []float64, in [][]float64) { lnBwdGain(o, in[0], in[1], stats) },
 			}, in[0], grad)
 			if err != nil {
 				return nil, err
 			}
-			db, err := G.Sum(grad, 0)
+			db, err := sumRowsNode(grad)
 			return G.Nodes{dx, dg, db}, err
 		}}, x, gain, bias)
 }
@@ -381,18 +463,18 @@ func rowStats[F float32 | float64](x []F) (mu, rstd float64) {
 	return mu, 1 / math.Sqrt(va+lnEps)
 }
 
-func lnFwd[F float32 | float64](o, x, gain, bias []F) {
-	layerNormRows(o, x, gain, bias, len(x)/len(gain), len(gain))
+func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
+	layerNormRowsStats(o, x, gain, bias, len(x)/len(gain), len(gain), stats)
 }
 
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
-// x̂ = (x−μ)·r and ĝ = dy·gain.
-func lnBwdX[F float32 | float64](o, x, gain, dy []F) {
+// x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
+func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, gr, or := x[i*d:(i+1)*d], dy[i*d:(i+1)*d], o[i*d:(i+1)*d]
-			mu, r := rowStats(xr)
+			mu, r := stats[2*i], stats[2*i+1]
 			mg, mgx := 0.0, 0.0
 			for k, v := range xr {
 				g := float64(gr[k]) * float64(gain[k])
@@ -409,20 +491,24 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F) {
 	})
 }
 
-// lnBwdGain writes Σ_rows dy·x̂.
-func lnBwdGain[F float32 | float64](o, x, dy []F) {
+// lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
+// each row's rowStats of x. Columns are split over the cores.
+func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	d := len(o)
-	acc := make([]float64, d)
-	for i := 0; i < len(x); i += d {
-		xr, gr := x[i:i+d], dy[i:i+d]
-		mu, r := rowStats(xr)
-		for k, v := range xr {
-			acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+	rows := len(x) / d
+	parallelColumns(d, 3*rows, func(lo, hi int) {
+		acc := make([]float64, hi-lo)
+		for i := range rows {
+			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
+			mu, r := stats[2*i], stats[2*i+1]
+			for k, v := range xr {
+				acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+			}
 		}
-	}
-	for k, v := range acc {
-		o[k] = F(v)
-	}
+		for k, v := range acc {
+			o[lo+k] = F(v)
+		}
+	})
 }
 
 // attentionNode is causal multi-head self-attention over rows of t
@@ -451,11 +537,12 @@ func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(o) / (t * d)
 	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
-		var ws attnWork[F]
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base := b*t*3*d + h*hd
-			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, &ws)
+			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, ws)
 		}
 	})
 }
@@ -463,20 +550,26 @@ func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 // attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities
 // as the forward pass does:
 // dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
-// dV = Pᵀ·dY.
+// dV = Pᵀ·dY, each product by blocks of attnRows rows over the terms
+// below or above the diagonal only (the others are zero).
 func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 	hd := d / heads
 	bsz := len(dy) / (t * d)
 	scale := F(1 / math.Sqrt(float64(hd)))
 	parallelFor(bsz*heads, t*t*hd*10, func(lo, hi int) {
-		var ws attnWork[F]
-		ds := make([]F, t*t)
+		ws := getAttnWork[F]()
+		defer putAttnWork(ws)
+		ds := grow(&ws.ds, t*t)
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
-			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, &ws)
-			gemm(false, true, t, t, hd, 1, dyb, d, v, 3*d, 0, ds, t)
+			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws)
+			// Causal blocks: rows below j1 read columns below j1 only.
+			for j0 := 0; j0 < t; j0 += attnRows {
+				j1 := min(j0+attnRows, t)
+				gemmSerial(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t)
+			}
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
 				dot := 0.0
@@ -488,9 +581,14 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 				}
 				clear(dr[s+1:])
 			}
-			gemm(false, false, t, hd, t, scale, ds, t, k, 3*d, 0, o[base+h*hd:], 3*d)
-			gemm(true, false, t, hd, t, scale, ds, t, q, 3*d, 0, o[base+d+h*hd:], 3*d)
-			gemm(true, false, t, hd, t, 1, p, t, dyb, d, 0, o[base+2*d+h*hd:], 3*d)
+			// dS and P are zero above the diagonal: row s of dQ sums over
+			// u ≤ s, rows u of dK and dV over s ≥ u.
+			for j0 := 0; j0 < t; j0 += attnRows {
+				j1 := min(j0+attnRows, t)
+				gemmSerial(false, false, j1-j0, hd, j1, scale, ds[j0*t:], t, k, 3*d, 0, o[base+j0*3*d+h*hd:], 3*d)
+				gemmSerial(true, false, j1-j0, hd, t-j0, scale, ds[j0*t+j0:], t, q[j0*3*d:], 3*d, 0, o[base+j0*3*d+d+h*hd:], 3*d)
+				gemmSerial(true, false, j1-j0, hd, t-j0, 1, p[j0*t+j0:], t, dyb[j0*d:], d, 0, o[base+j0*3*d+2*d+h*hd:], 3*d)
+			}
 		}
 	})
 }
@@ -508,51 +606,59 @@ func tokenLogpNode(x, w *G.Node, keep *[]float64) (*G.Node, error) {
 		}
 		return grow(keep, n)
 	}
+	// Each row's logSumExp, kept by the forward op for the gradient op of
+	// the same run, which reads the same logits.
+	var lse []float64
 	return apply(&fusedOp{name: "tokenLogp", inDims: []int{2, 2}, diff: []bool{true, false},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0]} },
-		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o))) },
-		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o))) },
+		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
+		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "tokenLogpGrad", inDims: []int{2, 2, 1}, shape: sameShape,
-				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2]) },
-				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2]) },
+				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2], lse) },
+				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2], lse) },
 			}, in[0], in[1], grad)
 			return G.Nodes{dx, nil}, err
 		}}, x, w)
 }
 
 // tokFwd writes the target log-probs into o (rounded to F) and, if lp is
-// not nil, into lp (float64).
-func tokFwd[F float32 | float64](o, x, w []F, lp []float64) {
+// not nil, into lp (float64), and each row's logSumExp into lse.
+func tokFwd[F float32 | float64](o, x, w []F, lp, lse []float64) {
 	v := len(x) / len(o)
-	for i := range o {
-		xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
-		lse := logSumExp(xr)
-		s := 0.0
-		for j, wv := range wr {
-			if wv != 0 {
-				s += float64(wv) * (float64(xr[j]) - lse)
+	parallelFor(len(o), 4*v, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
+			lse[i] = logSumExp(xr)
+			s := 0.0
+			for j, wv := range wr {
+				if wv != 0 {
+					s += float64(wv) * (float64(xr[j]) - lse[i])
+				}
+			}
+			o[i] = F(s)
+			if lp != nil {
+				lp[i] = s
 			}
 		}
-		o[i] = F(s)
-		if lp != nil {
-			lp[i] = s
-		}
-	}
+	})
 }
 
-// tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv).
-func tokBwd[F float32 | float64](o, x, w, g []F) {
+// tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv), given each row's
+// logSumExp in lse.
+func tokBwd[F float32 | float64](o, x, w, g []F, lse []float64) {
 	v := len(x) / len(g)
-	for i, gi := range g {
-		xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
-		lse := logSumExp(xr)
-		sw := 0.0
-		for _, wv := range wr {
-			sw += float64(wv)
+	parallelFor(len(g), 3*v, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := g[i]
+			xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
+			sw := 0.0
+			for _, wv := range wr {
+				sw += float64(wv)
+			}
+			for j, xv := range xr {
+				or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse[i])*sw))
+			}
 		}
-		for j, xv := range xr {
-			or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse)*sw))
-		}
-	}
+	})
 }

@@ -9,19 +9,21 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// Blocking of gemm: op(B) is packed kc×nc at a time (≤ 256 KiB of float32,
-// sized for L2), op(A) one 6×kc panel at a time (L1); the micro-kernel
-// computes a 6×16 (float32) or 6×8 (float64) block of C.
+// Blocking of gemm: per block of kc values of k, op(A) is packed whole in
+// panels of mr rows, op(B) kc×nc at a time (≤ 512 KiB of float32, sized
+// for L2); the micro-kernel keeps one mr×kc panel of A in L1 and computes
+// an mr×nr block of C: 12×32 (float32, AVX-512), 6×16 (float32, AVX2) or
+// 6×8 (float64).
 const (
-	gemmMR = 6
-	gemmKC = 256
+	gemmMR = 6 // mr of the AVX2 kernels
+	gemmKC = 512
 	gemmNC = 256
 	// gemmMinWork is the n·k below which gonum's Gemm is used: packing does
 	// not pay for tiny products. It does not depend on m, the number of rows,
 	// so a row's result does not depend on how many rows share its product.
 	gemmMinWork = 1 << 9
-	// gemmParWork is the m·n·kc of a block above which row panels are
-	// split over the cores.
+	// gemmParWork is the m·min(n, nc)·kc of a block above which packing
+	// and row panels are split over the cores.
 	gemmParWork = 1 << 17
 )
 
@@ -54,7 +56,8 @@ func trans(t bool) blas.Transpose {
 // values).
 //
 // Reduction order, for alpha = 1 and beta ∈ {0, 1} (how the model calls
-// it): with the AVX2+FMA kernels (n·k ≥ gemmMinWork) element (i, j) is
+// it): with the packed kernels (n·k ≥ gemmMinWork; AVX-512 or AVX2+FMA,
+// which agree bit for bit) element (i, j) is
 // C_ij (+)= S_0 + S_1 + … left to right, S_b the FMA chain from 0 over
 // p ascending in the b-th block of gemmKC values of k; otherwise it is
 // gonum's, which for op(A)·op(B) untransposed adds a_ip·b_pj to C_ij one p
@@ -63,6 +66,24 @@ func trans(t bool) blas.Transpose {
 // n beyond the path choice, or on the number of cores — so a row's result
 // never depends on which other rows share its product.
 func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	gemmOn(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmSerial is gemm on the calling goroutine only, for callers that
+// already split their work over the cores, and on the packed kernels
+// whatever n·k when they are present: every element is the kernels' sum
+// (see gemm), so a product split in blocks of rows or of leading or
+// trailing zero terms gives the same values as whole.
+func gemmSerial[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if haveGemmKernels {
+		gemmPacked(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmOn(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmOn is gemm, split over the cores if parallel.
+func gemmOn[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
 	if !haveGemmKernels || n*k < gemmMinWork {
 		switch cc := any(c).(type) {
 		case []float32:
@@ -72,7 +93,7 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 		}
 		return
 	}
-	gemmPacked(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	gemmPacked(parallel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmFixed is C = op(A)·op(B) (alpha 1, beta 0) computed the same way
@@ -88,7 +109,7 @@ func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b 
 			fmaGemm64(tA, tB, m, n, k, any(a).([]float64), lda, any(b).([]float64), ldb, c64, ldc)
 			return
 		}
-		gemmPacked(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		gemmPacked(false, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 		return
 	}
 	for i := range m {
@@ -169,65 +190,94 @@ func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 	}
 }
 
-// gemmPacked is gemm on the packed AVX2+FMA kernels.
-func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
-	nr := 16
+// gemmPacked is gemm on the packed kernels: for each block of gemmKC
+// values of k, op(A) is packed once into panels of mr rows (or read in
+// place, see gemmDirectOK) and op(B) into panels of nr columns, gemmNC
+// columns at a time; each core takes whole row panels and sweeps the
+// column panels of the block, the mr×nr tile of C updated by one kernel
+// call (the cores split only if parallel). Float32 uses the AVX-512 12×32
+// kernel when the CPU has AVX-512F, else the AVX2 6×16 one; float64 the
+// AVX2 6×8 one. Every tile is the same FMA chains, so the kernels agree
+// bit for bit.
+func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	mr, nr := gemmMR, 16
 	if _, ok := any(c).([]float64); ok {
 		nr = 8
+	} else if haveAVX512 {
+		mr, nr = 12, 32
 	}
-	bp := getBuf[F](gemmKC * gemmNC)
-	defer putBuf(bp)
-	panels := (m + gemmMR - 1) / gemmMR
-	for j0 := 0; j0 < n; j0 += gemmNC {
-		ncb := min(gemmNC, n-j0)
-		jPanels := (ncb + nr - 1) / nr
-		for p0 := 0; p0 < k; p0 += gemmKC {
-			kcb := min(gemmKC, k-p0)
-			// Pack op(B)[p0:p0+kcb, j0:j0+ncb] into column panels of nr,
-			// zero-padded past n.
-			pb := (*bp)[:jPanels*kcb*nr]
-			for jp := range jPanels {
-				jb := j0 + jp*nr
-				packB(pb[jp*kcb*nr:(jp+1)*kcb*nr], b, ldb, tB, jb, min(nr, n-jb), nr, p0, kcb)
+	if beta != 0 && beta != 1 {
+		for i := range m {
+			cr := c[i*ldc : i*ldc+n]
+			for j := range cr {
+				cr[j] *= beta
 			}
-			first := p0 == 0
-			work := func(lo, hi int) {
-				ap := getBuf[F](gemmKC * gemmMR)
-				defer putBuf(ap)
-				pa := (*ap)[:kcb*gemmMR]
-				var tmp [gemmMR * 16]F
+		}
+	}
+	panels := (m + mr - 1) / mr
+	// Full 12-row panels of a float32 A with alpha 1 are read in place,
+	// unpacked, where that pays (gemmDirectOK); the others are packed.
+	direct := 0
+	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
+		direct = m / mr
+	}
+	sizeA := (panels - direct) * mr * gemmKC
+	buf := getBuf[F](sizeA + gemmKC*gemmNC)
+	defer putBuf(buf)
+	packedA, packedB := (*buf)[:sizeA], (*buf)[sizeA:]
+	// Work per k block and column block, in multiply-adds: below
+	// gemmParWork one core does it.
+	par := func(items, cost int, f func(lo, hi int)) {
+		if !parallel || m*min(n, gemmNC)*min(k, gemmKC) < gemmParWork {
+			f(0, items)
+			return
+		}
+		parallelFor(items, cost, f)
+	}
+	for p0 := 0; p0 < k; p0 += gemmKC {
+		kcb := min(gemmKC, k-p0)
+		pa := packedA[:(panels-direct)*mr*kcb]
+		par(panels-direct, 1<<15, func(lo, hi int) {
+			for ip := lo; ip < hi; ip++ {
+				i0 := (direct + ip) * mr
+				packA(pa[ip*mr*kcb:(ip+1)*mr*kcb], a, lda, tA, alpha, i0, min(mr, m-i0), mr, p0, kcb)
+			}
+		})
+		acc := p0 > 0 || beta != 0
+		for j0 := 0; j0 < n; j0 += gemmNC {
+			ncb := min(gemmNC, n-j0)
+			jPanels := (ncb + nr - 1) / nr
+			pb := packedB[:jPanels*kcb*nr]
+			par(jPanels, 1<<15, func(lo, hi int) {
+				for jp := lo; jp < hi; jp++ {
+					jb := j0 + jp*nr
+					packB(pb[jp*kcb*nr:(jp+1)*kcb*nr], b, ldb, tB, jb, min(nr, n-jb), nr, p0, kcb)
+				}
+			})
+			par(panels, 1<<15, func(lo, hi int) {
+				var tmp [12 * 32]F
 				for ip := lo; ip < hi; ip++ {
-					i0 := ip * gemmMR
-					rows := min(gemmMR, m-i0)
-					// Full float32 panels of a non-transposed A with alpha 1
-					// are read in place.
-					direct := !tA && alpha == 1 && rows == gemmMR && nr == 16 && gemmDirectOK(lda)
-					if !direct {
-						packA(pa, a, lda, tA, alpha, i0, rows, p0, kcb)
+					i0 := ip * mr
+					rows := min(mr, m-i0)
+					var pai []F // the packed panel, if not read in place
+					if ip >= direct {
+						pai = pa[(ip-direct)*mr*kcb : (ip-direct+1)*mr*kcb]
 					}
 					for jp := range jPanels {
 						jb := j0 + jp*nr
 						cols := min(nr, n-jb)
-						acc := !first || beta != 0
-						if first && beta != 0 && beta != 1 {
-							for r := range rows {
-								cr := c[(i0+r)*ldc+jb : (i0+r)*ldc+jb+cols]
-								for j := range cr {
-									cr[j] *= beta
-								}
-							}
-						}
-						if direct {
-							_ = a[(i0+gemmMR-1)*lda+p0+kcb-1]
-							kernelA(kcb, a[i0*lda+p0:], lda, pb[jp*kcb*nr:], tmp[:], c[i0*ldc+jb:], ldc, cols, acc)
-							if cols == nr {
-								continue
-							}
-						} else if rows == gemmMR && cols == nr {
-							kernel(kcb, pa, pb[jp*kcb*nr:], c[i0*ldc+jb:], ldc, acc)
+						pbj := pb[jp*kcb*nr : (jp+1)*kcb*nr]
+						switch {
+						case ip < direct && cols == nr:
+							kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
 							continue
-						} else {
-							kernel(kcb, pa, pb[jp*kcb*nr:], tmp[:], nr, false)
+						case ip < direct:
+							kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
+						case rows == mr && cols == nr:
+							kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
+							continue
+						default:
+							kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
 						}
 						for r := range rows {
 							cr := c[(i0+r)*ldc+jb : (i0+r)*ldc+jb+cols]
@@ -242,51 +292,59 @@ func gemmPacked[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, l
 						}
 					}
 				}
-			}
-			if m*ncb*kcb < gemmParWork {
-				work(0, panels)
-			} else {
-				parallelFor(panels, 1<<15, work)
-			}
+			})
 		}
 	}
 }
 
 // packA writes alpha times rows i0..i0+rows−1, columns p0..p0+kcb−1 of
-// op(A) into dst as kcb groups of gemmMR values (row-interleaved), zero
-// past rows.
-func packA[F float32 | float64](dst, a []F, lda int, tA bool, alpha F, i0, rows, p0, kcb int) {
-	dst = dst[:kcb*gemmMR]
-	if rows < gemmMR {
+// op(A) into dst as kcb groups of mr values (row-interleaved), zero past
+// rows.
+func packA[F float32 | float64](dst, a []F, lda int, tA bool, alpha F, i0, rows, mr, p0, kcb int) {
+	dst = dst[:kcb*mr]
+	if rows < mr {
 		clear(dst)
 	}
 	if tA { // op(A)[i][p] = a[p*lda+i]: each p holds the rows contiguously
+		if alpha == 1 && rows == 12 && mr == 12 {
+			// Through a local array: a few vector moves, where copy
+			// calls memmove for 48 bytes.
+			for p := range kcb {
+				v := *(*[12]F)(a[(p0+p)*lda+i0:])
+				*(*[12]F)(dst[p*12:]) = v
+			}
+			return
+		}
 		for p := range kcb {
 			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+rows]
-			d := dst[p*gemmMR : p*gemmMR+rows]
+			d := dst[p*mr : p*mr+rows]
+			if alpha == 1 {
+				copy(d, src)
+				continue
+			}
 			for r, v := range src {
 				d[r] = alpha * v
 			}
 		}
 		return
 	}
-	if rows == gemmMR {
-		r0 := a[i0*lda+p0 : i0*lda+p0+kcb]
-		r1 := a[(i0+1)*lda+p0 : (i0+1)*lda+p0+kcb]
-		r2 := a[(i0+2)*lda+p0 : (i0+2)*lda+p0+kcb]
-		r3 := a[(i0+3)*lda+p0 : (i0+3)*lda+p0+kcb]
-		r4 := a[(i0+4)*lda+p0 : (i0+4)*lda+p0+kcb]
-		r5 := a[(i0+5)*lda+p0 : (i0+5)*lda+p0+kcb]
+	// Four rows at a time: four streams of A in flight, where one row
+	// at a time waits on each cache miss of a row far from the last.
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		s0 := a[(i0+r)*lda+p0 : (i0+r)*lda+p0+kcb]
+		s1 := a[(i0+r+1)*lda+p0 : (i0+r+1)*lda+p0+kcb]
+		s2 := a[(i0+r+2)*lda+p0 : (i0+r+2)*lda+p0+kcb]
+		s3 := a[(i0+r+3)*lda+p0 : (i0+r+3)*lda+p0+kcb]
 		for p := range kcb {
-			d := dst[p*gemmMR : p*gemmMR+gemmMR]
-			d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[p], alpha*r1[p], alpha*r2[p], alpha*r3[p], alpha*r4[p], alpha*r5[p]
+			d := dst[p*mr+r : p*mr+r+4]
+			d[0], d[1], d[2], d[3] = alpha*s0[p], alpha*s1[p], alpha*s2[p], alpha*s3[p]
 		}
-		return
 	}
-	for r := range rows {
+	for ; r < rows; r++ {
 		src := a[(i0+r)*lda+p0 : (i0+r)*lda+p0+kcb]
 		for p, v := range src {
-			dst[p*gemmMR+r] = alpha * v
+			dst[p*mr+r] = alpha * v
 		}
 	}
 }
@@ -298,12 +356,32 @@ func packB[F float32 | float64](dst, b []F, ldb int, tB bool, jb, cols, nr, p0, 
 		clear(dst[:kcb*nr])
 	}
 	if !tB { // op(B)[p][j] = b[p*ldb+j]: each p holds the columns contiguously
+		if cols == 32 && nr == 32 {
+			for p := range kcb {
+				v := *(*[32]F)(b[(p0+p)*ldb+jb:])
+				*(*[32]F)(dst[p*32:]) = v
+			}
+			return
+		}
 		for p := range kcb {
 			copy(dst[p*nr:p*nr+cols], b[(p0+p)*ldb+jb:(p0+p)*ldb+jb+cols])
 		}
 		return
 	}
-	for j := range cols {
+	// Four columns at a time: four rows of b read together, four
+	// adjacent values written per p.
+	j := 0
+	for ; j+4 <= cols; j += 4 {
+		s0 := b[(jb+j)*ldb+p0 : (jb+j)*ldb+p0+kcb]
+		s1 := b[(jb+j+1)*ldb+p0 : (jb+j+1)*ldb+p0+kcb]
+		s2 := b[(jb+j+2)*ldb+p0 : (jb+j+2)*ldb+p0+kcb]
+		s3 := b[(jb+j+3)*ldb+p0 : (jb+j+3)*ldb+p0+kcb]
+		for p := range kcb {
+			d := dst[p*nr+j : p*nr+j+4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; j < cols; j++ {
 		src := b[(jb+j)*ldb+p0 : (jb+j)*ldb+p0+kcb]
 		for p, v := range src {
 			dst[p*nr+j] = v
@@ -311,32 +389,38 @@ func packB[F float32 | float64](dst, b []F, ldb int, tB bool, jb, cols, nr, p0, 
 	}
 }
 
-// kernelA is kernel for float32 with the A panel read in place from rows
-// of stride lda. A block with fewer than 16 columns goes to tmp with
-// stride 16 instead of c.
-func kernelA[F float32 | float64](k int, a []F, lda int, b, tmp, c []F, ldc, cols int, acc bool) {
-	a32, b32 := any(a).([]float32), any(b).([]float32)
-	if cols == 16 {
-		c32 := any(c).([]float32)
-		_ = c32[(gemmMR-1)*ldc+15]
-		sgemmKernel6x16A(k, &a32[0], &b32[0], &c32[0], ldc, acc, lda)
-		return
-	}
-	t32 := any(tmp).([]float32)
-	sgemmKernel6x16A(k, &a32[0], &b32[0], &t32[0], 16, false, lda)
-}
-
-// kernel computes the gemmMR×nr block c[r*ldc+j] (+)= Σ_p a·b of packed
-// panels; the caller guarantees the block lies inside c.
-func kernel[F float32 | float64](k int, a, b, c []F, ldc int, acc bool) {
+// kernel computes the mr×nr block c[r*ldc+j] (+)= Σ_p a·b of packed
+// panels (mr 12 and nr 32 for the AVX-512 float32 kernel, else 6 and 16
+// or 8); the caller guarantees the block lies inside c.
+func kernel[F float32 | float64](k, mr int, a, b, c []F, ldc int, acc bool) {
 	switch cc := any(c).(type) {
 	case []float32:
+		if mr == 12 {
+			_ = cc[11*ldc+31]
+			sgemmKernel12x32(k, &any(a).([]float32)[0], &any(b).([]float32)[0], &cc[0], ldc, acc)
+			return
+		}
 		_ = cc[(gemmMR-1)*ldc+15]
 		sgemmKernel6x16(k, &any(a).([]float32)[0], &any(b).([]float32)[0], &cc[0], ldc, acc)
 	case []float64:
 		_ = cc[(gemmMR-1)*ldc+7]
 		dgemmKernel6x8(k, &any(a).([]float64)[0], &any(b).([]float64)[0], &cc[0], ldc, acc)
 	}
+}
+
+// kernelA is the 12×32 float32 kernel with the panel of rows i0..i0+11,
+// columns p0..p0+k−1 of op(A) read in place from a (stride lda); the
+// caller guarantees that the block of c lies inside c.
+func kernelA[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	if tA {
+		_ = a32[(p0+k-1)*lda+i0+11]
+		sgemmKernel12x32T(k, &a32[p0*lda+i0], &b32[0], &c32[0], ldc, acc, lda)
+		return
+	}
+	_ = a32[(i0+11)*lda+p0+k-1]
+	sgemmKernel12x32A(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda)
 }
 
 var pool32, pool64 sync.Pool
@@ -364,9 +448,11 @@ func putBuf[F float32 | float64](v *[]F) {
 	pool32.Put(v)
 }
 
-// gemmDirectOK reports whether rows of stride lda float32 values are read
-// in place by the kernel rather than packed. Six rows 8 KiB apart share
-// L1 sets and evict each other: at lda = 2048 the in-place read runs at
-// half the packed speed, while at lda ≤ 512 it saves the packing
-// (BenchmarkGemm). The kernel's arithmetic is the same either way.
-func gemmDirectOK(lda int) bool { return lda <= 512 }
+// gemmDirectOK reports whether the 12-row panels of op(A) (stride lda,
+// n columns in the product) are read in place by the kernel rather than
+// packed. Untransposed, rows 8 KiB apart share L1 sets and evict each
+// other, while at lda ≤ 512 the in-place read saves the packing.
+// Transposed, each k step's 12 values are contiguous but a step apart in
+// memory: that pays while the panel is read by few column panels
+// (BenchmarkGemm). The arithmetic is the same either way.
+func gemmDirectOK(tA bool, lda, n int) bool { return lda <= 512 && (!tA || n <= 512) }

@@ -2,7 +2,8 @@ package model
 
 import "golang.org/x/sys/cpu"
 
-// haveGemmKernels reports whether the AVX2+FMA micro-kernels can run.
+// haveGemmKernels reports whether the AVX2+FMA micro-kernels can run; all
+// the packed paths need them.
 var haveGemmKernels = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
@@ -12,4 +13,20 @@ func sgemmKernel6x16(k int, a, b, c *float32, ldc int, acc bool)
 func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool)
 
 //go:noescape
-func sgemmKernel6x16A(k int, a, b, c *float32, ldc int, acc bool, lda int)
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool)
+
+//go:noescape
+func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int)
+
+//go:noescape
+func sgemmKernel12x32T(k int, a, b, c *float32, ldc int, acc bool, lda int)
+
+// haveAVX512 reports whether the AVX-512 kernels (float32 gemm 12×32,
+// exp32x16) can run.
+var haveAVX512 = haveGemmKernels && cpu.X86.HasAVX512F
+
+//go:noescape
+func exp32x16(dst, src *float32, n int)
+
+//go:noescape
+func geluBwd8(o, x, y, dy *float32, n int)

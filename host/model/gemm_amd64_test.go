@@ -1,6 +1,12 @@
 package model
 
-import "testing"
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
 
 // TestWithoutKernels runs the exactness checks with the packed kernels
 // switched off, the path of CPUs without AVX2+FMA and of other
@@ -14,5 +20,87 @@ func TestWithoutKernels(t *testing.T) {
 	t.Run("gemmFixed", testGemmFixed)
 	for ci, c := range exactCases[:3] {
 		t.Run(c.name, func(t *testing.T) { checkBitIdentical(t, uint64(ci), c, nil) })
+	}
+}
+
+// TestGemmKernelsAgree: the AVX-512 12×32 and AVX2 6×16 float32 kernels
+// compute every element as the same FMA chains, so gemm gives the same
+// bits on either, edges, k blocks and transposes included.
+func TestGemmKernelsAgree(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	for ci, c := range []struct {
+		name    string
+		m, n, k int
+		tA, tB  bool
+		beta    float32
+	}{
+		{"edges NN", 37, 45, 41, false, false, 0},
+		{"edges TN accumulate", 29, 70, 33, true, false, 1},
+		{"edges NT scaled", 25, 33, 300, false, true, 0.5},
+		{"k and n blocks TT", 40, 300, gemmKC + 8, true, true, 0},
+		{"full tiles parallel", 96, 128, gemmKC + 88, false, false, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(ci), 11))
+			a, b, c0 := make([]float32, c.m*c.k), make([]float32, c.k*c.n), make([]float32, c.m*c.n)
+			for _, s := range [][]float32{a, b, c0} {
+				for i := range s {
+					s[i] = float32(rng.NormFloat64())
+				}
+			}
+			lda, ldb := c.k, c.n
+			if c.tA {
+				lda = c.m
+			}
+			if c.tB {
+				ldb = c.k
+			}
+			wide, narrow := append([]float32(nil), c0...), append([]float32(nil), c0...)
+			gemm(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, c.beta, wide, c.n)
+			haveAVX512 = false
+			defer func() { haveAVX512 = true }()
+			gemm(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, c.beta, narrow, c.n)
+			for i := range wide {
+				require.False(t, math.IsNaN(float64(wide[i])), "c[%d]", i)
+				require.Equal(t, math.Float32bits(narrow[i]), math.Float32bits(wide[i]), "c[%d]: 6×16 %v, 12×32 %v", i, narrow[i], wide[i])
+			}
+		})
+	}
+}
+
+// TestGeluBwdVectorBitIdentical: the AVX-512 GELU backward gives the
+// scalar loop's bits, small |x| (recomputed σ), zeros, NaN and tails
+// included.
+func TestGeluBwdVectorBitIdentical(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(12, 12))
+	const n = 100003 // not a multiple of 8, and split over the cores
+	x, y, dy := make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range x {
+		switch i % 97 {
+		case 0:
+			x[i] = float32(rng.NormFloat64() * 1e-3)
+		case 1:
+			x[i] = 0
+		default:
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		dy[i] = float32(rng.NormFloat64())
+	}
+	x[5], x[6] = float32(math.NaN()), 1e30
+	geluFwd(y, x)
+	vec, scalar := make([]float32, n), make([]float32, n)
+	geluBwd(vec, x, y, dy)
+	haveAVX512 = false
+	defer func() { haveAVX512 = true }()
+	geluBwd(scalar, x, y, dy)
+	for i := range vec {
+		if math.Float32bits(vec[i]) != math.Float32bits(scalar[i]) {
+			t.Fatalf("x=%v: vector %v, scalar %v", x[i], vec[i], scalar[i])
+		}
 	}
 }

@@ -11,6 +11,24 @@ func dgemmKernel6x8(k int, a, b, c *float64, ldc int, acc bool) {
 	panic("model: no gemm kernel on this architecture")
 }
 
-func sgemmKernel6x16A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+const haveAVX512 = false
+
+func sgemmKernel12x32(k int, a, b, c *float32, ldc int, acc bool) {
+	panic("model: no gemm kernel on this architecture")
+}
+
+func exp32x16(dst, src *float32, n int) {
+	panic("model: no exp kernel on this architecture")
+}
+
+func sgemmKernel12x32A(k int, a, b, c *float32, ldc int, acc bool, lda int) {
+	panic("model: no gemm kernel on this architecture")
+}
+
+func geluBwd8(o, x, y, dy *float32, n int) {
+	panic("model: no GELU kernel on this architecture")
+}
+
+func sgemmKernel12x32T(k int, a, b, c *float32, ldc int, acc bool, lda int) {
 	panic("model: no gemm kernel on this architecture")
 }

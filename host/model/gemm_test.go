@@ -42,9 +42,9 @@ func naiveGemm(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b 
 
 func TestGemm(t *testing.T) {
 	const (
-		// tol64: sums of ≤ 600 products of O(1) values in another order.
+		// tol64: sums of ≤ 1100 products of O(1) values in another order.
 		tol64 = 1e-12
-		// tol32: float32 has 6e-8 relative precision; 600-term sums of
+		// tol32: float32 has 6e-8 relative precision; 1100-term sums of
 		// O(1) terms of both signs stay well below 1e-4.
 		tol32 = 1e-4
 	)
@@ -59,13 +59,13 @@ func TestGemm(t *testing.T) {
 		{"edges TN", 37, 29, 41, true, false, 0.5, 1},
 		{"edges NT", 37, 29, 41, false, true, -1, 2},
 		{"edges TT", 13, 50, 7, true, true, 2, 0.25},
-		{"k blocks", 20, 18, 600, false, false, 1, 1},
+		{"k blocks", 20, 18, 2*gemmKC + 76, false, false, 1, 1},
 		{"n blocks", 20, 300, 30, true, false, 1, 0},
 		{"parallel", 130, 70, 300, false, true, 1, 0},
 		// n > gemmNC and lda > 512: op(A) packed once per k block for all
 		// column blocks.
-		{"n and k blocks NN", 40, 300, 520, false, false, 1, 0},
-		{"n and k blocks TN", 40, 300, 520, true, false, 0.5, 2},
+		{"n and k blocks NN", 40, 300, gemmKC + 8, false, false, 1, 0},
+		{"n and k blocks TN", 40, 300, gemmKC + 8, true, false, 0.5, 2},
 	}
 	for ci, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -145,8 +145,8 @@ func TestGemmRowIndependent(t *testing.T) {
 		{"fallback parallel", 300, 30, 16, 0, false},
 		// 37 rows: 6 full panels of gemmMR and a tail of 1.
 		{"kernel", 37, 40, 33, 0, true},
-		{"kernel two k blocks", 37, 24, 300, 0, true},
-		{"kernel three k blocks accumulate", 37, 17, 600, 1, true},
+		{"kernel two k blocks", 37, 24, gemmKC + 44, 0, true},
+		{"kernel three k blocks accumulate", 37, 17, 2*gemmKC + 76, 1, true},
 		{"kernel parallel", 300, 64, 128, 0, true},
 	}
 	for ci, c := range cases {
@@ -201,7 +201,7 @@ func gemmRowsCheck[F float32 | float64](t *testing.T, a, b, c0 []F, m, n, k int,
 func TestGemmFixed(t *testing.T) { testGemmFixed(t) }
 
 func testGemmFixed(t *testing.T) {
-	// tol32: float32 sums of ≤ 300 O(1) products, as in TestGemm.
+	// tol32: float32 sums of ≤ 600 O(1) products, as in TestGemm.
 	const tol32 = 1e-4
 	for ci, c := range []struct {
 		name    string
@@ -210,7 +210,7 @@ func testGemmFixed(t *testing.T) {
 	}{
 		{"small", 5, 3, 4, false},
 		{"scores", 20, 20, 16, true},
-		{"values over two k blocks", 9, 16, 300, false},
+		{"values over two k blocks", 9, 16, gemmKC + 44, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 5))
@@ -276,7 +276,7 @@ func TestFMAGemm64MatchesKernel(t *testing.T) {
 		{"NN", 5, 13, 40, false, false},
 		{"NT scores", 3, 9, 16, false, true},
 		{"TN", 4, 7, 11, true, false},
-		{"three k blocks", 2, 10, 600, false, false},
+		{"three k blocks", 2, 10, 2*gemmKC + 76, false, false},
 		{"full panels", 13, 17, 300, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -295,7 +295,7 @@ func TestFMAGemm64MatchesKernel(t *testing.T) {
 				ldb = c.k
 			}
 			want, got := make([]float64, c.m*c.n), make([]float64, c.m*c.n)
-			gemmPacked(c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, 0, want, c.n)
+			gemmPacked(true, c.tA, c.tB, c.m, c.n, c.k, 1, a, lda, b, ldb, 0, want, c.n)
 			fmaGemm64(c.tA, c.tB, c.m, c.n, c.k, a, lda, b, ldb, got, c.n)
 			for i := range want {
 				require.Equal(t, math.Float64bits(want[i]), math.Float64bits(got[i]), "c[%d]: kernel %v, fma loop %v", i, want[i], got[i])

@@ -100,7 +100,11 @@ func run() error {
 		threads = append(threads, n)
 	}
 
-	out, err := exec.Command(*python, "-c", blasCheck).CombinedOutput()
+	// OpenBLAS's pthread build ignores torch.set_num_threads and would
+	// use every core: pin it so that the check measures one thread.
+	check := exec.Command(*python, "-c", blasCheck)
+	check.Env = append(os.Environ(), "OPENBLAS_NUM_THREADS=1")
+	out, err := check.CombinedOutput()
 	if err != nil {
 		return &configError{fmt.Sprintf("pytorch matmul check with %s: %v: %s", *python, err, strings.TrimSpace(string(out)))}
 	}
