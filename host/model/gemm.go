@@ -221,6 +221,9 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
 		direct = m / mr
 	}
+	// Full 32-column panels of an untransposed float32 B are read in
+	// place, unpacked, when few row panels share them (gemmDirectBOK).
+	directB := mr == 12 && !tB && gemmDirectBOK(m)
 	sizeA := (panels - direct) * mr * gemmKC
 	buf := getBuf[F](sizeA + gemmKC*gemmNC)
 	defer putBuf(buf)
@@ -251,6 +254,9 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 			par(jPanels, 1<<15, func(lo, hi int) {
 				for jp := lo; jp < hi; jp++ {
 					jb := j0 + jp*nr
+					if directB && n-jb >= nr {
+						continue
+					}
 					packB(pb[jp*kcb*nr:(jp+1)*kcb*nr], b, ldb, tB, jb, min(nr, n-jb), nr, p0, kcb)
 				}
 			})
@@ -267,17 +273,31 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 						jb := j0 + jp*nr
 						cols := min(nr, n-jb)
 						pbj := pb[jp*kcb*nr : (jp+1)*kcb*nr]
-						switch {
-						case ip < direct && cols == nr:
-							kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
-							continue
-						case ip < direct:
-							kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
-						case rows == mr && cols == nr:
-							kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
-							continue
-						default:
-							kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
+						if directB && cols == nr {
+							bj := b[p0*ldb+jb:]
+							switch {
+							case ip < direct:
+								kernelAB(tA, kcb, a, lda, i0, p0, bj, ldb, c[i0*ldc+jb:], ldc, acc)
+								continue
+							case rows == mr:
+								kernelB(kcb, pai, bj, ldb, c[i0*ldc+jb:], ldc, acc)
+								continue
+							default:
+								kernelB(kcb, pai, bj, ldb, tmp[:], nr, false)
+							}
+						} else {
+							switch {
+							case ip < direct && cols == nr:
+								kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
+								continue
+							case ip < direct:
+								kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
+							case rows == mr && cols == nr:
+								kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
+								continue
+							default:
+								kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
+							}
 						}
 						for r := range rows {
 							cr := c[(i0+r)*ldc+jb : (i0+r)*ldc+jb+cols]
@@ -423,6 +443,31 @@ func kernelA[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b, c [
 	sgemmKernel12x32A(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda)
 }
 
+// kernelB is the 12×32 float32 kernel on a packed panel a of op(A) with
+// the 32 columns of B read in place from b (stride ldb, the first of the
+// k steps at b[0]); the caller guarantees that the blocks of b and c lie
+// inside them.
+func kernelB[F float32 | float64](k int, a, b []F, ldb int, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	_ = b32[(k-1)*ldb+31]
+	sgemmKernel12x32B(k, &a32[0], &b32[0], &c32[0], ldc, acc, ldb)
+}
+
+// kernelAB is kernelA with B read in place as in kernelB.
+func kernelAB[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b []F, ldb int, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	_ = b32[(k-1)*ldb+31]
+	if tA {
+		_ = a32[(p0+k-1)*lda+i0+11]
+		sgemmKernel12x32TB(k, &a32[p0*lda+i0], &b32[0], &c32[0], ldc, acc, lda, ldb)
+		return
+	}
+	_ = a32[(i0+11)*lda+p0+k-1]
+	sgemmKernel12x32AB(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda, ldb)
+}
+
 var pool32, pool64 sync.Pool
 
 func getBuf[F float32 | float64](n int) *[]F {
@@ -456,3 +501,13 @@ func putBuf[F float32 | float64](v *[]F) {
 // memory: that pays while the panel is read by few column panels
 // (BenchmarkGemm). The arithmetic is the same either way.
 func gemmDirectOK(tA bool, lda, n int) bool { return lda <= 512 && (!tA || n <= 512) }
+
+// gemmDirectBOK reports whether the full 32-column panels of an
+// untransposed op(B) are read in place by the kernel rather than packed,
+// for a product of m rows: packing B costs a pass over it per block,
+// which pays only when many row panels share the packed panel
+// (BenchmarkGemm). The arithmetic is the same either way.
+func gemmDirectBOK(m int) bool { return m <= gemmDirectBRows }
+
+// gemmDirectBRows is the most rows of a product that reads B in place.
+var gemmDirectBRows = 512

@@ -30,3 +30,12 @@ func exp32x16(dst, src *float32, n int)
 
 //go:noescape
 func geluBwd8(o, x, y, dy *float32, n int)
+
+//go:noescape
+func sgemmKernel12x32B(k int, a, b, c *float32, ldc int, acc bool, ldb int)
+
+//go:noescape
+func sgemmKernel12x32AB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int)
+
+//go:noescape
+func sgemmKernel12x32TB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int)

@@ -25,7 +25,8 @@ func TestWithoutKernels(t *testing.T) {
 
 // TestGemmKernelsAgree: the AVX-512 12×32 and AVX2 6×16 float32 kernels
 // compute every element as the same FMA chains, so gemm gives the same
-// bits on either, edges, k blocks and transposes included.
+// bits on either, edges, k blocks and transposes included, with B read in
+// place (few rows) or packed (more than gemmDirectBRows rows).
 func TestGemmKernelsAgree(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 on this CPU")
@@ -41,6 +42,8 @@ func TestGemmKernelsAgree(t *testing.T) {
 		{"edges NT scaled", 25, 33, 300, false, true, 0.5},
 		{"k and n blocks TT", 40, 300, gemmKC + 8, true, true, 0},
 		{"full tiles parallel", 96, 128, gemmKC + 88, false, false, 1},
+		{"B packed NN", gemmDirectBRows + 13, 70, 40, false, false, 0},
+		{"B packed TN", gemmDirectBRows + 13, 64, 40, true, false, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 11))

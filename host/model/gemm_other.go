@@ -32,3 +32,15 @@ func geluBwd8(o, x, y, dy *float32, n int) {
 func sgemmKernel12x32T(k int, a, b, c *float32, ldc int, acc bool, lda int) {
 	panic("model: no gemm kernel on this architecture")
 }
+
+func sgemmKernel12x32B(k int, a, b, c *float32, ldc int, acc bool, ldb int) {
+	panic("model: no gemm kernel on this architecture")
+}
+
+func sgemmKernel12x32AB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int) {
+	panic("model: no gemm kernel on this architecture")
+}
+
+func sgemmKernel12x32TB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int) {
+	panic("model: no gemm kernel on this architecture")
+}
