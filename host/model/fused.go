@@ -389,6 +389,17 @@ func sumRows[F float32 | float64](o, x []F) {
 	d := len(o)
 	rows := len(x) / d
 	parallelColumns(d, rows, func(lo, hi int) {
+		if o32, ok := any(o).([]float32); ok && haveAVX512 && rows > 0 {
+			// The same additions, 16 columns to a vector.
+			x32 := any(x).([]float32)
+			_ = x32[(rows-1)*d+hi-1]
+			for ; lo+64 <= hi; lo += 64 {
+				colSums64(&o32[lo], &x32[lo], rows, d)
+			}
+			for ; lo+16 <= hi; lo += 16 {
+				colSums16(&o32[lo], &x32[lo], rows, d)
+			}
+		}
 		acc := o[lo:hi]
 		copy(acc, x[lo:hi])
 		for i := 1; i < rows; i++ {

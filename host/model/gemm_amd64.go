@@ -39,3 +39,9 @@ func sgemmKernel12x32AB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int
 
 //go:noescape
 func sgemmKernel12x32TB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int)
+
+//go:noescape
+func colSums64(o, x *float32, rows, ldx int)
+
+//go:noescape
+func colSums16(o, x *float32, rows, ldx int)

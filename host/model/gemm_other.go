@@ -44,3 +44,11 @@ func sgemmKernel12x32AB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int
 func sgemmKernel12x32TB(k int, a, b, c *float32, ldc int, acc bool, lda, ldb int) {
 	panic("model: no gemm kernel on this architecture")
 }
+
+func colSums64(o, x *float32, rows, ldx int) {
+	panic("model: no column-sum kernel on this architecture")
+}
+
+func colSums16(o, x *float32, rows, ldx int) {
+	panic("model: no column-sum kernel on this architecture")
+}
