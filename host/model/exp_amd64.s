@@ -149,3 +149,39 @@ gloop:
 
 gdone:
 	RET
+
+// func geluSmall16(x *float32, n int, t float32) int
+//
+// The first i < n with !(|x[i]| ≥ t) (|x[i]| < t, or NaN), n if none, n a
+// multiple of 16. Needs AVX-512F.
+TEXT ·geluSmall16(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS t+16(FP), Z1
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z2
+	XORQ         DX, DX
+	CMPQ         DX, CX
+	JGE          smallnone
+
+smallloop:
+	VPANDD  (SI)(DX*4), Z2, Z0
+	VCMPPS  $0x19, Z1, Z0, K1 // NGE_UQ: !(|x| ≥ t), true for NaN
+	KMOVW   K1, AX
+	TESTL   AX, AX
+	JNE     smallfound
+	ADDQ    $16, DX
+	CMPQ    DX, CX
+	JLT     smallloop
+
+smallnone:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+smallfound:
+	TZCNTL AX, AX
+	ADDQ   AX, DX
+	MOVQ   DX, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -257,8 +257,8 @@ func exp32s(dst, x []float32) {
 // recomputed.
 //
 // With AVX-512, float32 runs 8 at a time through geluBwd8, then the
-// elements with |x| < 1e-3 (or NaN) are redone one by one: the same
-// arithmetic, bit for bit.
+// elements with |x| < 1e-3 (or NaN), found 16 at a time by geluSmall16,
+// are redone one by one: the same arithmetic, bit for bit.
 func geluBwd[F float32 | float64](o, x, y, dy []F) {
 	o32, ok := any(o).([]float32)
 	if !ok || !haveAVX512 {
@@ -276,13 +276,40 @@ func geluBwd[F float32 | float64](o, x, y, dy []F) {
 			_, _, _, _ = o32[lo+n-1], x32[lo+n-1], y32[lo+n-1], dy32[lo+n-1]
 			geluBwd8(&o32[lo], &x32[lo], &y32[lo], &dy32[lo], n)
 		}
-		for i := lo; i < hi; i++ {
+		// The elements to redo: |x| < 1e-3 or NaN, blocks of 16 among
+		// the first n16 skipped by geluSmall16 when they hold none, then
+		// all those past n.
+		n16 := n &^ 15
+		for b := 0; b < n16; {
+			k := geluSmall16(&x32[lo+b], n16-b, geluSmallT)
+			if k == n16-b {
+				break
+			}
+			b = (b + k) &^ 15
+			for i := lo + b; i < lo+b+16; i++ {
+				if v := float64(x32[i]); !(math.Abs(v) >= 1e-3) {
+					o32[i] = float32(geluGrad(v, float64(y32[i]), float64(dy32[i])))
+				}
+			}
+			b += 16
+		}
+		for i := lo + n16; i < hi; i++ {
 			if v := float64(x32[i]); i >= lo+n || !(math.Abs(v) >= 1e-3) {
 				o32[i] = float32(geluGrad(v, float64(y32[i]), float64(dy32[i])))
 			}
 		}
 	})
 }
+
+// geluSmallT is the least float32 t with t ≥ 1e-3 (as a real number), so
+// that |x| ≥ t in float32 exactly when |x| ≥ 1e-3 in float64.
+var geluSmallT = func() float32 {
+	t := float32(1e-3)
+	if float64(t) < 1e-3 {
+		t = math.Nextafter32(t, 1)
+	}
+	return t
+}()
 
 // geluGrad is dy·gelu'(v) of one element, as geluBwd states it.
 func geluGrad(v, y, dy float64) float64 {

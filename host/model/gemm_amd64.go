@@ -45,3 +45,6 @@ func colSums64(o, x *float32, rows, ldx int)
 
 //go:noescape
 func colSums16(o, x *float32, rows, ldx int)
+
+//go:noescape
+func geluSmall16(x *float32, n int, t float32) int

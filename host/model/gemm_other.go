@@ -52,3 +52,7 @@ func colSums64(o, x *float32, rows, ldx int) {
 func colSums16(o, x *float32, rows, ldx int) {
 	panic("model: no column-sum kernel on this architecture")
 }
+
+func geluSmall16(x *float32, n int, t float32) int {
+	panic("model: no GELU kernel on this architecture")
+}
