@@ -168,13 +168,24 @@ func geluFwd[F float32 | float64](o, x []F) {
 			for c := lo; c < hi; c += len(e) {
 				xc := x32[c:min(c+len(e), hi)]
 				ec := e[:len(xc)]
-				for i, v := range xc {
+				v16 := 0 // done 16 at a time, the same operations
+				if haveAVX512 {
+					v16 = len(xc) &^ 15
+				}
+				if v16 > 0 {
+					geluArg16(&ec[0], &xc[0], v16, geluA, -geluC)
+				}
+				for i := v16; i < len(xc); i++ {
+					v := xc[i]
 					ec[i] = -geluC * (v + geluA*v*v*v)
 				}
 				exp32s(ec, ec)
 				oc := o32[c : c+len(xc)]
-				for i, v := range xc {
-					oc[i] = v / (1 + ec[i])
+				if v16 > 0 {
+					geluQuot16(&oc[0], &xc[0], &ec[0], v16)
+				}
+				for i := v16; i < len(xc); i++ {
+					oc[i] = xc[i] / (1 + ec[i])
 				}
 			}
 		})

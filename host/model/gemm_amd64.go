@@ -48,3 +48,9 @@ func colSums16(o, x *float32, rows, ldx int)
 
 //go:noescape
 func geluSmall16(x *float32, n int, t float32) int
+
+//go:noescape
+func geluArg16(dst, src *float32, n int, a, nc float32)
+
+//go:noescape
+func geluQuot16(o, x, e *float32, n int)

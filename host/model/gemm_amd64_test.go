@@ -134,3 +134,30 @@ func TestSumRowsVectorBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestGeluFwdVectorBitIdentical: the AVX-512 GELU forward gives the scalar
+// loop's bits, over whole chunks and their tails, NaN and infinities
+// included, in place or not.
+func TestGeluFwdVectorBitIdentical(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(14, 14))
+	const n = 70001 // not a multiple of 16, and split over the cores
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * math.Exp(rng.NormFloat64()*2))
+	}
+	x[3], x[4], x[5] = float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))
+	vec, scalar := make([]float32, n), make([]float32, n)
+	geluFwd(vec, x)
+	inPlace := append([]float32(nil), x...)
+	geluFwd(inPlace, inPlace)
+	haveAVX512 = false
+	defer func() { haveAVX512 = true }()
+	geluFwd(scalar, x)
+	for i := range vec {
+		require.Equal(t, math.Float32bits(scalar[i]), math.Float32bits(vec[i]), "x=%v: vector %v, scalar %v", x[i], vec[i], scalar[i])
+		require.Equal(t, math.Float32bits(scalar[i]), math.Float32bits(inPlace[i]), "x=%v in place", x[i])
+	}
+}

@@ -56,3 +56,11 @@ func colSums16(o, x *float32, rows, ldx int) {
 func geluSmall16(x *float32, n int, t float32) int {
 	panic("model: no GELU kernel on this architecture")
 }
+
+func geluArg16(dst, src *float32, n int, a, nc float32) {
+	panic("model: no GELU kernel on this architecture")
+}
+
+func geluQuot16(o, x, e *float32, n int) {
+	panic("model: no GELU kernel on this architecture")
+}
