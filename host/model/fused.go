@@ -253,9 +253,20 @@ func exp32(x float32) float32 {
 func exp32s(dst, x []float32) {
 	dst = dst[:len(x)]
 	i := 0
-	if haveAVX512 && len(x) >= 16 {
+	if haveAVX512 {
 		i = len(x) &^ 15
-		exp32x16(&dst[0], &x[0], i)
+		if i > 0 {
+			exp32x16(&dst[0], &x[0], i)
+		}
+		if i < len(x) {
+			// The tail through the kernel too, padded with zeros: each
+			// lane's value is exp32 of its own argument.
+			var t [16]float32
+			n := copy(t[:], x[i:])
+			exp32x16(&t[0], &t[0], 16)
+			copy(dst[i:], t[:n])
+		}
+		return
 	}
 	for ; i < len(x); i++ {
 		dst[i] = exp32(x[i])
