@@ -452,10 +452,20 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	y = y[:m*n]
 	gemm(false, false, m, n, k, 1, in[:m*k], k, w[:k*n], n, 0, y, n)
 	x = x[:m*n]
+	bias = bias[:n]
+	n16 := 0 // columns added 16 at a time, the same additions
+	if haveAVX512 {
+		if _, ok := any(x).([]float32); ok {
+			n16 = n &^ 15
+		}
+	}
 	for i := 0; i < len(x); i += n {
 		xr, yr := x[i:i+n], y[i:i+n]
-		for j, b := range bias[:n] {
-			xr[j] += yr[j] + b
+		if n16 > 0 {
+			residualRow16(&any(xr).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+		}
+		for j := n16; j < n; j++ {
+			xr[j] += yr[j] + bias[j]
 		}
 	}
 }

@@ -469,10 +469,19 @@ func biasOf[F float32 | float64](in [][]F, i int) []F {
 
 func addBias[F float32 | float64](o, y, bias []F) {
 	n := len(bias)
+	n16 := 0 // columns added 16 at a time, the same additions
+	if haveAVX512 {
+		if _, ok := any(o).([]float32); ok {
+			n16 = n &^ 15
+		}
+	}
 	for i := 0; i < len(y); i += n {
 		or, yr := o[i:i+n], y[i:i+n]
-		for j, b := range bias {
-			or[j] = yr[j] + b
+		if n16 > 0 {
+			addRow16(&any(or).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+		}
+		for j := n16; j < n; j++ {
+			or[j] = yr[j] + bias[j]
 		}
 	}
 }

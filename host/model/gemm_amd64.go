@@ -54,3 +54,9 @@ func geluArg16(dst, src *float32, n int, a, nc float32)
 
 //go:noescape
 func geluQuot16(o, x, e *float32, n int)
+
+//go:noescape
+func addRow16(o, y, b *float32, n int)
+
+//go:noescape
+func residualRow16(x, y, b *float32, n int)

@@ -161,3 +161,40 @@ func TestGeluFwdVectorBitIdentical(t *testing.T) {
 		require.Equal(t, math.Float32bits(scalar[i]), math.Float32bits(inPlace[i]), "x=%v in place", x[i])
 	}
 }
+
+// TestBiasAddVectorBitIdentical: addBias and residual give the scalar
+// loops' bits with AVX-512, at widths with and without a tail past a
+// multiple of 16, NaN and infinities included.
+func TestBiasAddVectorBitIdentical(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(15, 15))
+	fill := func(s []float32) {
+		for i := range s {
+			s[i] = float32(rng.NormFloat64() * math.Exp(rng.NormFloat64()*8))
+		}
+	}
+	for _, n := range []int{5, 16, 37, 128} {
+		const m, k = 7, 3
+		y, in, w, bias, x := make([]float32, m*n), make([]float32, m*k), make([]float32, k*n), make([]float32, n), make([]float32, m*n)
+		for _, s := range [][]float32{y, in, w, bias, x} {
+			fill(s)
+		}
+		bias[0], x[1], y[n-1] = float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())
+		run := func() (ab, res []float32) {
+			ab, res = make([]float32, m*n), append([]float32(nil), x...)
+			addBias(ab, y, bias)
+			residual(res, make([]float32, m*n), in, w, bias, m, k, n)
+			return ab, res
+		}
+		vecAB, vecRes := run()
+		haveAVX512 = false
+		scalarAB, scalarRes := run()
+		haveAVX512 = true
+		for i := range vecAB {
+			require.Equal(t, math.Float32bits(scalarAB[i]), math.Float32bits(vecAB[i]), "n=%d: addBias[%d]", n, i)
+			require.Equal(t, math.Float32bits(scalarRes[i]), math.Float32bits(vecRes[i]), "n=%d: residual[%d]", n, i)
+		}
+	}
+}

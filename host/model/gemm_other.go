@@ -64,3 +64,11 @@ func geluArg16(dst, src *float32, n int, a, nc float32) {
 func geluQuot16(o, x, e *float32, n int) {
 	panic("model: no GELU kernel on this architecture")
 }
+
+func addRow16(o, y, b *float32, n int) {
+	panic("model: no vector add on this architecture")
+}
+
+func residualRow16(x, y, b *float32, n int) {
+	panic("model: no vector add on this architecture")
+}

@@ -58,3 +58,57 @@ colSums16store:
 	VMOVUPS Z0, (DI)
 	VZEROUPPER
 	RET
+
+// func addRow16(o, y, b *float32, n int)
+//
+// o[j] = y[j] + b[j] for j < n, n a multiple of 16, in float32 (o may be
+// y). Needs AVX-512F.
+TEXT ·addRow16(SB), NOSPLIT, $0-32
+	MOVQ o+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JEQ  addRow16done
+
+addRow16loop:
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     addRow16loop
+	VZEROUPPER
+
+addRow16done:
+	RET
+
+// func residualRow16(x, y, b *float32, n int)
+//
+// x[j] = x[j] + (y[j] + b[j]) for j < n, n a multiple of 16, in float32.
+// Needs AVX-512F.
+TEXT ·residualRow16(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JEQ  residualRow16done
+
+residualRow16loop:
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z0, Z0
+	VMOVUPS (DI), Z1
+	VADDPS  Z0, Z1, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     residualRow16loop
+	VZEROUPPER
+
+residualRow16done:
+	RET
