@@ -270,6 +270,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 // attnWork holds the scratch arrays of attnBlock and its callers.
 type attnWork[F float32 | float64] struct {
 	s, p, kv, q, o, ds []F
+	kt, vt             []F // Kᵀ and Vᵀ packed once per head (prePackB)
 	sc                 []float64
 	e                  []float32
 }
@@ -334,9 +335,11 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 		ws.sc = make([]float64, nk)
 		ws.e = make([]float32, nk)
 	}
+	// Kᵀ packed once for all the blocks of rows.
+	kt := prePackB(&ws.kt, k, ldk, true, min(nk, first+nq), hd)
 	for j0 := 0; j0 < nq; j0 += attnRows {
 		j1 := min(j0+attnRows, nq)
-		gemmFixed(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk)
+		gemmFixedPre(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk, kt)
 	}
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {

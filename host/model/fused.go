@@ -634,10 +634,12 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
 			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws)
-			// Causal blocks: rows below j1 read columns below j1 only.
+			// Causal blocks: rows below j1 read columns below j1 only;
+			// Vᵀ packed once for all of them.
+			vt := prePackB(&ws.vt, v, 3*d, true, t, hd)
 			for j0 := 0; j0 < t; j0 += attnRows {
 				j1 := min(j0+attnRows, t)
-				gemmSerial(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t)
+				gemmSerialPre(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t, vt)
 			}
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
