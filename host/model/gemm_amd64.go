@@ -60,3 +60,9 @@ func addRow16(o, y, b *float32, n int)
 
 //go:noescape
 func residualRow16(x, y, b *float32, n int)
+
+//go:noescape
+func lnBwdXRow8(o, x, dy, gain *float32, n int, mu, r, mg, mgx float64)
+
+//go:noescape
+func lnGainRow8(acc *float64, x, dy *float32, n int, mu, r float64)

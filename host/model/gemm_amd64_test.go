@@ -198,3 +198,42 @@ func TestBiasAddVectorBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerNormBwdVectorBitIdentical: the LayerNorm gradients give the
+// scalar loops' bits with AVX-512, at widths with and without a tail past
+// a multiple of 8 and with columns split over the cores.
+func TestLayerNormBwdVectorBitIdentical(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(17, 17))
+	for _, d := range []int{5, 8, 37, 128} {
+		const rows = 300
+		x, dy, gain := make([]float32, rows*d), make([]float32, rows*d), make([]float32, d)
+		for _, s := range [][]float32{x, dy, gain} {
+			for i := range s {
+				s[i] = float32(rng.NormFloat64() * math.Exp(rng.NormFloat64()))
+			}
+		}
+		stats := make([]float64, 2*rows)
+		for i := range rows {
+			stats[2*i], stats[2*i+1] = rowStats(x[i*d : (i+1)*d])
+		}
+		run := func() (dx, dg []float32) {
+			dx, dg = make([]float32, rows*d), make([]float32, d)
+			lnBwdX(dx, x, gain, dy, stats)
+			lnBwdGain(dg, x, dy, stats)
+			return dx, dg
+		}
+		vecX, vecG := run()
+		haveAVX512 = false
+		scalarX, scalarG := run()
+		haveAVX512 = true
+		for i := range vecX {
+			require.Equal(t, math.Float32bits(scalarX[i]), math.Float32bits(vecX[i]), "d=%d: dx[%d]", d, i)
+		}
+		for i := range vecG {
+			require.Equal(t, math.Float32bits(scalarG[i]), math.Float32bits(vecG[i]), "d=%d: dgain[%d]", d, i)
+		}
+	}
+}

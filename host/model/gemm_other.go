@@ -72,3 +72,11 @@ func addRow16(o, y, b *float32, n int) {
 func residualRow16(x, y, b *float32, n int) {
 	panic("model: no vector add on this architecture")
 }
+
+func lnBwdXRow8(o, x, dy, gain *float32, n int, mu, r, mg, mgx float64) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnGainRow8(acc *float64, x, dy *float32, n int, mu, r float64) {
+	panic("model: no LayerNorm kernel on this architecture")
+}

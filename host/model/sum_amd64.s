@@ -112,3 +112,79 @@ residualRow16loop:
 
 residualRow16done:
 	RET
+
+// func lnBwdXRow8(o, x, dy, gain *float32, n int, mu, r, mg, mgx float64)
+//
+// o[k] = float32(r·((g − mg) − ((x[k]−mu)·r)·mgx)) with g = dy[k]·gain[k],
+// in float64, for k < n, n a multiple of 8: lnBwdX's second pass over a
+// row, the same operations in the same order (no FMA). Needs AVX-512F.
+TEXT ·lnBwdXRow8(SB), NOSPLIT, $0-72
+	MOVQ         o+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         dy+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSD mu+40(FP), Z4
+	VBROADCASTSD r+48(FP), Z5
+	VBROADCASTSD mg+56(FP), Z6
+	VBROADCASTSD mgx+64(FP), Z7
+	SHRQ         $3, CX
+	JEQ          lnxdone
+
+lnxloop:
+	VCVTPS2PD (DX), Z0
+	VCVTPS2PD (BX), Z1
+	VMULPD    Z1, Z0, Z0
+	VCVTPS2PD (SI), Z2
+	VSUBPD    Z4, Z2, Z2
+	VMULPD    Z5, Z2, Z2
+	VMULPD    Z7, Z2, Z2
+	VSUBPD    Z6, Z0, Z0
+	VSUBPD    Z2, Z0, Z0
+	VMULPD    Z0, Z5, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, BX
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       lnxloop
+	VZEROUPPER
+
+lnxdone:
+	RET
+
+// func lnGainRow8(acc *float64, x, dy *float32, n int, mu, r float64)
+//
+// acc[k] = acc[k] + (dy[k]·(x[k]−mu))·r in float64 for k < n, n a
+// multiple of 8: lnBwdGain's update for one row, the same operations in
+// the same order (no FMA). Needs AVX-512F.
+TEXT ·lnGainRow8(SB), NOSPLIT, $0-48
+	MOVQ         acc+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         dy+16(FP), DX
+	MOVQ         n+24(FP), CX
+	VBROADCASTSD mu+32(FP), Z4
+	VBROADCASTSD r+40(FP), Z5
+	SHRQ         $3, CX
+	JEQ          lngdone
+
+lngloop:
+	VCVTPS2PD (SI), Z0
+	VSUBPD    Z4, Z0, Z0
+	VCVTPS2PD (DX), Z1
+	VMULPD    Z0, Z1, Z1
+	VMULPD    Z5, Z1, Z1
+	VMOVUPD   (DI), Z2
+	VADDPD    Z1, Z2, Z2
+	VMOVUPD   Z2, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       lngloop
+	VZEROUPPER
+
+lngdone:
+	RET
