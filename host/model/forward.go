@@ -356,10 +356,22 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 // float32 scores each exponential is exp32 of the float32 rounding of
 // σ_u − max σ (the weights are rounded to float32 anyway), computed by
 // exp32s in e. p and e are scratch of len(s) values.
+//
+// With AVX-512, float32 rows run 8 at a time (softmaxScale8, softmaxShift8,
+// softmaxDiv8: the same operations) but for the sum, which stays in order.
+// The maximum may then differ in the sign of a zero, which changes no
+// σ_u − max σ but that of a zero σ_u, and exp32 of either zero is 1.
 func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, scale float64) {
 	mx := math.Inf(-1)
-	for u, v := range s {
-		p[u] = float64(v) * scale
+	v8 := 0 // float32 entries done 8 at a time
+	if s32, ok := any(s).([]float32); ok && haveAVX512 {
+		v8 = len(s) &^ 7
+		if v8 > 0 {
+			mx = softmaxScale8(&p[0], &s32[0], v8, scale)
+		}
+	}
+	for u := v8; u < len(s); u++ {
+		p[u] = float64(s[u]) * scale
 		if p[u] > mx {
 			mx = p[u]
 		}
@@ -367,15 +379,21 @@ func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, 
 	z := 0.0
 	if _, ok := any(s).([]float32); ok {
 		e = e[:len(p)]
-		for u, v := range p {
-			e[u] = float32(v - mx)
+		if v8 > 0 {
+			softmaxShift8(&e[0], &p[0], v8, mx)
+		}
+		for u := v8; u < len(p); u++ {
+			e[u] = float32(p[u] - mx)
 		}
 		exp32s(e, e)
 		for _, v := range e {
 			z += float64(v)
 		}
-		for u, v := range e {
-			out[u] = F(float64(v) / z)
+		if v8 > 0 {
+			softmaxDiv8(&any(out).([]float32)[0], &e[0], v8, z)
+		}
+		for u := v8; u < len(e); u++ {
+			out[u] = F(float64(e[u]) / z)
 		}
 		return
 	}

@@ -66,3 +66,12 @@ func lnBwdXRow8(o, x, dy, gain *float32, n int, mu, r, mg, mgx float64)
 
 //go:noescape
 func lnGainRow8(acc *float64, x, dy *float32, n int, mu, r float64)
+
+//go:noescape
+func softmaxScale8(p *float64, s *float32, n int, scale float64) float64
+
+//go:noescape
+func softmaxShift8(e *float32, p *float64, n int, mx float64)
+
+//go:noescape
+func softmaxDiv8(out, e *float32, n int, z float64)

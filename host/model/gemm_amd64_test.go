@@ -237,3 +237,47 @@ func TestLayerNormBwdVectorBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxVectorBitIdentical: attention's float32 softmax gives the
+// scalar loop's bits with AVX-512, at every row length to past 64, with
+// zeros of both signs, ties and NaN.
+func TestSoftmaxVectorBitIdentical(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(18, 18))
+	for n := 1; n <= 70; n++ {
+		for trial := range 4 {
+			s := make([]float32, n)
+			for u := range s {
+				s[u] = float32(rng.NormFloat64() * 8)
+			}
+			switch trial {
+			case 1: // the maximum a zero of either sign, the others negative
+				for u := range s {
+					s[u] = -float32(math.Abs(float64(s[u]))) - 1
+				}
+				s[rng.IntN(n)] = float32(math.Copysign(0, -1))
+				s[rng.IntN(n)] = 0
+			case 2:
+				s[rng.IntN(n)] = float32(math.NaN())
+			case 3: // ties
+				for u := range s {
+					s[u] = float32(u % 3)
+				}
+			}
+			run := func() []float32 {
+				out := make([]float32, n)
+				attnSoftmax(out, make([]float64, n), make([]float32, n), s, 0.17677669529663687)
+				return out
+			}
+			vec := run()
+			haveAVX512 = false
+			scalar := run()
+			haveAVX512 = true
+			for u := range vec {
+				require.Equal(t, math.Float32bits(scalar[u]), math.Float32bits(vec[u]), "n=%d trial %d: out[%d] %v vs %v", n, trial, u, vec[u], scalar[u])
+			}
+		}
+	}
+}

@@ -80,3 +80,15 @@ func lnBwdXRow8(o, x, dy, gain *float32, n int, mu, r, mg, mgx float64) {
 func lnGainRow8(acc *float64, x, dy *float32, n int, mu, r float64) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
+
+func softmaxScale8(p *float64, s *float32, n int, scale float64) float64 {
+	panic("model: no softmax kernel on this architecture")
+}
+
+func softmaxShift8(e *float32, p *float64, n int, mx float64) {
+	panic("model: no softmax kernel on this architecture")
+}
+
+func softmaxDiv8(out, e *float32, n int, z float64) {
+	panic("model: no softmax kernel on this architecture")
+}

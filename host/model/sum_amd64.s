@@ -188,3 +188,89 @@ lngloop:
 
 lngdone:
 	RET
+
+// func softmaxScale8(p *float64, s *float32, n int, scale float64) float64
+//
+// p[u] = float64(s[u])·scale for u < n, n a multiple of 8, and returns the
+// largest p[u] that is not NaN (−Inf if none). Needs AVX-512F.
+TEXT ·softmaxScale8(SB), NOSPLIT, $0-40
+	MOVQ         p+0(FP), DI
+	MOVQ         s+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD scale+24(FP), Z4
+	MOVQ         $0xfff0000000000000, AX // −Inf
+	VPBROADCASTQ AX, Z5
+	SHRQ         $3, CX
+	JEQ          smsreduce
+
+smsloop:
+	VCVTPS2PD (SI), Z0
+	VMULPD    Z4, Z0, Z0
+	VMOVUPD   Z0, (DI)
+	VMAXPD    Z5, Z0, Z5 // a NaN in Z0 yields Z5: NaN never becomes the maximum
+	ADDQ      $32, SI
+	ADDQ      $64, DI
+	DECQ      CX
+	JNZ       smsloop
+
+smsreduce:
+	VEXTRACTF64X4 $1, Z5, Y1
+	VMAXPD        Y1, Y5, Y5
+	VEXTRACTF128  $1, Y5, X1
+	VMAXPD        X1, X5, X5
+	VPERMILPD     $1, X5, X1
+	VMAXSD        X1, X5, X5
+	MOVSD         X5, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func softmaxShift8(e *float32, p *float64, n int, mx float64)
+//
+// e[u] = float32(p[u] − mx) for u < n, n a multiple of 8. Needs AVX-512F.
+TEXT ·softmaxShift8(SB), NOSPLIT, $0-32
+	MOVQ         e+0(FP), DI
+	MOVQ         p+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD mx+24(FP), Z4
+	SHRQ         $3, CX
+	JEQ          smshdone
+
+smshloop:
+	VMOVUPD   (SI), Z0
+	VSUBPD    Z4, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $64, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       smshloop
+	VZEROUPPER
+
+smshdone:
+	RET
+
+// func softmaxDiv8(out, e *float32, n int, z float64)
+//
+// out[u] = float32(float64(e[u]) / z) for u < n, n a multiple of 8.
+// Needs AVX-512F.
+TEXT ·softmaxDiv8(SB), NOSPLIT, $0-32
+	MOVQ         out+0(FP), DI
+	MOVQ         e+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSD z+24(FP), Z4
+	SHRQ         $3, CX
+	JEQ          smddone
+
+smdloop:
+	VCVTPS2PD (SI), Z0
+	VDIVPD    Z4, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMOVUPS   Y0, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DI
+	DECQ      CX
+	JNZ       smdloop
+	VZEROUPPER
+
+smddone:
+	RET
