@@ -149,3 +149,99 @@ gloop:
 
 gdone:
 	RET
+
+// func geluSmall16(x *float32, n int, t float32) int
+//
+// The first i < n with !(|x[i]| ≥ t) (|x[i]| < t, or NaN), n if none, n a
+// multiple of 16. Needs AVX-512F.
+TEXT ·geluSmall16(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS t+16(FP), Z1
+	MOVL         $0x7fffffff, AX
+	VPBROADCASTD AX, Z2
+	XORQ         DX, DX
+	CMPQ         DX, CX
+	JGE          smallnone
+
+smallloop:
+	VPANDD  (SI)(DX*4), Z2, Z0
+	VCMPPS  $0x19, Z1, Z0, K1 // NGE_UQ: !(|x| ≥ t), true for NaN
+	KMOVW   K1, AX
+	TESTL   AX, AX
+	JNE     smallfound
+	ADDQ    $16, DX
+	CMPQ    DX, CX
+	JLT     smallloop
+
+smallnone:
+	MOVQ CX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+smallfound:
+	TZCNTL AX, AX
+	ADDQ   AX, DX
+	MOVQ   DX, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func geluArg16(dst, src *float32, n int, a, nc float32)
+//
+// dst[i] = nc·(v + ((a·v)·v)·v) with v = src[i], for i < n, n a multiple
+// of 16: geluFwd's argument, the same float32 operations in the same order
+// (no FMA). Needs AVX-512F.
+TEXT ·geluArg16(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS a+24(FP), Z2
+	VBROADCASTSS nc+28(FP), Z3
+	SHRQ         $4, CX
+	JEQ          argdone
+
+argloop:
+	VMOVUPS (SI), Z0
+	VMULPS  Z0, Z2, Z1
+	VMULPS  Z0, Z1, Z1
+	VMULPS  Z0, Z1, Z1
+	VADDPS  Z1, Z0, Z1
+	VMULPS  Z1, Z3, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     argloop
+	VZEROUPPER
+
+argdone:
+	RET
+
+// func geluQuot16(o, x, e *float32, n int)
+//
+// o[i] = x[i] / (1 + e[i]) for i < n, n a multiple of 16, in float32 (o
+// may be x). Needs AVX-512F.
+TEXT ·geluQuot16(SB), NOSPLIT, $0-32
+	MOVQ         o+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         e+16(FP), DX
+	MOVQ         n+24(FP), CX
+	MOVL         $0x3f800000, AX // 1
+	VPBROADCASTD AX, Z3
+	SHRQ         $4, CX
+	JEQ          quotdone
+
+quotloop:
+	VMOVUPS (SI), Z0
+	VADDPS  (DX), Z3, Z1
+	VDIVPS  Z1, Z0, Z2
+	VMOVUPS Z2, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DX
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     quotloop
+	VZEROUPPER
+
+quotdone:
+	RET

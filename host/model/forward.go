@@ -270,6 +270,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 // attnWork holds the scratch arrays of attnBlock and its callers.
 type attnWork[F float32 | float64] struct {
 	s, p, kv, q, o, ds []F
+	kt, vt             []F // Kᵀ and Vᵀ packed once per head (prePackB)
 	sc                 []float64
 	e                  []float32
 }
@@ -334,9 +335,11 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 		ws.sc = make([]float64, nk)
 		ws.e = make([]float32, nk)
 	}
+	// Kᵀ packed once for all the blocks of rows.
+	kt := prePackB(&ws.kt, k, ldk, true, min(nk, first+nq), hd)
 	for j0 := 0; j0 < nq; j0 += attnRows {
 		j1 := min(j0+attnRows, nq)
-		gemmFixed(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk)
+		gemmFixedPre(false, true, j1-j0, min(nk, first+j1), hd, q[j0*ldq:], ldq, k, ldk, s[j0*nk:], nk, kt)
 	}
 	scale := 1 / math.Sqrt(float64(hd))
 	for j := range nq {
@@ -353,10 +356,22 @@ func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, fir
 // float32 scores each exponential is exp32 of the float32 rounding of
 // σ_u − max σ (the weights are rounded to float32 anyway), computed by
 // exp32s in e. p and e are scratch of len(s) values.
+//
+// With AVX-512, float32 rows run 8 at a time (softmaxScale8, softmaxShift8,
+// softmaxDiv8: the same operations) but for the sum, which stays in order.
+// The maximum may then differ in the sign of a zero, which changes no
+// σ_u − max σ but that of a zero σ_u, and exp32 of either zero is 1.
 func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, scale float64) {
 	mx := math.Inf(-1)
-	for u, v := range s {
-		p[u] = float64(v) * scale
+	v8 := 0 // float32 entries done 8 at a time
+	if s32, ok := any(s).([]float32); ok && haveAVX512 {
+		v8 = len(s) &^ 7
+		if v8 > 0 {
+			mx = softmaxScale8(&p[0], &s32[0], v8, scale)
+		}
+	}
+	for u := v8; u < len(s); u++ {
+		p[u] = float64(s[u]) * scale
 		if p[u] > mx {
 			mx = p[u]
 		}
@@ -364,15 +379,21 @@ func attnSoftmax[F float32 | float64](out []F, p []float64, e []float32, s []F, 
 	z := 0.0
 	if _, ok := any(s).([]float32); ok {
 		e = e[:len(p)]
-		for u, v := range p {
-			e[u] = float32(v - mx)
+		if v8 > 0 {
+			softmaxShift8(&e[0], &p[0], v8, mx)
+		}
+		for u := v8; u < len(p); u++ {
+			e[u] = float32(p[u] - mx)
 		}
 		exp32s(e, e)
 		for _, v := range e {
 			z += float64(v)
 		}
-		for u, v := range e {
-			out[u] = F(float64(v) / z)
+		if v8 > 0 {
+			softmaxDiv8(&any(out).([]float32)[0], &e[0], v8, z)
+		}
+		for u := v8; u < len(e); u++ {
+			out[u] = F(float64(e[u]) / z)
 		}
 		return
 	}
@@ -452,10 +473,20 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 	y = y[:m*n]
 	gemm(false, false, m, n, k, 1, in[:m*k], k, w[:k*n], n, 0, y, n)
 	x = x[:m*n]
+	bias = bias[:n]
+	n16 := 0 // columns added 16 at a time, the same additions
+	if haveAVX512 {
+		if _, ok := any(x).([]float32); ok {
+			n16 = n &^ 15
+		}
+	}
 	for i := 0; i < len(x); i += n {
 		xr, yr := x[i:i+n], y[i:i+n]
-		for j, b := range bias[:n] {
-			xr[j] += yr[j] + b
+		if n16 > 0 {
+			residualRow16(&any(xr).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+		}
+		for j := n16; j < n; j++ {
+			xr[j] += yr[j] + bias[j]
 		}
 	}
 }

@@ -168,13 +168,24 @@ func geluFwd[F float32 | float64](o, x []F) {
 			for c := lo; c < hi; c += len(e) {
 				xc := x32[c:min(c+len(e), hi)]
 				ec := e[:len(xc)]
-				for i, v := range xc {
+				v16 := 0 // done 16 at a time, the same operations
+				if haveAVX512 {
+					v16 = len(xc) &^ 15
+				}
+				if v16 > 0 {
+					geluArg16(&ec[0], &xc[0], v16, geluA, -geluC)
+				}
+				for i := v16; i < len(xc); i++ {
+					v := xc[i]
 					ec[i] = -geluC * (v + geluA*v*v*v)
 				}
 				exp32s(ec, ec)
 				oc := o32[c : c+len(xc)]
-				for i, v := range xc {
-					oc[i] = v / (1 + ec[i])
+				if v16 > 0 {
+					geluQuot16(&oc[0], &xc[0], &ec[0], v16)
+				}
+				for i := v16; i < len(xc); i++ {
+					oc[i] = xc[i] / (1 + ec[i])
 				}
 			}
 		})
@@ -242,9 +253,20 @@ func exp32(x float32) float32 {
 func exp32s(dst, x []float32) {
 	dst = dst[:len(x)]
 	i := 0
-	if haveAVX512 && len(x) >= 16 {
+	if haveAVX512 {
 		i = len(x) &^ 15
-		exp32x16(&dst[0], &x[0], i)
+		if i > 0 {
+			exp32x16(&dst[0], &x[0], i)
+		}
+		if i < len(x) {
+			// The tail through the kernel too, padded with zeros: each
+			// lane's value is exp32 of its own argument.
+			var t [16]float32
+			n := copy(t[:], x[i:])
+			exp32x16(&t[0], &t[0], 16)
+			copy(dst[i:], t[:n])
+		}
+		return
 	}
 	for ; i < len(x); i++ {
 		dst[i] = exp32(x[i])
@@ -257,8 +279,8 @@ func exp32s(dst, x []float32) {
 // recomputed.
 //
 // With AVX-512, float32 runs 8 at a time through geluBwd8, then the
-// elements with |x| < 1e-3 (or NaN) are redone one by one: the same
-// arithmetic, bit for bit.
+// elements with |x| < 1e-3 (or NaN), found 16 at a time by geluSmall16,
+// are redone one by one: the same arithmetic, bit for bit.
 func geluBwd[F float32 | float64](o, x, y, dy []F) {
 	o32, ok := any(o).([]float32)
 	if !ok || !haveAVX512 {
@@ -276,13 +298,40 @@ func geluBwd[F float32 | float64](o, x, y, dy []F) {
 			_, _, _, _ = o32[lo+n-1], x32[lo+n-1], y32[lo+n-1], dy32[lo+n-1]
 			geluBwd8(&o32[lo], &x32[lo], &y32[lo], &dy32[lo], n)
 		}
-		for i := lo; i < hi; i++ {
+		// The elements to redo: |x| < 1e-3 or NaN, blocks of 16 among
+		// the first n16 skipped by geluSmall16 when they hold none, then
+		// all those past n.
+		n16 := n &^ 15
+		for b := 0; b < n16; {
+			k := geluSmall16(&x32[lo+b], n16-b, geluSmallT)
+			if k == n16-b {
+				break
+			}
+			b = (b + k) &^ 15
+			for i := lo + b; i < lo+b+16; i++ {
+				if v := float64(x32[i]); !(math.Abs(v) >= 1e-3) {
+					o32[i] = float32(geluGrad(v, float64(y32[i]), float64(dy32[i])))
+				}
+			}
+			b += 16
+		}
+		for i := lo + n16; i < hi; i++ {
 			if v := float64(x32[i]); i >= lo+n || !(math.Abs(v) >= 1e-3) {
 				o32[i] = float32(geluGrad(v, float64(y32[i]), float64(dy32[i])))
 			}
 		}
 	})
 }
+
+// geluSmallT is the least float32 t with t ≥ 1e-3 (as a real number), so
+// that |x| ≥ t in float32 exactly when |x| ≥ 1e-3 in float64.
+var geluSmallT = func() float32 {
+	t := float32(1e-3)
+	if float64(t) < 1e-3 {
+		t = math.Nextafter32(t, 1)
+	}
+	return t
+}()
 
 // geluGrad is dy·gelu'(v) of one element, as geluBwd states it.
 func geluGrad(v, y, dy float64) float64 {
@@ -389,6 +438,17 @@ func sumRows[F float32 | float64](o, x []F) {
 	d := len(o)
 	rows := len(x) / d
 	parallelColumns(d, rows, func(lo, hi int) {
+		if o32, ok := any(o).([]float32); ok && haveAVX512 && rows > 0 {
+			// The same additions, 16 columns to a vector.
+			x32 := any(x).([]float32)
+			_ = x32[(rows-1)*d+hi-1]
+			for ; lo+64 <= hi; lo += 64 {
+				colSums64(&o32[lo], &x32[lo], rows, d)
+			}
+			for ; lo+16 <= hi; lo += 16 {
+				colSums16(&o32[lo], &x32[lo], rows, d)
+			}
+		}
 		acc := o[lo:hi]
 		copy(acc, x[lo:hi])
 		for i := 1; i < rows; i++ {
@@ -409,10 +469,19 @@ func biasOf[F float32 | float64](in [][]F, i int) []F {
 
 func addBias[F float32 | float64](o, y, bias []F) {
 	n := len(bias)
+	n16 := 0 // columns added 16 at a time, the same additions
+	if haveAVX512 {
+		if _, ok := any(o).([]float32); ok {
+			n16 = n &^ 15
+		}
+	}
 	for i := 0; i < len(y); i += n {
 		or, yr := o[i:i+n], y[i:i+n]
-		for j, b := range bias {
-			or[j] = yr[j] + b
+		if n16 > 0 {
+			addRow16(&any(or).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+		}
+		for j := n16; j < n; j++ {
+			or[j] = yr[j] + bias[j]
 		}
 	}
 }
@@ -483,9 +552,14 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 			}
 			mg /= float64(d)
 			mgx /= float64(d)
-			for k, v := range xr {
+			k0 := 0 // done 8 at a time, the same operations
+			if o32, ok := any(or).([]float32); ok && haveAVX512 && d >= 8 {
+				k0 = d &^ 7
+				lnBwdXRow8(&o32[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &any(gain).([]float32)[0], k0, mu, r, mg, mgx)
+			}
+			for k := k0; k < d; k++ {
 				g := float64(gr[k]) * float64(gain[k])
-				or[k] = F(r * (g - mg - (float64(v)-mu)*r*mgx))
+				or[k] = F(r * (g - mg - (float64(xr[k])-mu)*r*mgx))
 			}
 		}
 	})
@@ -501,8 +575,13 @@ func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 		for i := range rows {
 			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
 			mu, r := stats[2*i], stats[2*i+1]
-			for k, v := range xr {
-				acc[k] += float64(gr[k]) * (float64(v) - mu) * r
+			k0 := 0 // done 8 at a time, the same operations
+			if x32, ok := any(xr).([]float32); ok && haveAVX512 && len(acc) >= 8 {
+				k0 = len(acc) &^ 7
+				lnGainRow8(&acc[0], &x32[0], &any(gr).([]float32)[0], k0, mu, r)
+			}
+			for k := k0; k < len(acc); k++ {
+				acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
 			}
 		}
 		for k, v := range acc {
@@ -565,10 +644,12 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
 			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws)
-			// Causal blocks: rows below j1 read columns below j1 only.
+			// Causal blocks: rows below j1 read columns below j1 only;
+			// Vᵀ packed once for all of them.
+			vt := prePackB(&ws.vt, v, 3*d, true, t, hd)
 			for j0 := 0; j0 < t; j0 += attnRows {
 				j1 := min(j0+attnRows, t)
-				gemmSerial(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t)
+				gemmSerialPre(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t, vt)
 			}
 			for s := range t {
 				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]

@@ -135,6 +135,40 @@ func gemmFixed[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b 
 	}
 }
 
+// prePackB packs op(B) (k×n) by packBPanels into *buf, grown as needed,
+// and returns it, or returns nil where gemmFixedPre and gemmSerialPre
+// would not read it: without the packed kernels, or past one block of
+// k or n.
+func prePackB[F float32 | float64](buf *[]F, b []F, ldb int, tB bool, n, k int) []F {
+	if !haveGemmKernels || k > gemmKC || n > gemmNC {
+		return nil
+	}
+	nr := gemmNR[F]()
+	pre := grow(buf, (n+nr-1)/nr*nr*k)
+	packBPanels(pre, b, ldb, tB, n, k)
+	return pre
+}
+
+// gemmFixedPre is gemmFixed reading op(B), or its first n columns, from
+// pre (prePackB), or from b if pre is nil.
+func gemmFixedPre[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b []F, ldb int, c []F, ldc int, pre []F) {
+	if _, ok := any(c).([]float64); pre == nil || ok && m < gemmMR {
+		gemmFixed(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+		return
+	}
+	gemmPackedPre(false, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, pre)
+}
+
+// gemmSerialPre is gemmSerial reading op(B), or its first n columns, from
+// pre (prePackB), or from b if pre is nil.
+func gemmSerialPre[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int, pre []F) {
+	if pre == nil {
+		gemmSerial(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	gemmPackedPre(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pre)
+}
+
 // fmaGemm64 is C = op(A)·op(B) with exactly the float64 kernel's
 // arithmetic, without its packing: per element, math.FMA chains from 0
 // over blocks of gemmKC values of k, the block sums added left to right. It
@@ -200,11 +234,39 @@ func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 // AVX2 6×8 one. Every tile is the same FMA chains, so the kernels agree
 // bit for bit.
 func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
-	mr, nr := gemmMR, 16
-	if _, ok := any(c).([]float64); ok {
-		nr = 8
-	} else if haveAVX512 {
-		mr, nr = 12, 32
+	gemmPackedPre(parallel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// gemmNR returns the number of columns of a packed panel of op(B) for F.
+func gemmNR[F float32 | float64]() int {
+	if _, ok := any(F(0)).(float64); ok {
+		return 8
+	}
+	if haveAVX512 {
+		return 32
+	}
+	return 16
+}
+
+// packBPanels packs columns 0..n−1 of op(B) (k ≤ gemmKC rows, n ≤
+// gemmNC) into dst as gemmPacked would, panel after panel, for
+// gemmPackedPre; dst holds at least ⌈n/nr⌉·nr·k values (nr = gemmNR).
+func packBPanels[F float32 | float64](dst, b []F, ldb int, tB bool, n, k int) {
+	nr := gemmNR[F]()
+	for jp := range (n + nr - 1) / nr {
+		jb := jp * nr
+		packB(dst[jp*k*nr:(jp+1)*k*nr], b, ldb, tB, jb, min(nr, n-jb), nr, 0, k)
+	}
+}
+
+// gemmPackedPre is gemmPacked with op(B) already packed in pre by
+// packBPanels, if pre is not nil (then k ≤ gemmKC and n ≤ gemmNC). The
+// packed panels of a wider op(B) serve a product of its first n columns:
+// a kernel's columns are independent, and those past n are dropped.
+func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int, pre []F) {
+	mr, nr := gemmMR, gemmNR[F]()
+	if nr == 32 {
+		mr = 12
 	}
 	if beta != 0 && beta != 1 {
 		for i := range m {
@@ -221,8 +283,14 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 	if mr == 12 && alpha == 1 && gemmDirectOK(tA, lda, n) {
 		direct = m / mr
 	}
-	sizeA := (panels - direct) * mr * gemmKC
-	buf := getBuf[F](sizeA + gemmKC*gemmNC)
+	// Full 32-column panels of an untransposed float32 B are read in
+	// place, unpacked, when few row panels share them (gemmDirectBOK).
+	directB := mr == 12 && !tB && gemmDirectBOK(m) && pre == nil
+	sizeA, sizeB := (panels-direct)*mr*gemmKC, gemmKC*gemmNC
+	if pre != nil {
+		sizeB = 0
+	}
+	buf := getBuf[F](sizeA + sizeB)
 	defer putBuf(buf)
 	packedA, packedB := (*buf)[:sizeA], (*buf)[sizeA:]
 	// Work per k block and column block, in multiply-adds: below
@@ -247,10 +315,20 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 		for j0 := 0; j0 < n; j0 += gemmNC {
 			ncb := min(gemmNC, n-j0)
 			jPanels := (ncb + nr - 1) / nr
-			pb := packedB[:jPanels*kcb*nr]
+			pb := pre
+			if pre == nil {
+				pb = packedB
+			}
+			pb = pb[:jPanels*kcb*nr]
 			par(jPanels, 1<<15, func(lo, hi int) {
+				if pre != nil {
+					return
+				}
 				for jp := lo; jp < hi; jp++ {
 					jb := j0 + jp*nr
+					if directB && n-jb >= nr {
+						continue
+					}
 					packB(pb[jp*kcb*nr:(jp+1)*kcb*nr], b, ldb, tB, jb, min(nr, n-jb), nr, p0, kcb)
 				}
 			})
@@ -267,17 +345,31 @@ func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F
 						jb := j0 + jp*nr
 						cols := min(nr, n-jb)
 						pbj := pb[jp*kcb*nr : (jp+1)*kcb*nr]
-						switch {
-						case ip < direct && cols == nr:
-							kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
-							continue
-						case ip < direct:
-							kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
-						case rows == mr && cols == nr:
-							kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
-							continue
-						default:
-							kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
+						if directB && cols == nr {
+							bj := b[p0*ldb+jb:]
+							switch {
+							case ip < direct:
+								kernelAB(tA, kcb, a, lda, i0, p0, bj, ldb, c[i0*ldc+jb:], ldc, acc)
+								continue
+							case rows == mr:
+								kernelB(kcb, pai, bj, ldb, c[i0*ldc+jb:], ldc, acc)
+								continue
+							default:
+								kernelB(kcb, pai, bj, ldb, tmp[:], nr, false)
+							}
+						} else {
+							switch {
+							case ip < direct && cols == nr:
+								kernelA(tA, kcb, a, lda, i0, p0, pbj, c[i0*ldc+jb:], ldc, acc)
+								continue
+							case ip < direct:
+								kernelA(tA, kcb, a, lda, i0, p0, pbj, tmp[:], nr, false)
+							case rows == mr && cols == nr:
+								kernel(kcb, mr, pai, pbj, c[i0*ldc+jb:], ldc, acc)
+								continue
+							default:
+								kernel(kcb, mr, pai, pbj, tmp[:], nr, false)
+							}
 						}
 						for r := range rows {
 							cr := c[(i0+r)*ldc+jb : (i0+r)*ldc+jb+cols]
@@ -423,6 +515,31 @@ func kernelA[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b, c [
 	sgemmKernel12x32A(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda)
 }
 
+// kernelB is the 12×32 float32 kernel on a packed panel a of op(A) with
+// the 32 columns of B read in place from b (stride ldb, the first of the
+// k steps at b[0]); the caller guarantees that the blocks of b and c lie
+// inside them.
+func kernelB[F float32 | float64](k int, a, b []F, ldb int, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	_ = b32[(k-1)*ldb+31]
+	sgemmKernel12x32B(k, &a32[0], &b32[0], &c32[0], ldc, acc, ldb)
+}
+
+// kernelAB is kernelA with B read in place as in kernelB.
+func kernelAB[F float32 | float64](tA bool, k int, a []F, lda, i0, p0 int, b []F, ldb int, c []F, ldc int, acc bool) {
+	a32, b32, c32 := any(a).([]float32), any(b).([]float32), any(c).([]float32)
+	_ = c32[11*ldc+31]
+	_ = b32[(k-1)*ldb+31]
+	if tA {
+		_ = a32[(p0+k-1)*lda+i0+11]
+		sgemmKernel12x32TB(k, &a32[p0*lda+i0], &b32[0], &c32[0], ldc, acc, lda, ldb)
+		return
+	}
+	_ = a32[(i0+11)*lda+p0+k-1]
+	sgemmKernel12x32AB(k, &a32[i0*lda+p0], &b32[0], &c32[0], ldc, acc, lda, ldb)
+}
+
 var pool32, pool64 sync.Pool
 
 func getBuf[F float32 | float64](n int) *[]F {
@@ -456,3 +573,13 @@ func putBuf[F float32 | float64](v *[]F) {
 // memory: that pays while the panel is read by few column panels
 // (BenchmarkGemm). The arithmetic is the same either way.
 func gemmDirectOK(tA bool, lda, n int) bool { return lda <= 512 && (!tA || n <= 512) }
+
+// gemmDirectBOK reports whether the full 32-column panels of an
+// untransposed op(B) are read in place by the kernel rather than packed,
+// for a product of m rows: packing B costs a pass over it per block,
+// which pays only when many row panels share the packed panel
+// (BenchmarkGemm). The arithmetic is the same either way.
+func gemmDirectBOK(m int) bool { return m <= gemmDirectBRows }
+
+// gemmDirectBRows is the most rows of a product that reads B in place.
+var gemmDirectBRows = 512

@@ -303,3 +303,31 @@ func TestFMAGemm64MatchesKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestGemmPrePacked: products reading op(B) packed once by prePackB, for
+// the first n of its columns, give gemmFixed's and gemmSerial's bits.
+func TestGemmPrePacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 16))
+	const k, wide = 32, 63
+	a, b := make([]float32, 50*k), make([]float32, wide*k) // b: [wide, k], op(B) = bᵀ
+	for _, s := range [][]float32{a, b} {
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+	}
+	var buf []float32
+	pre := prePackB(&buf, b, k, true, wide, k)
+	for _, c := range []struct{ m, n int }{{48, 48}, {15, 63}, {5, 17}, {50, 1}} {
+		want, got := make([]float32, c.m*c.n), make([]float32, c.m*c.n)
+		gemmFixed(false, true, c.m, c.n, k, a, k, b, k, want, c.n)
+		gemmFixedPre(false, true, c.m, c.n, k, a, k, b, k, got, c.n, pre)
+		for i := range want {
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "fixed %d×%d: c[%d]", c.m, c.n, i)
+		}
+		gemmSerial(false, true, c.m, c.n, k, 0.5, a, k, b, k, 0, want, c.n)
+		gemmSerialPre(false, true, c.m, c.n, k, 0.5, a, k, b, k, 0, got, c.n, pre)
+		for i := range want {
+			require.Equal(t, math.Float32bits(want[i]), math.Float32bits(got[i]), "serial %d×%d: c[%d]", c.m, c.n, i)
+		}
+	}
+}
