@@ -127,6 +127,9 @@ func newRoot(e *env) *cobra.Command {
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if !c.HasParent() { // the program's name already starts the message
+			return usagef("%v", err)
+		}
 		return usagef("%s: %v", where(c), err)
 	})
 	root.AddCommand(compareCmd(e), reportCmd(e), trainCmd(e), sftCmd(e), generateCmd(e), benchCmd(e), objectiveCmd(e), versionCmd(e))

@@ -238,6 +238,10 @@ func TestFlagPlacement(t *testing.T) {
 		assert.Equal(t, tc.code, code, "%q: %s", tc.args, stderr)
 		assert.Contains(t, stderr, tc.want, "%q", tc.args)
 	}
+	code, _, stderr = run(t, "", "--frob")
+	assert.Equal(t, ExitUsage, code)
+	assert.NotContains(t, stderr, "prefopt: prefopt:", "the root command is not named twice")
+	assert.Contains(t, stderr, "unknown flag: --frob")
 	code, stdout, _ := run(t, "", "help", "objective", "serve")
 	assert.Equal(t, ExitOK, code)
 	assert.Contains(t, stdout, "PREFOPT_PLUGIN=objective")
