@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prefopt/prefopt/internal/testexp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,48 +23,9 @@ import (
 	"github.com/prefopt/prefopt/internal/pytest"
 )
 
-// tinyCompare is a comparison on the built-in task small enough for a unit
-// test: 2 symbols, 8 completions per prompt, two objectives.
-const tinyCompare = `
-[run]
-name = "tiny"
-seed = 7
-[task]
-alphabet = 2
-prompt_len = 2
-completion_len = 3
-train_prompts = 3
-eval_prompts = 1
-samples_per_prompt = 8
-demonstrations = 64
-sft_steps = 10
-sft_batch = 16
-sft_lr = 1e-2
-frontier_betas = [2.0, 0.5, 0.1]
-[model]
-context = 5
-width = 8
-heads = 2
-layers = 1
-mlp_mult = 2
-[optimizer]
-lr = 1e-2
-[train]
-epochs = 1
-batch_size = 8
-schedule = "constant"
-log_every = 1
-eval_every = 1
-checkpoint_every = 1
-[[objective]]
-name = "dpo"
-[objective.params]
-beta = 0.5
-[[objective]]
-name = "kto"
-[objective.params]
-beta = 0.5
-`
+// tinyCompare is a comparison small enough for a unit test
+// (testexp.Tiny), checkpointed every step.
+var tinyCompare = testexp.Tiny("name = \"tiny\"\nseed = 7", 1)
 
 func writeFile(t *testing.T, path, text string) string {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/prefopt/prefopt/internal/testexp"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,48 +30,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tiny is a comparison small enough for a unit test: 2 symbols, 8
-// completions per prompt, two objectives.
-const tiny = `
-[run]
-name = "tiny"
-seed = 7
-[task]
-alphabet = 2
-prompt_len = 2
-completion_len = 3
-train_prompts = 3
-eval_prompts = 1
-samples_per_prompt = 8
-demonstrations = 64
-sft_steps = 10
-sft_batch = 16
-sft_lr = 1e-2
-frontier_betas = [2.0, 0.5, 0.1]
-[model]
-context = 5
-width = 8
-heads = 2
-layers = 1
-mlp_mult = 2
-[optimizer]
-lr = 1e-2
-[train]
-epochs = 1
-batch_size = 8
-schedule = "constant"
-log_every = 1
-eval_every = 1
-checkpoint_every = 0
-[[objective]]
-name = "dpo"
-[objective.params]
-beta = 0.5
-[[objective]]
-name = "kto"
-[objective.params]
-beta = 0.5
-`
+// tiny is a comparison small enough for a unit test (testexp.Tiny).
+var tiny = testexp.Tiny("name = \"tiny\"\nseed = 7", 0)
 
 func runTiny(t *testing.T, jobs int) (*summary.Summary, []byte) {
 	t.Helper()
@@ -242,7 +203,7 @@ func TestInterruptedThenResumed(t *testing.T) {
 
 // tinySeeds is tiny with two seeds and DPO swept over two multiples of its
 // β: three objectives, six runs.
-const tinySeeds = tiny + `
+var tinySeeds = tiny + `
 [sweep]
 param = "beta"
 scale = [0.5, 1]

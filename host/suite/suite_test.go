@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"github.com/prefopt/prefopt/internal/testexp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,49 +30,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// tiny is a scenario small enough for a unit test: 2 symbols, 8
-// completions per prompt, two objectives.
-const tiny = `
-[run]
-name = "NAME"
-description = "CLAIM"
-seed = 7
-[task]
-alphabet = 2
-prompt_len = 2
-completion_len = 3
-train_prompts = 3
-eval_prompts = 1
-samples_per_prompt = 8
-demonstrations = 64
-sft_steps = 10
-sft_batch = 16
-sft_lr = 1e-2
-frontier_betas = [2.0, 0.5, 0.1]
-[model]
-context = 5
-width = 8
-heads = 2
-layers = 1
-mlp_mult = 2
-[optimizer]
-lr = 1e-2
-[train]
-epochs = 1
-batch_size = 8
-schedule = "constant"
-log_every = 1
-eval_every = 1
-checkpoint_every = 0
-[[objective]]
-name = "dpo"
-[objective.params]
-beta = 0.5
-[[objective]]
-name = "kto"
-[objective.params]
-beta = 0.5
-`
+// tiny is a scenario small enough for a unit test (testexp.Tiny); NAME and
+// CLAIM are replaced per scenario.
+var tiny = testexp.Tiny("name = \"NAME\"\ndescription = \"CLAIM\"\nseed = 7", 0)
 
 // tinyFS holds two scenarios: "plain", and "swept", whose DPO is swept over
 // half and once its β.
