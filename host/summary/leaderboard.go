@@ -1,11 +1,5 @@
 package summary
 
-import (
-	"encoding/json"
-	"fmt"
-	"os"
-)
-
 // Leaderboard is the content of leaderboard.json: objectives × scenarios of
 // the benchmark suite, each cell one exact metric over seeds.
 type Leaderboard struct {
@@ -42,27 +36,7 @@ type Scenario struct {
 }
 
 // WriteLeaderboard writes l as indented JSON to path, atomically.
-func WriteLeaderboard(path string, l *Leaderboard) error {
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return fmt.Errorf("summary: %w", err)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("summary: %w", err)
-	}
-	return os.Rename(tmp, path)
-}
+func WriteLeaderboard(path string, l *Leaderboard) error { return writeJSON(path, l) }
 
 // ReadLeaderboard reads a leaderboard.json.
-func ReadLeaderboard(path string) (*Leaderboard, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
-	}
-	var l Leaderboard
-	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("summary: %s: %w", path, err)
-	}
-	return &l, nil
-}
+func ReadLeaderboard(path string) (*Leaderboard, error) { return readJSON[Leaderboard](path) }

@@ -97,8 +97,15 @@ type Point struct {
 }
 
 // Write writes s as indented JSON to path, atomically.
-func Write(path string, s *Summary) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+func Write(path string, s *Summary) error { return writeJSON(path, s) }
+
+// Read reads a summary.json.
+func Read(path string) (*Summary, error) { return readJSON[Summary](path) }
+
+// writeJSON writes v as indented JSON to path through a temporary file
+// renamed into place, so a reader never sees half a file.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
@@ -109,15 +116,15 @@ func Write(path string, s *Summary) error {
 	return os.Rename(tmp, path)
 }
 
-// Read reads a summary.json.
-func Read(path string) (*Summary, error) {
+// readJSON decodes the JSON file at path into a new T.
+func readJSON[T any](path string) (*T, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}
-	var s Summary
-	if err := json.Unmarshal(b, &s); err != nil {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("summary: %s: %w", path, err)
 	}
-	return &s, nil
+	return &v, nil
 }
