@@ -762,16 +762,7 @@ func frontierFigure(s *summary.Summary, looks []look) (figure, error) {
 		}
 		leg.Add(l.Label, l.line(nil), l.marks(nil, markRadius))
 	}
-	if hasRef {
-		sc := &plotter.Scatter{XYs: plotter.XYs{ref}, GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
-		p.Add(sc)
-		leg.Add("π_ref (start)", sc)
-	}
-	if hasOpt {
-		sc := &plotter.Scatter{XYs: plotter.XYs{opt}, GlyphStyle: draw.GlyphStyle{Color: optColor, Radius: 6, Shape: asterisk{}}}
-		p.Add(sc)
-		leg.Add(fmt.Sprintf("π*_β, β = %g", s.Beta), sc)
-	}
+	addAnchors(p, &leg, "π_ref (start)", ref, hasRef, opt, hasOpt, s.Beta)
 	p.X.Min = math.Min(p.X.Min, 0)
 	if p.X.Max < xmax {
 		p.X.Max = xmax
@@ -915,4 +906,19 @@ func betaLabels(bp betaPoints) (*plotter.Labels, error) {
 // trimFloat formats v with at most 3 significant digits.
 func trimFloat(v float64) string {
 	return strings.TrimSuffix(fmt.Sprintf("%.3g", v), ".")
+}
+
+// addAnchors marks π_ref (a ring, named refName in the legend) and π*_β (an
+// asterisk) in the reward–KL plane of p, each only when it is known.
+func addAnchors(p *plot.Plot, leg *plot.Legend, refName string, ref plotter.XY, hasRef bool, opt plotter.XY, hasOpt bool, beta float64) {
+	if hasRef {
+		sc := &plotter.Scatter{XYs: plotter.XYs{ref}, GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
+		p.Add(sc)
+		leg.Add(refName, sc)
+	}
+	if hasOpt {
+		sc := &plotter.Scatter{XYs: plotter.XYs{opt}, GlyphStyle: draw.GlyphStyle{Color: optColor, Radius: 6, Shape: asterisk{}}}
+		p.Add(sc)
+		leg.Add(fmt.Sprintf("π*_β, β = %g", beta), sc)
+	}
 }

@@ -247,16 +247,8 @@ func sweepFigure(s *summary.Summary, by map[string]look) (figure, error) {
 		p.Add(l.marks(plotter.XYs{{X: kl.Mean, Y: r.Mean}}, endRadius))
 		leg.Add(a.Label, l.marks(nil, endRadius))
 	}
-	if ref, ok := point(s.Reference); ok {
-		sc := &plotter.Scatter{XYs: plotter.XYs{ref}, GlyphStyle: draw.GlyphStyle{Color: refColor, Radius: endRadius + 1, Shape: polygon{hollow: true}}}
-		p.Add(sc)
-		leg.Add("π_ref", sc)
-	}
-	if hasOpt {
-		sc := &plotter.Scatter{XYs: plotter.XYs{opt}, GlyphStyle: draw.GlyphStyle{Color: optColor, Radius: 6, Shape: asterisk{}}}
-		p.Add(sc)
-		leg.Add(fmt.Sprintf("π*_β, β = %g", s.Beta), sc)
-	}
+	ref, hasRef := point(s.Reference)
+	addAnchors(p, &leg, "π_ref", ref, hasRef, opt, hasOpt, s.Beta)
 	p.X.Min = math.Min(p.X.Min, 0)
 	if p.X.Max < xmax {
 		p.X.Max = xmax
