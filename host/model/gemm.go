@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"runtime"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -276,6 +277,11 @@ func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alph
 			}
 		}
 	}
+	if mr == 12 && alpha == 1 && pre == nil && !tB && m >= mr && n >= nr &&
+		gemmDirectOK(tA, lda, n) && gemmDirectBOK(m) {
+		gemmDirect(parallel, tA, m, n, k, a, lda, b, ldb, beta != 0, c, ldc)
+		return
+	}
 	panels := (m + mr - 1) / mr
 	// Full 12-row panels of a float32 A with alpha 1 are read in place,
 	// unpacked, where that pays (gemmDirectOK); the others are packed.
@@ -387,6 +393,78 @@ func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alph
 			})
 		}
 	}
+}
+
+// gemmDirect is gemmPackedPre on the 12×32 float32 kernel with both
+// operands read in place (alpha 1, op(B) untransposed, m ≥ 12, n ≥ 32),
+// C added to when acc. Nothing is packed, so the tiles of C are shared
+// out once: each core takes a range of column panels (of row panels
+// when there are fewer column panels than cores) and sweeps every block of k over its own
+// tiles, with no hand-over between blocks. A partial panel at the bottom
+// or right edge is the last full-size panel, shifted to end at the
+// edge, computed into a scratch tile of which the edge rows and columns
+// are kept: every element is still its own FMA chains.
+func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda int, b []F, ldb int, acc bool, c []F, ldc int) {
+	const mr, nr = 12, 32
+	rowPanels, colPanels := (m+mr-1)/mr, (n+nr-1)/nr
+	tiles := func(r0, r1, j0, j1 int) {
+		var tmp [mr * nr]F
+		for p0 := 0; p0 < k; p0 += gemmKC {
+			kcb := min(gemmKC, k-p0)
+			add := acc || p0 > 0
+			for jp := j0; jp < j1; jp++ {
+				jb := min(jp*nr, n-nr)
+				bj := b[p0*ldb+jb:]
+				for ip := r0; ip < r1; ip++ {
+					i0 := min(ip*mr, m-mr)
+					if i0 == ip*mr && jb == jp*nr {
+						kernelAB(tA, kcb, a, lda, i0, p0, bj, ldb, c[i0*ldc+jb:], ldc, add)
+						continue
+					}
+					kernelAB(tA, kcb, a, lda, i0, p0, bj, ldb, tmp[:], nr, false)
+					dr, dc := ip*mr-i0, jp*nr-jb // rows and columns owned by the panel before
+					for r := dr; r < mr; r++ {
+						cr := c[(i0+r)*ldc+jb+dc : (i0+r)*ldc+jb+nr]
+						tr := tmp[r*nr+dc : r*nr+nr]
+						if add {
+							for j, v := range tr {
+								cr[j] += v
+							}
+						} else {
+							copy(cr, tr)
+						}
+					}
+				}
+			}
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if !parallel || workers < 2 || m*min(n, gemmNC)*min(k, gemmKC) < gemmParWork {
+		tiles(0, rowPanels, 0, colPanels)
+		return
+	}
+	split := colPanels
+	if colPanels < workers {
+		split = rowPanels
+	}
+	workers = min(workers, split)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := split*w/workers, split*(w+1)/workers
+		f := func() {
+			if split == colPanels {
+				tiles(0, rowPanels, lo, hi)
+			} else {
+				tiles(lo, hi, 0, colPanels)
+			}
+		}
+		if w == workers-1 {
+			f()
+			continue
+		}
+		wg.Go(f)
+	}
+	wg.Wait()
 }
 
 // packA writes alpha times rows i0..i0+rows−1, columns p0..p0+kcb−1 of

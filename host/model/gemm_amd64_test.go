@@ -44,6 +44,9 @@ func TestGemmKernelsAgree(t *testing.T) {
 		{"full tiles parallel", 96, 128, gemmKC + 88, false, false, 1},
 		{"B packed NN", gemmDirectBRows + 13, 70, 40, false, false, 0},
 		{"B packed TN", gemmDirectBRows + 13, 64, 40, true, false, 1},
+		{"in place, shifted edges TN", 139, 397, 2*gemmKC + 100, true, false, 0},
+		{"in place, shifted edges NN accumulate", 61, 45, gemmKC + 3, false, false, 1},
+		{"in place, row split TN", 509, 64, 700, true, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 11))

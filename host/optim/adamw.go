@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Param is one named parameter tensor, flattened. Data is updated in place;
@@ -122,7 +123,8 @@ func (o *AdamW) Step(params []Param, lr float64) error {
 	// One pass computes and applies the update when a cheap scan proves
 	// that no value can become non-finite; otherwise a full check pass
 	// runs first. Either way a bad update is never half applied.
-	if !o.provablyFinite(params, lr, stepSize) {
+	chunks := chunksOf(params)
+	if !o.provablyFinite(params, chunks, lr, stepSize) {
 		for _, p := range params {
 			if p.Grad == nil {
 				continue
@@ -132,7 +134,9 @@ func (o *AdamW) Step(params []Param, lr float64) error {
 			}
 		}
 	}
-	for _, p := range params {
+	states := make([]*moments, len(params))
+	decays := make([]float64, len(params))
+	for i, p := range params {
 		if p.Grad == nil {
 			continue
 		}
@@ -141,15 +145,21 @@ func (o *AdamW) Step(params []Param, lr float64) error {
 			s = &moments{m: make([]float64, len(p.Data)), v: make([]float64, len(p.Data))}
 			o.state[p.Name] = s
 		}
-		decay := o.decay(p, lr)
-		s.mMax = 0
-		var mu sync.Mutex
-		parallelChunks(len(p.Data), func(lo, hi int) {
-			mx := adamwApply(p.Data[lo:hi], p.Grad[lo:hi], s.m[lo:hi], s.v[lo:hi], o.Beta1, o.Beta2, o.Eps, decay, stepSize, bc2Sqrt)
-			mu.Lock()
-			s.mMax = max(s.mMax, mx)
-			mu.Unlock()
-		})
+		states[i], decays[i] = s, o.decay(p, lr)
+	}
+	mMax := make([]float64, len(chunks))
+	forChunks(chunks, func(ci int, c chunk) {
+		p, s, lo, hi := params[c.param], states[c.param], c.lo, c.hi
+		mMax[ci] = adamwApply(p.Data[lo:hi], p.Grad[lo:hi], s.m[lo:hi], s.v[lo:hi], o.Beta1, o.Beta2, o.Eps, decays[c.param], stepSize, bc2Sqrt)
+	})
+	for _, s := range states {
+		if s != nil {
+			s.mMax = 0
+		}
+	}
+	for ci, c := range chunks {
+		s := states[c.param]
+		s.mMax = max(s.mMax, mMax[ci])
 	}
 	o.step++
 	return nil
@@ -235,20 +245,27 @@ func (o *AdamW) decay(p Param, lr float64) float64 {
 // every |x| ≤ X and every old |m| ≤ M0, the new moments are finite
 // (v ≤ β2·v0 + (1−β2)·G² with G² < 1.2e77) and
 // |x'| ≤ X·decay + stepSize·(β1·M0 + (1−β1)·G)/ε, since the Adam
-// denominator is ≥ ε. The scan costs two comparisons per value; a false
-// answer only means the full check must run.
-func (o *AdamW) provablyFinite(params []Param, lr, stepSize float64) bool {
+// denominator is ≥ ε. The scan costs two comparisons per value, split
+// over the cores by chunks; a false answer only means the full check
+// must run.
+func (o *AdamW) provablyFinite(params []Param, chunks []chunk, lr, stepSize float64) bool {
+	gx := make([][2]float32, len(chunks)) // max |g|, max |x| of each chunk
+	forChunks(chunks, func(ci int, c chunk) {
+		p := params[c.param]
+		gx[ci] = maxAbs2(p.Grad[c.lo:c.hi], p.Data[c.lo:c.hi])
+	})
+	perParam := make([][2]float32, len(params))
+	for ci, c := range chunks {
+		m := &perParam[c.param]
+		// max propagates a NaN, which then fails finite32.
+		m[0], m[1] = max(m[0], gx[ci][0]), max(m[1], gx[ci][1])
+	}
 	bound := 0.0
-	for _, p := range params {
+	for i, p := range params {
 		if p.Grad == nil {
 			continue
 		}
-		var g, x float32
-		for i, gv := range p.Grad {
-			g = max(g, abs32(gv))
-			x = max(x, abs32(p.Data[i]))
-		}
-		// max propagates a NaN, which then fails finite32.
+		g, x := perParam[i][0], perParam[i][1]
 		if !finite32(g) || !finite32(x) {
 			return false
 		}
@@ -261,6 +278,17 @@ func (o *AdamW) provablyFinite(params []Param, lr, stepSize float64) bool {
 	}
 	// Half the range covers the rounding of the bound's own arithmetic.
 	return bound < math.MaxFloat32/2
+}
+
+// maxAbs2 returns max |g_i| and max |x_i|, NaN if any value is NaN.
+func maxAbs2(grad, data []float32) [2]float32 {
+	var g, x float32
+	data = data[:len(grad)]
+	for i, gv := range grad {
+		g = max(g, abs32(gv))
+		x = max(x, abs32(data[i]))
+	}
+	return [2]float32{g, x}
 }
 
 // check returns the error of the first value of p whose update is not
@@ -304,22 +332,57 @@ func adamwApply(data, grad []float32, ms, vs []float64, beta1, beta2, eps, decay
 	return mMax
 }
 
-// parChunk is the fewest values per goroutine of parallelChunks.
-const parChunk = 1 << 16
+// parChunk is the most values of one chunk of forChunks.
+const parChunk = 1 << 15
 
-// parallelChunks splits [0, n) into contiguous ranges over the cores when
-// n is large; each index is handled by exactly one call of f, so the
-// elementwise results do not depend on the split.
-func parallelChunks(n int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/parChunk)
+// chunk is the values lo..hi−1 of param number param.
+type chunk struct{ param, lo, hi int }
+
+// chunksOf cuts every param with a gradient into chunks of at most
+// parChunk values, in order.
+func chunksOf(params []Param) []chunk {
+	var cs []chunk
+	for i, p := range params {
+		if p.Grad == nil {
+			continue
+		}
+		for lo := 0; lo < len(p.Data); lo += parChunk {
+			cs = append(cs, chunk{i, lo, min(lo+parChunk, len(p.Data))})
+		}
+	}
+	return cs
+}
+
+// forChunks calls f once for every chunk, the chunks shared out over the
+// cores when there are many values. Each value belongs to exactly one
+// chunk, so elementwise results do not depend on the split.
+func forChunks(cs []chunk, f func(i int, c chunk)) {
+	total := 0
+	for _, c := range cs {
+		total += c.hi - c.lo
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(cs), total/parChunk)
 	if workers < 2 {
-		f(0, n)
+		for i, c := range cs {
+			f(i, c)
+		}
 		return
 	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() { f(n*w/workers, n*(w+1)/workers) })
+	var next atomic.Int64
+	run := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(cs) {
+				return
+			}
+			f(i, cs[i])
+		}
 	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
 	wg.Wait()
 }
 

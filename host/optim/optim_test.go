@@ -383,34 +383,43 @@ func TestAdamWCheckedPath(t *testing.T) {
 	require.NoError(t, err)
 	const x0, lr = 3e38, 1e-3
 	ps := []Param{{Name: "big", Data: []float32{x0}, Grad: []float32{0.5}}}
-	require.False(t, o.provablyFinite(ps, lr, lr/0.1))
+	require.False(t, o.provablyFinite(ps, chunksOf(ps), lr, lr/0.1))
 	require.NoError(t, o.Step(ps, lr))
 	// Step 1: m̂/(√v̂+ε) = 0.5/(0.5+1e-8) ≈ 1, so x = x0·(1−lr·0.1) − lr.
 	want := float64(float32(x0))*(1-lr*0.1) - lr*0.5/(0.5+1e-8)
 	assert.Equal(t, float32(want), ps[0].Data[0])
 }
 
-// TestAdamWSplitIndependent updates parameters large enough to be split
-// over goroutines and checks the result equals the one-goroutine result
-// bit for bit.
+// TestAdamWSplitIndependent updates parameters of several sizes, cut into
+// chunks shared out over goroutines, and checks the result equals the
+// one-goroutine result bit for bit.
 func TestAdamWSplitIndependent(t *testing.T) {
-	run := func(procs int) ([]float32, State) {
+	run := func(procs int) ([][]float32, State) {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		rng := rand.New(rand.NewPCG(3, 3))
-		n := 5*parChunk + 7
-		ps := []Param{{Name: "w", Data: make([]float32, n), Grad: make([]float32, n)}}
-		for i := range n {
-			ps[0].Data[i] = float32(rng.NormFloat64())
+		var ps []Param
+		for i, n := range []int{5*parChunk + 7, 7, parChunk, parChunk + 1, 3 * parChunk} {
+			p := Param{Name: string(rune('a' + i)), Data: make([]float32, n), Grad: make([]float32, n), NoDecay: i == 1}
+			for j := range n {
+				p.Data[j] = float32(rng.NormFloat64())
+			}
+			ps = append(ps, p)
 		}
 		o, err := NewAdamW(Hyper{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.1})
 		require.NoError(t, err)
 		for range 3 {
-			for i := range n {
-				ps[0].Grad[i] = float32(rng.NormFloat64())
+			for _, p := range ps {
+				for j := range p.Grad {
+					p.Grad[j] = float32(rng.NormFloat64())
+				}
 			}
 			require.NoError(t, o.Step(ps, 1e-2))
 		}
-		return ps[0].Data, o.State()
+		var data [][]float32
+		for _, p := range ps {
+			data = append(data, p.Data)
+		}
+		return data, o.State()
 	}
 	d1, s1 := run(1)
 	d4, s4 := run(4)
