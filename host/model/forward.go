@@ -142,11 +142,11 @@ func trieForward[F float32 | float64](w *Weights, p fwdWeights[F], tr *prefixTri
 		layerNormRows(h, x, idx(pre+"ln1.gain"), idx(pre+"ln1.bias"), m, d)
 		linear(qkv, h, idx(pre+"attn.qkv.weight"), idx(pre+"attn.qkv.bias"), m, d, 3*d)
 		attendPaths(att, qkv, paths, pathAt, d, cfg.Heads, buf)
-		residual(x, y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
+		residual(x, x, y, att, idx(pre+"attn.proj.weight"), idx(pre+"attn.proj.bias"), m, d, d)
 		layerNormRows(h, x, idx(pre+"ln2.gain"), idx(pre+"ln2.bias"), m, d)
 		linear(u, h, idx(pre+"mlp.fc.weight"), idx(pre+"mlp.fc.bias"), m, d, hid)
 		geluFwd(u, u)
-		residual(x, y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
+		residual(x, x, y, u, idx(pre+"mlp.proj.weight"), idx(pre+"mlp.proj.bias"), m, hid, d)
 	}
 	layerNormRows(h, x, idx("lnf.gain"), idx("lnf.bias"), m, d)
 	linear(logits, h, idx("head.weight"), nil, m, d, vocab)
@@ -258,7 +258,7 @@ func attendPaths[F float32 | float64](att, qkv []F, paths, pathAt []int, d, head
 				copy(q[j*d:(j+1)*d], qkv[a*3*d:a*3*d+d])
 			}
 			for h := range heads {
-				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, ws)
+				attnBlock(o[h*hd:], d, q[h*hd:], d, kv[h*hd:], kv[d+h*hd:], 2*d, nq, n, first, hd, ws, nil)
 			}
 			for j, a := range path[first:] {
 				copy(att[a*d:(a+1)*d], o[j*d:(j+1)*d])
@@ -312,8 +312,10 @@ func putAttnWork[F float32 | float64](ws *attnWork[F]) {
 //	             where the zeros of P past the query change nothing
 //
 // The graph's attention op and the scorer both call it.
-func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F]) {
-	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws)
+//
+// P is written to keep (nq·nk values) when it is not nil, else to ws.
+func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ldkv, nq, nk, first, hd int, ws *attnWork[F], keep []F) {
+	p := attnProbsBlock(q, ldq, k, ldkv, nq, nk, first, hd, ws, keep)
 	// By blocks of rows, over the keys the block sees: the zeros of P
 	// past them change nothing (gemmFixed).
 	for j0 := 0; j0 < nq; j0 += attnRows {
@@ -327,10 +329,14 @@ func attnBlock[F float32 | float64](o []F, ldo int, q []F, ldq int, k, v []F, ld
 // masked half of the scores.
 const attnRows = 48
 
-// attnProbsBlock returns P [nq, nk] of attnBlock, in ws.p.
-func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F]) []F {
+// attnProbsBlock returns P [nq, nk] of attnBlock, in p if it is not nil,
+// else in ws.p.
+func attnProbsBlock[F float32 | float64](q []F, ldq int, k []F, ldk, nq, nk, first, hd int, ws *attnWork[F], p []F) []F {
 	s := grow(&ws.s, nq*nk)
-	p := grow(&ws.p, nq*nk)
+	if p == nil {
+		p = grow(&ws.p, nq*nk)
+	}
+	p = p[:nq*nk]
 	if cap(ws.sc) < nk {
 		ws.sc = make([]float64, nk)
 		ws.e = make([]float32, nk)
@@ -456,23 +462,26 @@ func logSumExp[F float32 | float64](x []F) float64 {
 // linear writes x·w + bias into y for x [m, k], w [k, n], bias [n] or nil:
 // y_ij = F(Σ_p x_ip·w_pj) + b_j, the product from gemm (whose sum order
 // depends on k only) rounded to F before the bias is added. It is the
-// training graph's Mul followed by its bias op.
+// training graph's Mul followed by its bias op. The bias is added to
+// each range of rows as soon as the product has finished it.
 func linear[F float32 | float64](y, x, w, bias []F, m, k, n int) {
 	y = y[:m*n]
-	gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 0, y, n)
-	if bias != nil {
-		addBias(y, y, bias)
+	if bias == nil {
+		gemm(false, false, m, n, k, 1, x[:m*k], k, w[:k*n], n, 0, y, n)
+		return
 	}
+	gemmRows(false, false, m, n, k, x[:m*k], k, w[:k*n], n, y, n, func(i0, i1 int) {
+		addBias(y[i0*n:i1*n], y[i0*n:i1*n], bias)
+	})
 }
 
-// residual adds the linear layer in·w + bias (bias [n]) into x, through
-// y [m, n]:
-// x_ij = x_ij + (F(Σ_p in_ip·w_pj) + b_j), the graph's Add of x and its
-// linear node.
-func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
-	y = y[:m*n]
-	gemm(false, false, m, n, k, 1, in[:m*k], k, w[:k*n], n, 0, y, n)
-	x = x[:m*n]
+// residual writes r plus the linear layer in·w + bias (bias [n]) into x,
+// through y [m, n]:
+// x_ij = r_ij + (F(Σ_p in_ip·w_pj) + b_j), the graph's Add of r and its
+// linear node. r may be x itself. Each range of rows is added as soon as
+// the product has finished it.
+func residual[F float32 | float64](x, r, y, in, w, bias []F, m, k, n int) {
+	y, x, r = y[:m*n], x[:m*n], r[:m*n]
 	bias = bias[:n]
 	n16 := 0 // columns added 16 at a time, the same additions
 	if haveAVX512 {
@@ -480,15 +489,18 @@ func residual[F float32 | float64](x, y, in, w, bias []F, m, k, n int) {
 			n16 = n &^ 15
 		}
 	}
-	for i := 0; i < len(x); i += n {
-		xr, yr := x[i:i+n], y[i:i+n]
-		if n16 > 0 {
-			residualRow16(&any(xr).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+	gemmRows(false, false, m, n, k, in[:m*k], k, w[:k*n], n, y, n, func(i0, i1 int) {
+		for i := i0 * n; i < i1*n; i += n {
+			xr, rr, yr := x[i:i+n], r[i:i+n], y[i:i+n]
+			copy(xr, rr)
+			if n16 > 0 {
+				residualRow16(&any(xr).([]float32)[0], &any(yr).([]float32)[0], &any(bias).([]float32)[0], n16)
+			}
+			for j := n16; j < n; j++ {
+				xr[j] += yr[j] + bias[j]
+			}
 		}
-		for j := n16; j < n; j++ {
-			xr[j] += yr[j] + bias[j]
-		}
-	}
+	})
 }
 
 // parallelColumns is parallelFor for a pass down the d columns of a

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -375,12 +376,10 @@ func residualNode(r, x, w, bias *G.Node) (*G.Node, error) {
 	var y64 []float64
 	return apply(&fusedOp{name: "residualLinear", params: []int{k, n}, inDims: []int{2, 2, 2, 1}, shape: sameShape, diff: []bool{true, true, true, true},
 		f32: func(o []float32, in [][]float32) {
-			copy(o, in[0])
-			residual(o, grow(&y32, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+			residual(o, in[0], grow(&y32, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
 		},
 		f64: func(o []float64, in [][]float64) {
-			copy(o, in[0])
-			residual(o, grow(&y64, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
+			residual(o, in[0], grow(&y64, len(o)), in[1], in[2], in[3], len(in[1])/k, k, n)
 		},
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			g, err := linearGrads(in[1], in[2], true, grad, k, n)
@@ -595,24 +594,45 @@ func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 // gives y [B·t, D] with y_s = Σ_{u≤s} softmax_u(q_s·k_u/√hd)·v_u per head.
 // Each row block and head is computed by attnBlock, so position s's value
 // does not depend on t, on the other rows or on the positions after s.
+// The forward op keeps the probabilities for the gradient op of the same
+// run when they take at most attnKeepBytes; the gradient op otherwise
+// computes them again, the same way.
 func attentionNode(qkv *G.Node, t, heads int) (*G.Node, error) {
 	d := qkv.Shape()[1] / 3
+	var keep32 []float32
+	var keep64 []float64
 	return apply(&fusedOp{name: "attention", params: []int{t, heads}, inDims: []int{2}, diff: []bool{true},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[0][1] / 3} },
-		f32:   func(o []float32, in [][]float32) { attnFwd(o, in[0], d, t, heads) },
-		f64:   func(o []float64, in [][]float64) { attnFwd(o, in[0], d, t, heads) },
+		f32:   func(o []float32, in [][]float32) { attnFwd(o, in[0], d, t, heads, attnKeep(&keep32, len(o)/d*heads*t)) },
+		f64:   func(o []float64, in [][]float64) { attnFwd(o, in[0], d, t, heads, attnKeep(&keep64, len(o)/d*heads*t)) },
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dq, err := apply(&fusedOp{name: "attentionGrad", params: []int{t, heads}, inDims: []int{2, 2}, shape: func(in []tensor.Shape) tensor.Shape { return in[0].Clone() },
-				f32: func(o []float32, in [][]float32) { attnBwd(o, in[0], in[1], d, t, heads) },
-				f64: func(o []float64, in [][]float64) { attnBwd(o, in[0], in[1], d, t, heads) },
+				f32: func(o []float32, in [][]float32) { attnBwd(o, in[0], in[1], d, t, heads, keep32) },
+				f64: func(o []float64, in [][]float64) { attnBwd(o, in[0], in[1], d, t, heads, keep64) },
 			}, in[0], grad)
 			return G.Nodes{dq}, err
 		}}, qkv)
 }
 
+// attnKeepBytes is the most memory one attention op keeps its
+// probabilities in (B·heads·t² values) for its gradient.
+const attnKeepBytes = 64 << 20
+
+// attnKeep returns *buf grown to n values, or nil if they would take more
+// than attnKeepBytes.
+func attnKeep[F float32 | float64](buf *[]F, n int) []F {
+	if n*int(unsafe.Sizeof(F(0))) > attnKeepBytes {
+		*buf = nil
+		return nil
+	}
+	return grow(buf, n)
+}
+
 // attnFwd runs attnBlock for every row block and head: positions 0..t−1
-// of a row are its queries and keys.
-func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
+// of a row are its queries and keys. If keep is not nil, the
+// probabilities of row block b and head h are written to
+// keep[(b·heads+h)·t²:] for attnBwd.
+func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int, keep []F) {
 	hd := d / heads
 	bsz := len(o) / (t * d)
 	parallelFor(bsz*heads, t*t*hd*4, func(lo, hi int) {
@@ -621,17 +641,22 @@ func attnFwd[F float32 | float64](o, qkv []F, d, t, heads int) {
 		for job := lo; job < hi; job++ {
 			b, h := job/heads, job%heads
 			base := b*t*3*d + h*hd
-			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, ws)
+			var p []F
+			if keep != nil {
+				p = keep[job*t*t : (job+1)*t*t]
+			}
+			attnBlock(o[b*t*d+h*hd:], d, qkv[base:], 3*d, qkv[base+d:], qkv[base+2*d:], 3*d, t, t, 0, hd, ws, p)
 		}
 	})
 }
 
-// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], recomputing the probabilities
-// as the forward pass does:
+// attnBwd writes ∂(Σ dy⊙y)/∂qkv [B·t, 3D], with the probabilities kept by
+// attnFwd of the same qkv, or recomputed as attnFwd computes them if kept
+// is nil:
 // dP = dY·Vᵀ, dS = P⊙(dP − rowsum(P⊙dP)), dQ = dS·K/√hd, dK = dSᵀ·Q/√hd,
 // dV = Pᵀ·dY, each product by blocks of attnRows rows over the terms
 // below or above the diagonal only (the others are zero).
-func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
+func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int, kept []F) {
 	hd := d / heads
 	bsz := len(dy) / (t * d)
 	scale := F(1 / math.Sqrt(float64(hd)))
@@ -643,7 +668,12 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int) {
 			b, h := job/heads, job%heads
 			base, dyb := b*t*3*d, dy[b*t*d+h*hd:]
 			q, k, v := qkv[base+h*hd:], qkv[base+d+h*hd:], qkv[base+2*d+h*hd:]
-			p := attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws)
+			var p []F
+			if kept != nil {
+				p = kept[job*t*t : (job+1)*t*t]
+			} else {
+				p = attnProbsBlock(q, 3*d, k, 3*d, t, t, 0, hd, ws, nil)
+			}
 			// Causal blocks: rows below j1 read columns below j1 only;
 			// Vᵀ packed once for all of them.
 			vt := prePackB(&ws.vt, v, 3*d, true, t, hd)

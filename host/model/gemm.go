@@ -70,6 +70,20 @@ func gemm[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F, lda int
 	gemmOn(true, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// gemmRows is gemm with alpha 1 and beta 0 (the same arithmetic) that
+// also calls done with ranges [i0, i1) of rows of C, covering 0..m−1
+// once, as soon as those rows are final: an elementwise pass over them
+// (a bias, a residual add) then runs on the core that computed them,
+// while they are in its cache. done must only touch its own rows.
+func gemmRows[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int, b []F, ldb int, c []F, ldc int, done func(i0, i1 int)) {
+	if !haveGemmKernels || n*k < gemmMinWork {
+		gemmOn(true, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+		parallelFor(m, n, done)
+		return
+	}
+	gemmPackedPre(true, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, nil, done)
+}
+
 // gemmSerial is gemm on the calling goroutine only, for callers that
 // already split their work over the cores, and on the packed kernels
 // whatever n·k when they are present: every element is the kernels' sum
@@ -157,7 +171,7 @@ func gemmFixedPre[F float32 | float64](tA, tB bool, m, n, k int, a []F, lda int,
 		gemmFixed(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
 		return
 	}
-	gemmPackedPre(false, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, pre)
+	gemmPackedPre(false, tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, pre, nil)
 }
 
 // gemmSerialPre is gemmSerial reading op(B), or its first n columns, from
@@ -167,7 +181,7 @@ func gemmSerialPre[F float32 | float64](tA, tB bool, m, n, k int, alpha F, a []F
 		gemmSerial(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	gemmPackedPre(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pre)
+	gemmPackedPre(false, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pre, nil)
 }
 
 // fmaGemm64 is C = op(A)·op(B) with exactly the float64 kernel's
@@ -235,7 +249,7 @@ func fmaGemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb 
 // AVX2 6×8 one. Every tile is the same FMA chains, so the kernels agree
 // bit for bit.
 func gemmPacked[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
-	gemmPackedPre(parallel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	gemmPackedPre(parallel, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 }
 
 // gemmNR returns the number of columns of a packed panel of op(B) for F.
@@ -263,8 +277,11 @@ func packBPanels[F float32 | float64](dst, b []F, ldb int, tB bool, n, k int) {
 // gemmPackedPre is gemmPacked with op(B) already packed in pre by
 // packBPanels, if pre is not nil (then k ≤ gemmKC and n ≤ gemmNC). The
 // packed panels of a wider op(B) serve a product of its first n columns:
-// a kernel's columns are independent, and those past n are dropped.
-func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int, pre []F) {
+// a kernel's columns are independent, and those past n are dropped. If
+// done is not nil it is called with ranges [i0, i1) of rows of C, which
+// cover 0..m−1 once, as soon as those rows are final, on the goroutine
+// that finished them.
+func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alpha F, a []F, lda int, b []F, ldb int, beta F, c []F, ldc int, pre []F, done func(i0, i1 int)) {
 	mr, nr := gemmMR, gemmNR[F]()
 	if nr == 32 {
 		mr = 12
@@ -279,7 +296,7 @@ func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alph
 	}
 	if mr == 12 && alpha == 1 && pre == nil && !tB && m >= mr && n >= nr &&
 		gemmDirectOK(tA, lda, n) && gemmDirectBOK(m) {
-		gemmDirect(parallel, tA, m, n, k, a, lda, b, ldb, beta != 0, c, ldc)
+		gemmDirect(parallel, tA, m, n, k, a, lda, b, ldb, beta != 0, c, ldc, done)
 		return
 	}
 	panels := (m + mr - 1) / mr
@@ -389,6 +406,9 @@ func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alph
 							}
 						}
 					}
+					if done != nil && p0+kcb == k && j0+ncb == n {
+						done(i0, i0+rows)
+					}
 				}
 			})
 		}
@@ -404,7 +424,7 @@ func gemmPackedPre[F float32 | float64](parallel, tA, tB bool, m, n, k int, alph
 // or right edge is the last full-size panel, shifted to end at the
 // edge, computed into a scratch tile of which the edge rows and columns
 // are kept: every element is still its own FMA chains.
-func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda int, b []F, ldb int, acc bool, c []F, ldc int) {
+func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda int, b []F, ldb int, acc bool, c []F, ldc int, done func(i0, i1 int)) {
 	const mr, nr = 12, 32
 	rowPanels, colPanels := (m+mr-1)/mr, (n+nr-1)/nr
 	tiles := func(r0, r1, j0, j1 int) {
@@ -441,7 +461,14 @@ func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda 
 	workers := runtime.GOMAXPROCS(0)
 	if !parallel || workers < 2 || m*min(n, gemmNC)*min(k, gemmKC) < gemmParWork {
 		tiles(0, rowPanels, 0, colPanels)
+		if done != nil {
+			done(0, m)
+		}
 		return
+	}
+	if done != nil {
+		// The cores split the columns: rows are final only at the end.
+		defer parallelFor(m, n, done)
 	}
 	split := colPanels
 	if colPanels < workers {

@@ -188,7 +188,7 @@ func TestBiasAddVectorBitIdentical(t *testing.T) {
 		run := func() (ab, res []float32) {
 			ab, res = make([]float32, m*n), append([]float32(nil), x...)
 			addBias(ab, y, bias)
-			residual(res, make([]float32, m*n), in, w, bias, m, k, n)
+			residual(res, res, make([]float32, m*n), in, w, bias, m, k, n)
 			return ab, res
 		}
 		vecAB, vecRes := run()

@@ -284,15 +284,15 @@ func (g *decoder[F]) step(active, pos []int, out []Sample) {
 				i := active[k]
 				t, kv := pos[i], g.cache[i][l]
 				for hh := range heads {
-					attnBlock(att[k*d+hh*hd:], d, qkv[k*3*d+hh*hd:], 3*d, kv[hh*hd:], kv[d+hh*hd:], 2*d, 1, t+1, t, hd, &ws)
+					attnBlock(att[k*d+hh*hd:], d, qkv[k*3*d+hh*hd:], 3*d, kv[hh*hd:], kv[d+hh*hd:], 2*d, 1, t+1, t, hd, &ws, nil)
 				}
 			}
 		})
-		residual(x, y, att, lw.projW, lw.projB, m, d, d)
+		residual(x, x, y, att, lw.projW, lw.projB, m, d, d)
 		layerNormRows(h, x, lw.ln2G, lw.ln2B, m, d)
 		linear(u, h, lw.fcW, lw.fcB, m, d, hid)
 		geluFwd(u, u)
-		residual(x, y, u, lw.downW, lw.downB, m, hid, d)
+		residual(x, x, y, u, lw.downW, lw.downB, m, hid, d)
 	}
 	layerNormRows(h, x, g.lnfG, g.lnfB, m, d)
 	linear(logits, h, g.head, nil, m, d, vocab)

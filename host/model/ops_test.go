@@ -187,3 +187,31 @@ func TestOpGradients(t *testing.T) {
 }
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// TestAttnKeptProbabilities: the gradient from the probabilities kept by
+// the forward pass is bit for bit the one that recomputes them, and the
+// forward output does not depend on keeping them.
+func TestAttnKeptProbabilities(t *testing.T) {
+	const rows, tt, heads, d = 3, 37, 4, 32
+	rng := rand.New(rand.NewPCG(21, 21))
+	qkv, dy := make([]float32, rows*tt*3*d), make([]float32, rows*tt*d)
+	for _, s := range [][]float32{qkv, dy} {
+		for i := range s {
+			s[i] = float32(rng.NormFloat64())
+		}
+	}
+	var keep []float32
+	kept, plain := make([]float32, rows*tt*d), make([]float32, rows*tt*d)
+	attnFwd(kept, qkv, d, tt, heads, attnKeep(&keep, rows*heads*tt*tt))
+	require.NotNil(t, keep)
+	attnFwd(plain, qkv, d, tt, heads, nil)
+	require.Equal(t, plain, kept)
+	gKept, gPlain := make([]float32, len(qkv)), make([]float32, len(qkv))
+	attnBwd(gKept, qkv, dy, d, tt, heads, keep)
+	attnBwd(gPlain, qkv, dy, d, tt, heads, nil)
+	for i := range gKept {
+		require.Equal(t, math.Float32bits(gPlain[i]), math.Float32bits(gKept[i]), "dqkv[%d]", i)
+	}
+	var none []float32
+	require.Nil(t, attnKeep(&none, attnKeepBytes/4+1))
+}
