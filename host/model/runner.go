@@ -63,7 +63,7 @@ func NewRunner(w *Weights, rows, outputs int, opts ...Option) (*Runner, error) {
 	// mask, scalar factors), which would otherwise run every step.
 	sub := nt.g.SubgraphRoots(grads...)
 	r := &Runner{w: w, nt: nt, h: h, done: make(chan error, 1),
-		m: G.NewTapeMachine(sub, G.BindDualValues(nt.params...))}
+		m: G.NewTapeMachine(sub, G.BindDualValues(nt.params...), G.WithEngine(engine{}))}
 	r.p32, r.p64 = newPackers(nt)
 	return r, nil
 }
