@@ -316,9 +316,16 @@ func (o *AdamW) check(p Param, lr, stepSize, bc2Sqrt float64) error {
 
 // adamwApply updates one range of a parameter in place and returns the
 // largest |m| it wrote.
+// With AVX-512 it runs eight values at a time (adamwApply8), the same
+// operations.
 func adamwApply(data, grad []float32, ms, vs []float64, beta1, beta2, eps, decay, stepSize, bc2Sqrt float64) float64 {
 	mMax := 0.0
 	grad, ms, vs = grad[:len(data)], ms[:len(data)], vs[:len(data)]
+	if n8 := len(data) &^ 7; haveAdamW8 && n8 > 0 {
+		h := adamwConsts{beta1, 1 - beta1, beta2, 1 - beta2, eps, decay, stepSize, bc2Sqrt}
+		mMax = adamwApply8(&data[0], &grad[0], &ms[0], &vs[0], n8, &h)
+		data, grad, ms, vs = data[n8:], grad[n8:], ms[n8:], vs[n8:]
+	}
 	for i, g32 := range grad {
 		g := float64(g32)
 		x := float64(data[i]) * decay
