@@ -761,6 +761,10 @@ TEXT ·sgemmKernel12x32T(SB), NOSPLIT, $0-56
 	JEQ   sgemmKernel12x32Tstore
 
 sgemmKernel12x32Tloop:
+	// The operand read with a stride, eight steps ahead: a new page
+	// every few steps, where the hardware prefetchers stop.
+	PREFETCHT0 (AX)(R10*8)
+	PREFETCHT0 44(AX)(R10*8)
 	VMOVUPS (BX), Z24
 	VMOVUPS 64(BX), Z25
 	VBROADCASTSS 0(AX), Z26
@@ -987,6 +991,10 @@ TEXT ·sgemmKernel12x32B(SB), NOSPLIT, $0-56
 	JEQ   sgemmKernel12x32Bstore
 
 sgemmKernel12x32Bloop:
+	// The operand read with a stride, eight steps ahead: a new page
+	// every few steps, where the hardware prefetchers stop.
+	PREFETCHT0 (BX)(SI*8)
+	PREFETCHT0 64(BX)(SI*8)
 	VMOVUPS (BX), Z24
 	VMOVUPS 64(BX), Z25
 	VBROADCASTSS 0(AX), Z26
@@ -1221,6 +1229,10 @@ TEXT ·sgemmKernel12x32AB(SB), NOSPLIT, $0-64
 	JEQ   sgemmKernel12x32ABstore
 
 sgemmKernel12x32ABloop:
+	// The operand read with a stride, eight steps ahead: a new page
+	// every few steps, where the hardware prefetchers stop.
+	PREFETCHT0 (BX)(SI*8)
+	PREFETCHT0 64(BX)(SI*8)
 	VMOVUPS (BX), Z24
 	VMOVUPS 64(BX), Z25
 	VBROADCASTSS (AX), Z26
@@ -1452,6 +1464,13 @@ TEXT ·sgemmKernel12x32TB(SB), NOSPLIT, $0-64
 	JEQ   sgemmKernel12x32TBstore
 
 sgemmKernel12x32TBloop:
+	// Both operands are read with a stride: fetch them eight steps
+	// ahead, a new page every few steps, where the hardware
+	// prefetchers stop.
+	PREFETCHT0 (BX)(SI*8)
+	PREFETCHT0 64(BX)(SI*8)
+	PREFETCHT0 (AX)(R10*8)
+	PREFETCHT0 44(AX)(R10*8)
 	VMOVUPS (BX), Z24
 	VMOVUPS 64(BX), Z25
 	VBROADCASTSS 0(AX), Z26
@@ -1599,3 +1618,4 @@ sgemmKernel12x32TBplain:
 	VMOVUPS Z23, 64(DX)
 	VZEROUPPER
 	RET
+
