@@ -687,8 +687,10 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int, kept []F) {
 				for u, pv := range pr {
 					dot += float64(pv) * float64(dr[u])
 				}
+				// dS/√hd, rounded as a product's alpha rounds its A, so
+				// that dQ and dK read it in place.
 				for u, pv := range pr {
-					dr[u] = F(float64(pv) * (float64(dr[u]) - dot))
+					dr[u] = scale * F(float64(pv)*(float64(dr[u])-dot))
 				}
 				clear(dr[s+1:])
 			}
@@ -696,8 +698,8 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int, kept []F) {
 			// u ≤ s, rows u of dK and dV over s ≥ u.
 			for j0 := 0; j0 < t; j0 += attnRows {
 				j1 := min(j0+attnRows, t)
-				gemmSerial(false, false, j1-j0, hd, j1, scale, ds[j0*t:], t, k, 3*d, 0, o[base+j0*3*d+h*hd:], 3*d)
-				gemmSerial(true, false, j1-j0, hd, t-j0, scale, ds[j0*t+j0:], t, q[j0*3*d:], 3*d, 0, o[base+j0*3*d+d+h*hd:], 3*d)
+				gemmSerial(false, false, j1-j0, hd, j1, 1, ds[j0*t:], t, k, 3*d, 0, o[base+j0*3*d+h*hd:], 3*d)
+				gemmSerial(true, false, j1-j0, hd, t-j0, 1, ds[j0*t+j0:], t, q[j0*3*d:], 3*d, 0, o[base+j0*3*d+d+h*hd:], 3*d)
 				gemmSerial(true, false, j1-j0, hd, t-j0, 1, p[j0*t+j0:], t, dyb[j0*d:], d, 0, o[base+j0*3*d+2*d+h*hd:], 3*d)
 			}
 		}
