@@ -520,7 +520,8 @@ func parallelColumns(d, cost int, f func(lo, hi int)) {
 }
 
 // parallelFor splits [0, n) into contiguous ranges run on the available
-// cores when n·cost is large enough to pay for the goroutines. The ranges
+// cores (the pool's, see inRegion) when n·cost is large enough to pay
+// for sharing them out. The ranges
 // are more than the cores and taken in turn by whichever core is free, so
 // a core slowed by other work does not hold the rest back. Each index is
 // handled by exactly one call of f, so results do not depend on the split.
@@ -542,6 +543,9 @@ func parallelFor(n, cost int, f func(lo, hi int)) {
 			}
 			f(n*c/chunks, n*(c+1)/chunks)
 		}
+	}
+	if inRegion(run) {
+		return
 	}
 	var wg sync.WaitGroup
 	for range workers - 1 {

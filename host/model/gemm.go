@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -475,22 +476,30 @@ func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda 
 		split = rowPanels
 	}
 	workers = min(workers, split)
-	var wg sync.WaitGroup
-	for w := range workers {
+	part := func(w int) {
 		lo, hi := split*w/workers, split*(w+1)/workers
-		f := func() {
-			if split == colPanels {
-				tiles(0, rowPanels, lo, hi)
-			} else {
-				tiles(lo, hi, 0, colPanels)
-			}
+		if split == colPanels {
+			tiles(0, rowPanels, lo, hi)
+		} else {
+			tiles(lo, hi, 0, colPanels)
 		}
-		if w == workers-1 {
-			f()
-			continue
-		}
-		wg.Go(f)
 	}
+	// One part per core, taken in turn: a core that joins late finds
+	// its part done by the others.
+	var next atomic.Int64
+	run := func() {
+		for w := int(next.Add(1) - 1); w < workers; w = int(next.Add(1) - 1) {
+			part(w)
+		}
+	}
+	if inRegion(run) {
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
 	wg.Wait()
 }
 

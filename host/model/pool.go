@@ -1,0 +1,100 @@
+package model
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The model's parallel regions run on a pool of GOMAXPROCS−1 goroutines
+// that, between regions, spin for poolSpin (yielding to any other
+// runnable goroutine) before they park. A step runs about a hundred short
+// regions; a goroutine started per region waits for a parked thread to be
+// woken, tens to hundreds of microseconds on a virtual machine, so the
+// other cores would join each region late.
+
+// poolSpin is how long an idle pool goroutine waits for the next region
+// before it parks.
+const poolSpin = 300 * time.Microsecond
+
+type region struct {
+	run    func()
+	active atomic.Int32 // pool goroutines inside run
+}
+
+type pool struct {
+	once   sync.Once
+	busy   atomic.Bool // a region is running
+	cur    atomic.Pointer[region]
+	gen    atomic.Uint64 // regions started
+	parked atomic.Int32
+	wake   chan struct{}
+}
+
+var workers pool
+
+// inRegion calls run on the calling goroutine and on every idle pool
+// goroutine, and returns when all those calls have returned. run must be
+// safe for concurrent calls and return once no work is left, also when
+// it is called after the work is done. It returns false, having called
+// nothing, if another region is running (a nested or concurrent one):
+// the caller then shares its work out another way.
+func inRegion(run func()) bool {
+	p := &workers
+	if !p.busy.CompareAndSwap(false, true) {
+		return false
+	}
+	n := runtime.GOMAXPROCS(0) - 1
+	p.once.Do(func() {
+		p.wake = make(chan struct{}, n)
+		for range n {
+			go p.loop()
+		}
+	})
+	r := &region{run: run}
+	p.cur.Store(r)
+	p.gen.Add(1)
+	for range p.parked.Load() {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	run()
+	p.cur.Store(nil)
+	for r.active.Load() > 0 {
+		runtime.Gosched()
+	}
+	p.busy.Store(false)
+	return true
+}
+
+// loop is a pool goroutine: it joins every region it sees start.
+func (p *pool) loop() {
+	var seen uint64
+	for {
+		deadline := time.Now().Add(poolSpin)
+		for spins := 0; ; spins++ {
+			if g := p.gen.Load(); g != seen {
+				seen = g
+				if r := p.cur.Load(); r != nil {
+					r.active.Add(1)
+					r.run()
+					r.active.Add(-1)
+				}
+				deadline = time.Now().Add(poolSpin)
+				continue
+			}
+			if spins%32 == 31 && time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+		p.parked.Add(1)
+		if p.gen.Load() == seen {
+			<-p.wake
+		}
+		p.parked.Add(-1)
+	}
+}
