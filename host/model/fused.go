@@ -485,6 +485,68 @@ func addBias[F float32 | float64](o, y, bias []F) {
 	}
 }
 
+// embeddingNode is x_i = tok[ids_i] + pos[i mod length] [N, D] for token
+// embeddings tok [V, D] and position embeddings pos [T, D], in the dtype:
+// gorgonia's two ByIndices lookups and their Add in one op. ids is read
+// at each run (the graph's ids input). The gradients are the rows of dy
+// added into zeros by index, rows ascending, as gorgonia's ByIndices
+// gradient adds them, with columns split over the cores.
+func embeddingNode(tok, pos *G.Node, ids []int, length int) (*G.Node, error) {
+	d := tok.Shape()[1]
+	posOf := func(i int) int { return i % length }
+	tokOf := func(i int) int { return ids[i] }
+	return apply(&fusedOp{name: "embedding", params: []int{length}, inDims: []int{2, 2}, diff: []bool{true, true},
+		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{len(ids), in[0][1]} },
+		f32:   func(o []float32, in [][]float32) { embed(o, in[0], in[1], ids, length) },
+		f64:   func(o []float64, in [][]float64) { embed(o, in[0], in[1], ids, length) },
+		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+			dTok, err := embeddingGradNode("tokenEmbeddingGrad", grad, tok.Shape()[0], d, tokOf)
+			if err != nil {
+				return nil, err
+			}
+			dPos, err := embeddingGradNode("positionEmbeddingGrad", grad, pos.Shape()[0], d, posOf)
+			return G.Nodes{dTok, dPos}, err
+		}}, tok, pos)
+}
+
+func embed[F float32 | float64](o, tok, pos []F, ids []int, length int) {
+	d := len(o) / len(ids)
+	parallelFor(len(ids), 2*d, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			or, tr, pr := o[i*d:(i+1)*d], tok[ids[i]*d:(ids[i]+1)*d], pos[(i%length)*d:(i%length+1)*d]
+			for j := range or {
+				or[j] = tr[j] + pr[j]
+			}
+		}
+	})
+}
+
+// embeddingGradNode is the gradient [rows, d] of an embedding table whose
+// row row(i) was looked up at position i, from dy [N, d]: zeros, then
+// dy_i added to row row(i) for i ascending.
+func embeddingGradNode(name string, dy *G.Node, rows, d int, row func(i int) int) (*G.Node, error) {
+	return apply(&fusedOp{name: name, params: []int{rows, d}, inDims: []int{2},
+		shape: func([]tensor.Shape) tensor.Shape { return tensor.Shape{rows, d} },
+		f32:   func(o []float32, in [][]float32) { scatterRows(o, in[0], d, row) },
+		f64:   func(o []float64, in [][]float64) { scatterRows(o, in[0], d, row) },
+	}, dy)
+}
+
+func scatterRows[F float32 | float64](o, dy []F, d int, row func(i int) int) {
+	n := len(dy) / d
+	parallelColumns(d, 2*n, func(lo, hi int) {
+		for r := 0; r < len(o); r += d {
+			clear(o[r+lo : r+hi])
+		}
+		for i := range n {
+			or, dr := o[row(i)*d+lo:row(i)*d+hi], dy[i*d+lo:i*d+hi]
+			for j, v := range dr {
+				or[j] += v
+			}
+		}
+	})
+}
+
 // layerNormNode is LayerNorm of the rows of x [N, D] with gain and bias
 // [D]: (x−μ)·(σ²+ε)^(−1/2)·gain + bias, statistics in float64. The
 // forward op keeps each row's statistics for the gradient ops of the same

@@ -148,16 +148,10 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 	n := rows * length
 	vocab := cfg.Vocab
 	nt.ids = G.NewVector(g, tensor.Int, G.WithShape(n), G.WithName("ids"), G.WithValue(tensor.New(tensor.WithBacking(make([]int, n)))))
-	posIdx := make([]int, n)
-	for i := range posIdx {
-		posIdx[i] = i % length
-	}
-	posIDs := G.NewVector(g, tensor.Int, G.WithShape(n), G.WithName("positions"), G.WithValue(tensor.New(tensor.WithBacking(posIdx))))
 	nt.onehot = G.NewMatrix(g, dt, G.WithShape(n, vocab), G.WithName("onehot"), G.WithValue(tensor.New(tensor.Of(dt), tensor.WithShape(n, vocab))))
 	nt.sel = G.NewMatrix(g, dt, G.WithShape(outputs, n), G.WithName("select"), G.WithValue(tensor.New(tensor.Of(dt), tensor.WithShape(outputs, n))))
-	x := bd.add(
-		bd.do(func() (*G.Node, error) { return G.ByIndices(p["tok.weight"], nt.ids, 0) }, "token embedding"),
-		bd.do(func() (*G.Node, error) { return G.ByIndices(p["pos.weight"], posIDs, 0) }, "position embedding"))
+	ids := nt.ids.Value().Data().([]int)
+	x := bd.do(func() (*G.Node, error) { return embeddingNode(p["tok.weight"], p["pos.weight"], ids, length) }, "embedding")
 	for l := range cfg.Layers {
 		pre := fmt.Sprintf("blocks.%d.", l)
 		h := bd.layerNorm(x, p[pre+"ln1.gain"], p[pre+"ln1.bias"])
