@@ -20,13 +20,15 @@
 // Linear weights are stored [in, out] (the transpose of PyTorch's
 // nn.Linear.weight), so a layer computes y = x·W + b.
 //
-// The training graph is gorgonia's, built from matrix products, adds,
-// sums and embedding lookups (ops whose gradients this package's tests
-// check against finite differences) and from fused ops written here for
+// The training graph is gorgonia's, built from matrix products, adds and
+// sums (ops whose gradients this package's tests check against finite
+// differences) and from fused ops written here for the embeddings,
 // LayerNorm, GELU, linear layers (alone and with their residual add),
-// causal attention and the target log-probs,
-// each with a hand-derived backward op also checked against finite
-// differences. Softmax and log-softmax are formed from the row maximum,
+// causal attention and the target log-probs, each with a hand-derived
+// backward op also checked against finite differences. The machine runs
+// on gorgonia's CPU engine with its Add shared over the cores, and the
+// fused ops share their work over the cores through one pool of
+// goroutines; neither changes any value. Softmax and log-softmax are formed from the row maximum,
 // because gorgonia's SoftMax overflows on rows far from the tensor's first
 // element.
 //
