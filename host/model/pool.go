@@ -18,9 +18,14 @@ import (
 // before it parks.
 const poolSpin = 300 * time.Microsecond
 
+// poolWait is how long a region's caller spins for the pool goroutines
+// still at work before it blocks.
+const poolWait = 50 * time.Microsecond
+
 type region struct {
 	run    func()
-	active atomic.Int32 // pool goroutines inside run
+	active atomic.Int32  // pool goroutines inside run
+	idle   chan struct{} // a token each time active drops to 0
 }
 
 type pool struct {
@@ -52,7 +57,7 @@ func inRegion(run func()) bool {
 			go p.loop()
 		}
 	})
-	r := &region{run: run}
+	r := &region{run: run, idle: make(chan struct{}, 1)}
 	p.cur.Store(r)
 	p.gen.Add(1)
 	for range p.parked.Load() {
@@ -63,33 +68,58 @@ func inRegion(run func()) bool {
 	}
 	run()
 	p.cur.Store(nil)
-	for r.active.Load() > 0 {
-		runtime.Gosched()
+	// The pool goroutines still inside run finish their last part: spin
+	// a little, then block (one may have lost its thread to another
+	// process).
+	deadline := time.Now().Add(poolWait)
+	for spins := 1; r.active.Load() > 0; spins++ {
+		if spins%256 == 0 && time.Now().After(deadline) {
+			for r.active.Load() > 0 {
+				<-r.idle
+			}
+			break
+		}
 	}
 	p.busy.Store(false)
 	return true
 }
 
-// loop is a pool goroutine: it joins every region it sees start.
+// loop is a pool goroutine: it joins every region it sees start. While
+// it waits it reads the region counter in bursts of poolBurst, looks at
+// the clock between bursts and yields to the process's other goroutines
+// every poolYield bursts (a yield takes the scheduler's lock, too dear
+// to take on every read).
 func (p *pool) loop() {
+	const poolBurst, poolYield = 1024, 16
 	var seen uint64
 	for {
 		deadline := time.Now().Add(poolSpin)
-		for spins := 0; ; spins++ {
-			if g := p.gen.Load(); g != seen {
+		for bursts := 1; ; bursts++ {
+			g := p.gen.Load()
+			for i := 0; i < poolBurst && g == seen; i++ {
+				g = p.gen.Load()
+			}
+			if g != seen {
 				seen = g
 				if r := p.cur.Load(); r != nil {
 					r.active.Add(1)
 					r.run()
-					r.active.Add(-1)
+					if r.active.Add(-1) == 0 {
+						select {
+						case r.idle <- struct{}{}:
+						default:
+						}
+					}
 				}
 				deadline = time.Now().Add(poolSpin)
 				continue
 			}
-			if spins%32 == 31 && time.Now().After(deadline) {
+			if time.Now().After(deadline) {
 				break
 			}
-			runtime.Gosched()
+			if bursts%poolYield == 0 {
+				runtime.Gosched()
+			}
 		}
 		p.parked.Add(1)
 		if p.gen.Load() == seen {
