@@ -743,12 +743,13 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int, kept []F) {
 				j1 := min(j0+attnRows, t)
 				gemmSerialPre(false, true, j1-j0, j1, hd, 1, dyb[j0*d:], d, v, 3*d, 0, ds[j0*t:], t, vt)
 			}
+			var dots [4]float64
 			for s := range t {
-				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
-				dot := 0.0
-				for u, pv := range pr {
-					dot += float64(pv) * float64(dr[u])
+				if s%4 == 0 {
+					rowDots(dots[:min(4, t-s)], p[s*t:], ds[s*t:], t, s)
 				}
+				pr, dr := p[s*t:s*t+s+1], ds[s*t:(s+1)*t]
+				dot := dots[s%4]
 				// dS/√hd, rounded as a product's alpha rounds its A, so
 				// that dQ and dK read it in place.
 				for u, pv := range pr {
@@ -766,6 +767,40 @@ func attnBwd[F float32 | float64](o, qkv, dy []F, d, t, heads int, kept []F) {
 			}
 		}
 	})
+}
+
+// rowDots writes into dots[r] the float64 sum Σ_{u ≤ s+r} p_u·d_u of row r
+// of p and d (row stride ld), u ascending, for the len(dots) ≤ 4 rows
+// starting at position s: the rows' chains run side by side, each in its
+// own order.
+func rowDots[F float32 | float64](dots []float64, p, d []F, ld, s int) {
+	if len(dots) < 4 {
+		for r := range dots {
+			pr, dr := p[r*ld:r*ld+s+r+1], d[r*ld:]
+			dot := 0.0
+			for u, pv := range pr {
+				dot += float64(pv) * float64(dr[u])
+			}
+			dots[r] = dot
+		}
+		return
+	}
+	p0, p1, p2, p3 := p[:s+1], p[ld:ld+s+2], p[2*ld:2*ld+s+3], p[3*ld:3*ld+s+4]
+	d0, d1, d2, d3 := d[:s+1], d[ld:ld+s+2], d[2*ld:2*ld+s+3], d[3*ld:3*ld+s+4]
+	var a0, a1, a2, a3 float64
+	for u := range p0 {
+		a0 += float64(p0[u]) * float64(d0[u])
+		a1 += float64(p1[u]) * float64(d1[u])
+		a2 += float64(p2[u]) * float64(d2[u])
+		a3 += float64(p3[u]) * float64(d3[u])
+	}
+	a1 += float64(p1[s+1]) * float64(d1[s+1])
+	a2 += float64(p2[s+1]) * float64(d2[s+1])
+	a2 += float64(p2[s+2]) * float64(d2[s+2])
+	a3 += float64(p3[s+1]) * float64(d3[s+1])
+	a3 += float64(p3[s+2]) * float64(d3[s+2])
+	a3 += float64(p3[s+3]) * float64(d3[s+3])
+	dots[0], dots[1], dots[2], dots[3] = a0, a1, a2, a3
 }
 
 // tokenLogpNode is out_i = Σ_v w_iv·log softmax(x_i)_v for logits x [N, V]
