@@ -160,44 +160,49 @@ const (
 // math.Exp; in float32 it is the same formula in float32 arithmetic with
 // exp32, within a few float32 ulps of the float64 value rounded.
 func geluFwd[F float32 | float64](o, x []F) {
+	cost := 30
+	if _, ok := any(o).([]float32); ok {
+		cost = 12
+	}
+	parallelFor(len(x), cost, func(lo, hi int) { geluRange(o[lo:hi], x[lo:hi]) })
+}
+
+// geluRange is geluFwd on the calling goroutine; o may be x.
+func geluRange[F float32 | float64](o, x []F) {
 	if o32, ok := any(o).([]float32); ok {
 		x32 := any(x).([]float32)
-		parallelFor(len(x), 12, func(lo, hi int) {
-			// Arguments, exponentials, quotients, a chunk at a time on
-			// the stack: o may be x.
-			var e [256]float32
-			for c := lo; c < hi; c += len(e) {
-				xc := x32[c:min(c+len(e), hi)]
-				ec := e[:len(xc)]
-				v16 := 0 // done 16 at a time, the same operations
-				if haveAVX512 {
-					v16 = len(xc) &^ 15
-				}
-				if v16 > 0 {
-					geluArg16(&ec[0], &xc[0], v16, geluA, -geluC)
-				}
-				for i := v16; i < len(xc); i++ {
-					v := xc[i]
-					ec[i] = -geluC * (v + geluA*v*v*v)
-				}
-				exp32s(ec, ec)
-				oc := o32[c : c+len(xc)]
-				if v16 > 0 {
-					geluQuot16(&oc[0], &xc[0], &ec[0], v16)
-				}
-				for i := v16; i < len(xc); i++ {
-					oc[i] = xc[i] / (1 + ec[i])
-				}
+		// Arguments, exponentials, quotients, a chunk at a time on the
+		// stack.
+		var e [256]float32
+		for c := 0; c < len(x32); c += len(e) {
+			xc := x32[c:min(c+len(e), len(x32))]
+			ec := e[:len(xc)]
+			v16 := 0 // done 16 at a time, the same operations
+			if haveAVX512 {
+				v16 = len(xc) &^ 15
 			}
-		})
+			if v16 > 0 {
+				geluArg16(&ec[0], &xc[0], v16, geluA, -geluC)
+			}
+			for i := v16; i < len(xc); i++ {
+				v := xc[i]
+				ec[i] = -geluC * (v + geluA*v*v*v)
+			}
+			exp32s(ec, ec)
+			oc := o32[c : c+len(xc)]
+			if v16 > 0 {
+				geluQuot16(&oc[0], &xc[0], &ec[0], v16)
+			}
+			for i := v16; i < len(xc); i++ {
+				oc[i] = xc[i] / (1 + ec[i])
+			}
+		}
 		return
 	}
-	parallelFor(len(x), 30, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := float64(x[i])
-			o[i] = F(v / (1 + math.Exp(-geluC*(v+geluA*v*v*v))))
-		}
-	})
+	for i := range x {
+		v := float64(x[i])
+		o[i] = F(v / (1 + math.Exp(-geluC*(v+geluA*v*v*v))))
+	}
 }
 
 // Constants of exp32 (Cephes expf): ln 2 split in a part exact in float32
@@ -364,6 +369,46 @@ func linearNode(x, w, bias *G.Node) (*G.Node, error) {
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			return linearGrads(in[0], in[1], len(in) == 3, grad, k, n)
 		}}, in...)
+}
+
+// linearGeluNode is GELU(x·w + bias) for x [N, k], w [k, n] and bias
+// [n]: linearNode then geluNode in one op, GELU applied to each range of
+// rows as the product finishes it (linearGelu). The op keeps x·w + bias
+// for its gradient, which is geluNode's, then linearNode's.
+func linearGeluNode(x, w, bias *G.Node) (*G.Node, error) {
+	k, n := w.Shape()[0], w.Shape()[1]
+	var u32 []float32 // x·w + bias of the last run
+	var u64 []float64
+	outShape := func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0], in[1][1]} }
+	return apply(&fusedOp{name: "linearGelu", params: []int{k, n}, inDims: []int{2, 2, 1}, shape: outShape, diff: []bool{true, true, true},
+		f32: func(o []float32, in [][]float32) {
+			linearGelu(o, grow(&u32, len(o)), in[0], in[1], in[2], len(in[0])/k, k, n)
+		},
+		f64: func(o []float64, in [][]float64) {
+			linearGelu(o, grow(&u64, len(o)), in[0], in[1], in[2], len(in[0])/k, k, n)
+		},
+		sym: func(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+			du, err := apply(&fusedOp{name: "linearGeluGrad", params: []int{k, n}, inDims: []int{2, 2}, shape: sameShape,
+				f32: func(o []float32, in [][]float32) { geluBwd(o, u32, in[0], in[1]) },
+				f64: func(o []float64, in [][]float64) { geluBwd(o, u64, in[0], in[1]) },
+			}, out, grad)
+			if err != nil {
+				return nil, err
+			}
+			return linearGrads(in[0], in[1], true, du, k, n)
+		}}, x, w, bias)
+}
+
+// linearGelu writes u = x·w + bias as linear does and y = GELU(u) as
+// geluFwd does, each range of rows as soon as the product has finished
+// it.
+func linearGelu[F float32 | float64](y, u, x, w, bias []F, m, k, n int) {
+	y, u = y[:m*n], u[:m*n]
+	gemmRows(false, false, m, n, k, x[:m*k], k, w[:k*n], n, u, n, func(i0, i1 int) {
+		ur := u[i0*n : i1*n]
+		addBias(ur, ur, bias)
+		geluRange(y[i0*n:i1*n], ur)
+	})
 }
 
 // residualNode is r + (x·w + bias) for r [N, n], x [N, k], w [k, n] and

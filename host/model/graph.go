@@ -91,6 +91,11 @@ func (b *b) linear(x, w, bias *G.Node) *G.Node {
 	return b.do(func() (*G.Node, error) { return linearNode(x, w, bias) }, "linear")
 }
 
+// linearGelu returns gelu(linear(x, w, bias)) as one op.
+func (b *b) linearGelu(x, w, bias *G.Node) *G.Node {
+	return b.do(func() (*G.Node, error) { return linearGeluNode(x, w, bias) }, "linear GELU")
+}
+
 // residual returns r + (x·w + bias) for r [N, out], x [N, in], w [in, out],
 // bias [out].
 func (b *b) residual(r, x, w, bias *G.Node) *G.Node {
@@ -159,7 +164,7 @@ func buildNet(w *Weights, rows, length, outputs int, dt tensor.Dtype) (*net, err
 		a := bd.attention(qkv, length, cfg.Heads)
 		x = bd.residual(x, a, p[pre+"attn.proj.weight"], p[pre+"attn.proj.bias"])
 		h = bd.layerNorm(x, p[pre+"ln2.gain"], p[pre+"ln2.bias"])
-		h = bd.gelu(bd.linear(h, p[pre+"mlp.fc.weight"], p[pre+"mlp.fc.bias"]))
+		h = bd.linearGelu(h, p[pre+"mlp.fc.weight"], p[pre+"mlp.fc.bias"])
 		x = bd.residual(x, h, p[pre+"mlp.proj.weight"], p[pre+"mlp.proj.bias"])
 	}
 	x = bd.layerNorm(x, p["lnf.gain"], p["lnf.bias"])

@@ -86,6 +86,8 @@ func opCases() []opCase {
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.layerNorm(x[0], x[1], x[2]) }},
 		{"gelu", []opInput{{shape: []int{oN, 2 * oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.gelu(x[0]) }},
+		{"linearGelu", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, 2 * oD}}, {shape: []int{2 * oD}}}, nil,
+			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linearGelu(x[0], x[1], x[2]) }},
 		{"attention", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.attention(x[0], oT, oH) }},
 		{"attention one head", []opInput{{shape: []int{oN, 3 * oD}}}, nil,
