@@ -412,18 +412,33 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 }
 
 // layerNormRowsStats is layerNormRows that also writes each row's rowStats
-// into stats[2i], stats[2i+1] unless stats is nil.
+// into stats[2i], stats[2i+1] unless stats is nil. With AVX-512, float32
+// rows go eight at a time through lnStats8, one row per lane, with each
+// row's arithmetic that of rowStats and lnNormRow: a row's bits do not
+// depend on its neighbours or on the split over the cores.
 func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, stats []float64) {
 	parallelFor(m, 4*d, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
+		i := lo
+		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
+			var st [16]float64 // μ of the eight rows, then their r
+			for ; i+8 <= hi; i += 8 {
+				lnStats8(&st[0], &x32[i*d], d, lnEps)
+				for j := range 8 {
+					row := (i + j) * d
+					if stats != nil {
+						stats[2*(i+j)], stats[2*(i+j)+1] = st[j], st[8+j]
+					}
+					lnNormRow(y[row:row+d], x[row:row+d], gain, bias, st[j], st[8+j])
+				}
+			}
+		}
+		for ; i < hi; i++ {
 			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
 			mu, rstd := rowStats(xr)
 			if stats != nil {
 				stats[2*i], stats[2*i+1] = mu, rstd
 			}
-			for k, v := range xr {
-				yr[k] = F((float64(v)-mu)*rstd)*gain[k] + bias[k]
-			}
+			lnNormRow(yr, xr, gain, bias, mu, rstd)
 		}
 	})
 }

@@ -532,17 +532,55 @@ func rowStats[F float32 | float64](x []F) (mu, rstd float64) {
 	return mu, 1 / math.Sqrt(va+lnEps)
 }
 
+// lnNormRow writes F((x−μ)·r)·gain + bias for one row, 8 at a time by
+// lnNormRow8 with AVX-512.
+func lnNormRow[F float32 | float64](yr, xr, gain, bias []F, mu, r float64) {
+	k0 := 0
+	if y32, ok := any(yr).([]float32); ok && haveAVX512 && len(yr) >= 8 {
+		k0 = len(yr) &^ 7
+		lnNormRow8(&y32[0], &any(xr).([]float32)[0], &any(gain).([]float32)[0], &any(bias).([]float32)[0], k0, mu, r)
+	}
+	for k := k0; k < len(xr); k++ {
+		yr[k] = F((float64(xr[k])-mu)*r)*gain[k] + bias[k]
+	}
+}
+
 func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
 	layerNormRowsStats(o, x, gain, bias, len(x)/len(gain), len(gain), stats)
 }
 
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
 // x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
+// With AVX-512, float32 rows' sums run eight rows at a time (lnBwdXSums8,
+// one row per lane, each row's order kept) and the rest 8 columns at a
+// time (lnBwdXRow8), the same operations as the scalar loops.
 func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
+	var gain64 []float64 // gain in float64, padded with zeros to a multiple of 8
+	if _, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
+		gain64 = make([]float64, (d+7)&^7)
+		for k, v := range gain {
+			gain64[k] = float64(v)
+		}
+	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xr, gr, or := x[i*d:(i+1)*d], dy[i*d:(i+1)*d], o[i*d:(i+1)*d]
+		i := lo
+		if gain64 != nil {
+			x32, dy32 := any(x).([]float32), any(dy).([]float32)
+			var musr, sums [16]float64 // μ then r of the eight rows; their Σg then Σg·x̂
+			for ; i+8 <= hi; i += 8 {
+				for j := range 8 {
+					musr[j], musr[8+j] = stats[2*(i+j)], stats[2*(i+j)+1]
+				}
+				lnBwdXSums8(&sums[0], &x32[i*d], &dy32[i*d], &gain64[0], &musr[0], d)
+				for j := range 8 {
+					row := (i + j) * d
+					lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
+				}
+			}
+		}
+		for ; i < hi; i++ {
+			xr, gr := x[i*d:(i+1)*d], dy[i*d:(i+1)*d]
 			mu, r := stats[2*i], stats[2*i+1]
 			mg, mgx := 0.0, 0.0
 			for k, v := range xr {
@@ -550,44 +588,92 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 				mg += g
 				mgx += g * (float64(v) - mu) * r
 			}
-			mg /= float64(d)
-			mgx /= float64(d)
-			k0 := 0 // done 8 at a time, the same operations
-			if o32, ok := any(or).([]float32); ok && haveAVX512 && d >= 8 {
-				k0 = d &^ 7
-				lnBwdXRow8(&o32[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &any(gain).([]float32)[0], k0, mu, r, mg, mgx)
+			lnBwdXRow(o[i*d:(i+1)*d], xr, gain, gr, mu, r, mg/float64(d), mgx/float64(d))
+		}
+	})
+}
+
+// lnBwdXRow writes one row of lnBwdX from the row's means mg of ĝ and mgx
+// of ĝ·x̂, 8 at a time by lnBwdXRow8 with AVX-512.
+func lnBwdXRow[F float32 | float64](or, xr, gain, gr []F, mu, r, mg, mgx float64) {
+	d := len(or)
+	k0 := 0 // done 8 at a time, the same operations
+	if o32, ok := any(or).([]float32); ok && haveAVX512 && d >= 8 {
+		k0 = d &^ 7
+		lnBwdXRow8(&o32[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &any(gain).([]float32)[0], k0, mu, r, mg, mgx)
+	}
+	for k := k0; k < d; k++ {
+		g := float64(gr[k]) * float64(gain[k])
+		or[k] = F(r * (g - mg - (float64(xr[k])-mu)*r*mgx))
+	}
+}
+
+// lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
+// each row's rowStats of x. With AVX-512, float32 columns go 64 then 8 at
+// a time through lnGainCols64 and lnGainCols8, which keep the sums in
+// registers over all rows; the column blocks are split over the cores.
+func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
+	d := len(o)
+	rows := len(x) / d
+	x32, ok := any(x).([]float32)
+	if !ok || !haveAVX512 {
+		parallelColumns(d, 3*rows, func(lo, hi int) { lnBwdGainCols(o, x, dy, stats, lo, hi) })
+		return
+	}
+	if rows == 0 {
+		clear(o)
+		return
+	}
+	dy32 := any(dy).([]float32)
+	// Blocks of 64 columns, then of 8, then single columns.
+	n64, n8 := d/64, d%64/8
+	blocks := n64 + n8 + d%8
+	block := func(b int) (lo, hi int) {
+		switch {
+		case b < n64:
+			return 64 * b, 64 * (b + 1)
+		case b < n64+n8:
+			lo = 64*n64 + 8*(b-n64)
+			return lo, lo + 8
+		default:
+			lo = 64*n64 + 8*n8 + b - n64 - n8
+			return lo, lo + 1
+		}
+	}
+	parallelFor(blocks, 64*3*rows, func(blo, bhi int) {
+		var acc [64]float64
+		for b := blo; b < bhi; b++ {
+			lo, hi := block(b)
+			switch hi - lo {
+			case 64:
+				lnGainCols64(&acc[0], &x32[lo], &dy32[lo], &stats[0], rows, d)
+			case 8:
+				lnGainCols8(&acc[0], &x32[lo], &dy32[lo], &stats[0], rows, d)
+			default:
+				lnBwdGainCols(o, x, dy, stats, lo, hi)
+				continue
 			}
-			for k := k0; k < d; k++ {
-				g := float64(gr[k]) * float64(gain[k])
-				or[k] = F(r * (g - mg - (float64(xr[k])-mu)*r*mgx))
+			for k, v := range acc[:hi-lo] {
+				o[lo+k] = F(v)
 			}
 		}
 	})
 }
 
-// lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
-// each row's rowStats of x. Columns are split over the cores.
-func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
+// lnBwdGainCols writes lnBwdGain's columns lo..hi−1, one row at a time.
+func lnBwdGainCols[F float32 | float64](o, x, dy []F, stats []float64, lo, hi int) {
 	d := len(o)
-	rows := len(x) / d
-	parallelColumns(d, 3*rows, func(lo, hi int) {
-		acc := make([]float64, hi-lo)
-		for i := range rows {
-			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
-			mu, r := stats[2*i], stats[2*i+1]
-			k0 := 0 // done 8 at a time, the same operations
-			if x32, ok := any(xr).([]float32); ok && haveAVX512 && len(acc) >= 8 {
-				k0 = len(acc) &^ 7
-				lnGainRow8(&acc[0], &x32[0], &any(gr).([]float32)[0], k0, mu, r)
-			}
-			for k := k0; k < len(acc); k++ {
-				acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
-			}
+	acc := make([]float64, hi-lo)
+	for i := range len(x) / d {
+		xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
+		mu, r := stats[2*i], stats[2*i+1]
+		for k := range acc {
+			acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
 		}
-		for k, v := range acc {
-			o[lo+k] = F(v)
-		}
-	})
+	}
+	for k, v := range acc {
+		o[lo+k] = F(v)
+	}
 }
 
 // attentionNode is causal multi-head self-attention over rows of t

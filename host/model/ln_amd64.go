@@ -1,0 +1,16 @@
+package model
+
+//go:noescape
+func lnStats8(out *float64, x *float32, d int, eps float64)
+
+//go:noescape
+func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64)
+
+//go:noescape
+func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int)
+
+//go:noescape
+func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
+
+//go:noescape
+func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int)

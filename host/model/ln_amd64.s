@@ -1,0 +1,449 @@
+#include "textflag.h"
+
+// The LayerNorm kernels below run eight rows at once, one row per float64
+// lane, each lane doing its row's operations in the scalar loops' order
+// (no FMA), so every result has the scalar loops' bits. All need AVX-512F.
+
+// LOAD8 converts the eight float32 at p of rows 0..7 to float64 in Z0..Z7;
+// p0, p3 and p6 point into rows 0, 3 and 6, st is the row stride in bytes.
+#define LOAD8(p0, p3, p6, st) \
+	VCVTPS2PD (p0), Z0;        \
+	VCVTPS2PD (p0)(st*1), Z1;  \
+	VCVTPS2PD (p0)(st*2), Z2;  \
+	VCVTPS2PD (p3), Z3;        \
+	VCVTPS2PD (p3)(st*1), Z4;  \
+	VCVTPS2PD (p3)(st*2), Z5;  \
+	VCVTPS2PD (p6), Z6;        \
+	VCVTPS2PD (p6)(st*1), Z7
+
+// LOAD8Z is LOAD8 of the columns set in K1 only, the others zero; masked
+// columns are not read.
+#define LOAD8Z(p0, p3, p6, st) \
+	VCVTPS2PD.Z (p0), K1, Z0;       \
+	VCVTPS2PD.Z (p0)(st*1), K1, Z1; \
+	VCVTPS2PD.Z (p0)(st*2), K1, Z2; \
+	VCVTPS2PD.Z (p3), K1, Z3;       \
+	VCVTPS2PD.Z (p3)(st*1), K1, Z4; \
+	VCVTPS2PD.Z (p3)(st*2), K1, Z5; \
+	VCVTPS2PD.Z (p6), K1, Z6;       \
+	VCVTPS2PD.Z (p6)(st*1), K1, Z7
+
+// TRANSPOSE8 transposes the 8×8 matrix with rows Z0..Z7: Z8+j gets
+// column j, row i in lane i. Z0..Z7 are overwritten.
+#define TRANSPOSE8 \
+	VUNPCKLPD  Z1, Z0, Z8;         \
+	VUNPCKHPD  Z1, Z0, Z9;         \
+	VUNPCKLPD  Z3, Z2, Z10;        \
+	VUNPCKHPD  Z3, Z2, Z11;        \
+	VUNPCKLPD  Z5, Z4, Z12;        \
+	VUNPCKHPD  Z5, Z4, Z13;        \
+	VUNPCKLPD  Z7, Z6, Z14;        \
+	VUNPCKHPD  Z7, Z6, Z15;        \
+	VSHUFF64X2 $0x88, Z10, Z8, Z0; \
+	VSHUFF64X2 $0xdd, Z10, Z8, Z1; \
+	VSHUFF64X2 $0x88, Z11, Z9, Z2; \
+	VSHUFF64X2 $0xdd, Z11, Z9, Z3; \
+	VSHUFF64X2 $0x88, Z14, Z12, Z4; \
+	VSHUFF64X2 $0xdd, Z14, Z12, Z5; \
+	VSHUFF64X2 $0x88, Z15, Z13, Z6; \
+	VSHUFF64X2 $0xdd, Z15, Z13, Z7; \
+	VSHUFF64X2 $0x88, Z4, Z0, Z8;  \
+	VSHUFF64X2 $0xdd, Z4, Z0, Z12; \
+	VSHUFF64X2 $0x88, Z6, Z2, Z9;  \
+	VSHUFF64X2 $0xdd, Z6, Z2, Z13; \
+	VSHUFF64X2 $0x88, Z5, Z1, Z10; \
+	VSHUFF64X2 $0xdd, Z5, Z1, Z14; \
+	VSHUFF64X2 $0x88, Z7, Z3, Z11; \
+	VSHUFF64X2 $0xdd, Z7, Z3, Z15
+
+// ROWS sets the row pointers of LOAD8 for rows of base with stride st:
+// p3 = base + 3·st, p6 = base + 6·st (tmp is clobbered).
+#define ROWS(base, st, p3, p6, tmp) \
+	LEAQ (st)(st*2), tmp;  \
+	LEAQ (base)(tmp*1), p3; \
+	LEAQ (p3)(tmp*1), p6
+
+// TAILMASK sets K1 to the low n&7 bits and tail to n&7 (CX is clobbered).
+#define TAILMASK(n, tail) \
+	MOVQ n, CX;      \
+	ANDQ $7, CX;     \
+	MOVQ CX, tail;   \
+	MOVL $1, AX;     \
+	SHLL CX, AX;     \
+	DECL AX;         \
+	KMOVW AX, K1
+
+// MEANSTEP adds column z to the sums Z16.
+#define MEANSTEP(z) VADDPD z, Z16, Z16
+
+// VARSTEP adds (z−μ)² to the sums Z18, μ in Z16.
+#define VARSTEP(z) \
+	VSUBPD Z16, z, z; \
+	VMULPD z, z, z;   \
+	VADDPD z, Z18, Z18
+
+// func lnStats8(out *float64, x *float32, d int, eps float64)
+//
+// For rows i = 0..7 of x (d float32 each, d ≥ 1, consecutive): out[i] = μ
+// and out[8+i] = (σ²+eps)^(−1/2), computed as rowStats computes them.
+TEXT ·lnStats8(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ d+16(FP), R8
+	TAILMASK(R8, DX)
+	SHLQ $2, R8                  // row stride in bytes
+	ROWS(SI, R8, R9, R10, AX)
+	MOVQ SI, R11                 // row starts, for the second pass
+	MOVQ R9, R12
+	MOVQ R10, R13
+	MOVQ d+16(FP), BX
+	SHRQ $3, BX                  // whole chunks of 8 columns
+	MOVQ BX, R14
+
+	VXORPD Z16, Z16, Z16
+	TESTQ  BX, BX
+	JEQ    meantail
+
+meanloop:
+	LOAD8(SI, R9, R10, R8)
+	TRANSPOSE8
+	MEANSTEP(Z8)
+	MEANSTEP(Z9)
+	MEANSTEP(Z10)
+	MEANSTEP(Z11)
+	MEANSTEP(Z12)
+	MEANSTEP(Z13)
+	MEANSTEP(Z14)
+	MEANSTEP(Z15)
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ BX
+	JNZ  meanloop
+
+meantail:
+	TESTQ DX, DX
+	JEQ   meandone
+	LOAD8Z(SI, R9, R10, R8)
+	TRANSPOSE8
+	MEANSTEP(Z8)
+	CMPQ  DX, $1
+	JEQ   meandone
+	MEANSTEP(Z9)
+	CMPQ  DX, $2
+	JEQ   meandone
+	MEANSTEP(Z10)
+	CMPQ  DX, $3
+	JEQ   meandone
+	MEANSTEP(Z11)
+	CMPQ  DX, $4
+	JEQ   meandone
+	MEANSTEP(Z12)
+	CMPQ  DX, $5
+	JEQ   meandone
+	MEANSTEP(Z13)
+	CMPQ  DX, $6
+	JEQ   meandone
+	MEANSTEP(Z14)
+
+meandone:
+	MOVQ         d+16(FP), AX
+	VCVTSI2SDQ   AX, X0, X0
+	VBROADCASTSD X0, Z17        // d
+	VDIVPD       Z17, Z16, Z16  // μ = Σx / d
+
+	MOVQ   R11, SI
+	MOVQ   R12, R9
+	MOVQ   R13, R10
+	MOVQ   R14, BX
+	VXORPD Z18, Z18, Z18
+	TESTQ  BX, BX
+	JEQ    vartail
+
+varloop:
+	LOAD8(SI, R9, R10, R8)
+	TRANSPOSE8
+	VARSTEP(Z8)
+	VARSTEP(Z9)
+	VARSTEP(Z10)
+	VARSTEP(Z11)
+	VARSTEP(Z12)
+	VARSTEP(Z13)
+	VARSTEP(Z14)
+	VARSTEP(Z15)
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ BX
+	JNZ  varloop
+
+vartail:
+	TESTQ DX, DX
+	JEQ   vardone
+	LOAD8Z(SI, R9, R10, R8)
+	TRANSPOSE8
+	VARSTEP(Z8)
+	CMPQ  DX, $1
+	JEQ   vardone
+	VARSTEP(Z9)
+	CMPQ  DX, $2
+	JEQ   vardone
+	VARSTEP(Z10)
+	CMPQ  DX, $3
+	JEQ   vardone
+	VARSTEP(Z11)
+	CMPQ  DX, $4
+	JEQ   vardone
+	VARSTEP(Z12)
+	CMPQ  DX, $5
+	JEQ   vardone
+	VARSTEP(Z13)
+	CMPQ  DX, $6
+	JEQ   vardone
+	VARSTEP(Z14)
+
+vardone:
+	VDIVPD       Z17, Z18, Z18      // σ² = Σ(x−μ)² / d
+	VBROADCASTSD eps+24(FP), Z19
+	VADDPD       Z19, Z18, Z18
+	VSQRTPD      Z18, Z18
+	MOVQ         $0x3ff0000000000000, AX // 1.0
+	VPBROADCASTQ AX, Z19
+	VDIVPD       Z18, Z19, Z18      // 1 / √(σ²+eps)
+	VMOVUPD      Z16, (DI)
+	VMOVUPD      Z18, 64(DI)
+	VZEROUPPER
+	RET
+
+// func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64)
+//
+// y[k] = float32((x[k]−mu)·r)·gain[k] + bias[k] for k < n, n a multiple
+// of 8: layerNormRowsStats's normalisation of one row, the same
+// operations in the same order (no FMA).
+TEXT ·lnNormRow8(SB), NOSPLIT, $0-56
+	MOVQ         y+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         gain+16(FP), DX
+	MOVQ         bias+24(FP), BX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSD mu+40(FP), Z4
+	VBROADCASTSD r+48(FP), Z5
+	SHLQ         $2, CX
+	XORQ         AX, AX
+	TESTQ        CX, CX
+	JEQ          normdone
+
+normloop:
+	VCVTPS2PD (SI)(AX*1), Z0
+	VSUBPD    Z4, Z0, Z0
+	VMULPD    Z5, Z0, Z0
+	VCVTPD2PS Z0, Y0
+	VMULPS    (DX)(AX*1), Y0, Y0
+	VADDPS    (BX)(AX*1), Y0, Y0
+	VMOVUPS   Y0, (DI)(AX*1)
+	ADDQ      $32, AX
+	CMPQ      AX, CX
+	JLT       normloop
+	VZEROUPPER
+
+normdone:
+	RET
+
+// GRAD multiplies dy column Z8+j by gain[k+j] (gain in R13) into g.
+#define GRAD(j, z, g) VMULPD.BCST (8*j)(R13), z, g
+
+// DXSTEP adds g to the sums Z24 and (g·(x−μ))·r to the sums Z25, x the
+// column z, μ in Z26, r in Z27.
+#define DXSTEP(z, g) \
+	VSUBPD Z26, z, z;   \
+	VMULPD z, g, z;     \
+	VMULPD Z27, z, z;   \
+	VADDPD g, Z24, Z24; \
+	VADDPD z, Z25, Z25
+
+#define GRAD8 \
+	GRAD(0, Z8, Z16);  \
+	GRAD(1, Z9, Z17);  \
+	GRAD(2, Z10, Z18); \
+	GRAD(3, Z11, Z19); \
+	GRAD(4, Z12, Z20); \
+	GRAD(5, Z13, Z21); \
+	GRAD(6, Z14, Z22); \
+	GRAD(7, Z15, Z23)
+
+// func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int)
+//
+// For rows i = 0..7 of x and dy (d float32 each, d ≥ 1, consecutive) with
+// μ = musr[i], r = musr[8+i]: out[i] = Σ_k g and out[8+i] = Σ_k
+// g·(x−μ)·r, g = dy·gain[k], k ascending, as lnBwdX sums them. gain holds
+// d float64 padded with zeros to a multiple of 8.
+TEXT ·lnBwdXSums8(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ dy+16(FP), DX
+	MOVQ gain+24(FP), R13
+	MOVQ musr+32(FP), AX
+	VMOVUPD (AX), Z26
+	VMOVUPD 64(AX), Z27
+	MOVQ d+40(FP), R8
+	TAILMASK(R8, R15)
+	SHLQ $2, R8
+	ROWS(SI, R8, R9, R10, AX)
+	ROWS(DX, R8, R11, R12, AX)
+	MOVQ d+40(FP), BX
+	SHRQ $3, BX
+	VXORPD Z24, Z24, Z24
+	VXORPD Z25, Z25, Z25
+	TESTQ BX, BX
+	JEQ   dxtail
+
+dxloop:
+	LOAD8(DX, R11, R12, R8)
+	TRANSPOSE8
+	GRAD8
+	LOAD8(SI, R9, R10, R8)
+	TRANSPOSE8
+	DXSTEP(Z8, Z16)
+	DXSTEP(Z9, Z17)
+	DXSTEP(Z10, Z18)
+	DXSTEP(Z11, Z19)
+	DXSTEP(Z12, Z20)
+	DXSTEP(Z13, Z21)
+	DXSTEP(Z14, Z22)
+	DXSTEP(Z15, Z23)
+	ADDQ $32, SI
+	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, DX
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $64, R13
+	DECQ BX
+	JNZ  dxloop
+
+dxtail:
+	TESTQ R15, R15
+	JEQ   dxdone
+	LOAD8Z(DX, R11, R12, R8)
+	TRANSPOSE8
+	GRAD8
+	LOAD8Z(SI, R9, R10, R8)
+	TRANSPOSE8
+	DXSTEP(Z8, Z16)
+	CMPQ R15, $1
+	JEQ  dxdone
+	DXSTEP(Z9, Z17)
+	CMPQ R15, $2
+	JEQ  dxdone
+	DXSTEP(Z10, Z18)
+	CMPQ R15, $3
+	JEQ  dxdone
+	DXSTEP(Z11, Z19)
+	CMPQ R15, $4
+	JEQ  dxdone
+	DXSTEP(Z12, Z20)
+	CMPQ R15, $5
+	JEQ  dxdone
+	DXSTEP(Z13, Z21)
+	CMPQ R15, $6
+	JEQ  dxdone
+	DXSTEP(Z14, Z22)
+
+dxdone:
+	VMOVUPD Z24, (DI)
+	VMOVUPD Z25, 64(DI)
+	VZEROUPPER
+	RET
+
+// GAINSTEP adds (dy·(x−μ))·r of the eight columns at off to acc, μ in Z4,
+// r in Z5.
+#define GAINSTEP(off, acc) \
+	VCVTPS2PD off(SI), Z0; \
+	VSUBPD    Z4, Z0, Z0;  \
+	VCVTPS2PD off(DX), Z1; \
+	VMULPD    Z0, Z1, Z1;  \
+	VMULPD    Z5, Z1, Z1;  \
+	VADDPD    Z1, acc, acc
+
+// func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
+//
+// acc[k] = Σ_i (dy[i·ld+k]·(x[i·ld+k]−μ_i))·r_i for k < 64, rows i
+// ascending from 0, μ_i = stats[2i], r_i = stats[2i+1]: lnBwdGain's sums
+// of 64 columns.
+TEXT ·lnGainCols64(SB), NOSPLIT, $0-48
+	MOVQ   acc+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   dy+16(FP), DX
+	MOVQ   stats+24(FP), BX
+	MOVQ   rows+32(FP), CX
+	MOVQ   ld+40(FP), R8
+	SHLQ   $2, R8
+	VXORPD Z16, Z16, Z16
+	VXORPD Z17, Z17, Z17
+	VXORPD Z18, Z18, Z18
+	VXORPD Z19, Z19, Z19
+	VXORPD Z20, Z20, Z20
+	VXORPD Z21, Z21, Z21
+	VXORPD Z22, Z22, Z22
+	VXORPD Z23, Z23, Z23
+	TESTQ  CX, CX
+	JEQ    g64done
+
+g64loop:
+	VBROADCASTSD (BX), Z4
+	VBROADCASTSD 8(BX), Z5
+	GAINSTEP(0, Z16)
+	GAINSTEP(32, Z17)
+	GAINSTEP(64, Z18)
+	GAINSTEP(96, Z19)
+	GAINSTEP(128, Z20)
+	GAINSTEP(160, Z21)
+	GAINSTEP(192, Z22)
+	GAINSTEP(224, Z23)
+	ADDQ $16, BX
+	ADDQ R8, SI
+	ADDQ R8, DX
+	DECQ CX
+	JNZ  g64loop
+
+g64done:
+	VMOVUPD Z16, (DI)
+	VMOVUPD Z17, 64(DI)
+	VMOVUPD Z18, 128(DI)
+	VMOVUPD Z19, 192(DI)
+	VMOVUPD Z20, 256(DI)
+	VMOVUPD Z21, 320(DI)
+	VMOVUPD Z22, 384(DI)
+	VMOVUPD Z23, 448(DI)
+	VZEROUPPER
+	RET
+
+// func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int)
+//
+// lnGainCols64 for 8 columns.
+TEXT ·lnGainCols8(SB), NOSPLIT, $0-48
+	MOVQ   acc+0(FP), DI
+	MOVQ   x+8(FP), SI
+	MOVQ   dy+16(FP), DX
+	MOVQ   stats+24(FP), BX
+	MOVQ   rows+32(FP), CX
+	MOVQ   ld+40(FP), R8
+	SHLQ   $2, R8
+	VXORPD Z16, Z16, Z16
+	TESTQ  CX, CX
+	JEQ    g8done
+
+g8loop:
+	VBROADCASTSD (BX), Z4
+	VBROADCASTSD 8(BX), Z5
+	GAINSTEP(0, Z16)
+	ADDQ $16, BX
+	ADDQ R8, SI
+	ADDQ R8, DX
+	DECQ CX
+	JNZ  g8loop
+
+g8done:
+	VMOVUPD Z16, (DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,23 @@
+//go:build !amd64
+
+package model
+
+func lnStats8(out *float64, x *float32, d int, eps float64) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
