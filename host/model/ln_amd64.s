@@ -4,57 +4,66 @@
 // lane, each lane doing its row's operations in the scalar loops' order
 // (no FMA), so every result has the scalar loops' bits. All need AVX-512F.
 
-// LOAD8 converts the eight float32 at p of rows 0..7 to float64 in Z0..Z7;
-// p0, p3 and p6 point into rows 0, 3 and 6, st is the row stride in bytes.
+// LOAD8 reads the eight float32 at p of rows 0..7 into Y0..Y7; p0, p3
+// and p6 point into rows 0, 3 and 6, st is the row stride in bytes.
 #define LOAD8(p0, p3, p6, st) \
-	VCVTPS2PD (p0), Z0;        \
-	VCVTPS2PD (p0)(st*1), Z1;  \
-	VCVTPS2PD (p0)(st*2), Z2;  \
-	VCVTPS2PD (p3), Z3;        \
-	VCVTPS2PD (p3)(st*1), Z4;  \
-	VCVTPS2PD (p3)(st*2), Z5;  \
-	VCVTPS2PD (p6), Z6;        \
-	VCVTPS2PD (p6)(st*1), Z7
+	VMOVUPS (p0), Y0;       \
+	VMOVUPS (p0)(st*1), Y1; \
+	VMOVUPS (p0)(st*2), Y2; \
+	VMOVUPS (p3), Y3;       \
+	VMOVUPS (p3)(st*1), Y4; \
+	VMOVUPS (p3)(st*2), Y5; \
+	VMOVUPS (p6), Y6;       \
+	VMOVUPS (p6)(st*1), Y7
 
 // LOAD8Z is LOAD8 of the columns set in K1 only, the others zero; masked
 // columns are not read.
 #define LOAD8Z(p0, p3, p6, st) \
-	VCVTPS2PD.Z (p0), K1, Z0;       \
-	VCVTPS2PD.Z (p0)(st*1), K1, Z1; \
-	VCVTPS2PD.Z (p0)(st*2), K1, Z2; \
-	VCVTPS2PD.Z (p3), K1, Z3;       \
-	VCVTPS2PD.Z (p3)(st*1), K1, Z4; \
-	VCVTPS2PD.Z (p3)(st*2), K1, Z5; \
-	VCVTPS2PD.Z (p6), K1, Z6;       \
-	VCVTPS2PD.Z (p6)(st*1), K1, Z7
+	VMOVUPS.Z (p0), K1, Z0;       \
+	VMOVUPS.Z (p0)(st*1), K1, Z1; \
+	VMOVUPS.Z (p0)(st*2), K1, Z2; \
+	VMOVUPS.Z (p3), K1, Z3;       \
+	VMOVUPS.Z (p3)(st*1), K1, Z4; \
+	VMOVUPS.Z (p3)(st*2), K1, Z5; \
+	VMOVUPS.Z (p6), K1, Z6;       \
+	VMOVUPS.Z (p6)(st*1), K1, Z7
 
-// TRANSPOSE8 transposes the 8×8 matrix with rows Z0..Z7: Z8+j gets
-// column j, row i in lane i. Z0..Z7 are overwritten.
+// TRANSPOSE8 transposes the 8×8 float32 matrix with rows Y0..Y7 and
+// converts it to float64: Z8+j gets column j, row i in lane i. Y0..Y7 are
+// overwritten.
 #define TRANSPOSE8 \
-	VUNPCKLPD  Z1, Z0, Z8;         \
-	VUNPCKHPD  Z1, Z0, Z9;         \
-	VUNPCKLPD  Z3, Z2, Z10;        \
-	VUNPCKHPD  Z3, Z2, Z11;        \
-	VUNPCKLPD  Z5, Z4, Z12;        \
-	VUNPCKHPD  Z5, Z4, Z13;        \
-	VUNPCKLPD  Z7, Z6, Z14;        \
-	VUNPCKHPD  Z7, Z6, Z15;        \
-	VSHUFF64X2 $0x88, Z10, Z8, Z0; \
-	VSHUFF64X2 $0xdd, Z10, Z8, Z1; \
-	VSHUFF64X2 $0x88, Z11, Z9, Z2; \
-	VSHUFF64X2 $0xdd, Z11, Z9, Z3; \
-	VSHUFF64X2 $0x88, Z14, Z12, Z4; \
-	VSHUFF64X2 $0xdd, Z14, Z12, Z5; \
-	VSHUFF64X2 $0x88, Z15, Z13, Z6; \
-	VSHUFF64X2 $0xdd, Z15, Z13, Z7; \
-	VSHUFF64X2 $0x88, Z4, Z0, Z8;  \
-	VSHUFF64X2 $0xdd, Z4, Z0, Z12; \
-	VSHUFF64X2 $0x88, Z6, Z2, Z9;  \
-	VSHUFF64X2 $0xdd, Z6, Z2, Z13; \
-	VSHUFF64X2 $0x88, Z5, Z1, Z10; \
-	VSHUFF64X2 $0xdd, Z5, Z1, Z14; \
-	VSHUFF64X2 $0x88, Z7, Z3, Z11; \
-	VSHUFF64X2 $0xdd, Z7, Z3, Z15
+	VUNPCKLPS  Y1, Y0, Y8;          \
+	VUNPCKHPS  Y1, Y0, Y9;          \
+	VUNPCKLPS  Y3, Y2, Y10;         \
+	VUNPCKHPS  Y3, Y2, Y11;         \
+	VUNPCKLPS  Y5, Y4, Y12;         \
+	VUNPCKHPS  Y5, Y4, Y13;         \
+	VUNPCKLPS  Y7, Y6, Y14;         \
+	VUNPCKHPS  Y7, Y6, Y15;         \
+	VSHUFPS    $0x44, Y10, Y8, Y0;  \
+	VSHUFPS    $0xee, Y10, Y8, Y1;  \
+	VSHUFPS    $0x44, Y11, Y9, Y2;  \
+	VSHUFPS    $0xee, Y11, Y9, Y3;  \
+	VSHUFPS    $0x44, Y14, Y12, Y4; \
+	VSHUFPS    $0xee, Y14, Y12, Y5; \
+	VSHUFPS    $0x44, Y15, Y13, Y6; \
+	VSHUFPS    $0xee, Y15, Y13, Y7; \
+	VPERM2F128 $0x20, Y4, Y0, Y8;   \
+	VPERM2F128 $0x31, Y4, Y0, Y12;  \
+	VPERM2F128 $0x20, Y5, Y1, Y9;   \
+	VPERM2F128 $0x31, Y5, Y1, Y13;  \
+	VPERM2F128 $0x20, Y6, Y2, Y10;  \
+	VPERM2F128 $0x31, Y6, Y2, Y14;  \
+	VPERM2F128 $0x20, Y7, Y3, Y11;  \
+	VPERM2F128 $0x31, Y7, Y3, Y15;  \
+	VCVTPS2PD  Y8, Z8;              \
+	VCVTPS2PD  Y9, Z9;              \
+	VCVTPS2PD  Y10, Z10;            \
+	VCVTPS2PD  Y11, Z11;            \
+	VCVTPS2PD  Y12, Z12;            \
+	VCVTPS2PD  Y13, Z13;            \
+	VCVTPS2PD  Y14, Z14;            \
+	VCVTPS2PD  Y15, Z15
 
 // ROWS sets the row pointers of LOAD8 for rows of base with stride st:
 // p3 = base + 3·st, p6 = base + 6·st (tmp is clobbered).
