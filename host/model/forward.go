@@ -421,8 +421,12 @@ func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, sta
 		i := lo
 		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
 			var st [16]float64 // μ of the eight rows, then their r
+			var tmp []float64
+			if hi-lo >= 8 {
+				tmp = make([]float64, 8*((d+7)&^7))
+			}
 			for ; i+8 <= hi; i += 8 {
-				lnStats8(&st[0], &x32[i*d], d, lnEps)
+				lnStats8(&st[0], &x32[i*d], d, lnEps, &tmp[0])
 				for j := range 8 {
 					row := (i + j) * d
 					if stats != nil {

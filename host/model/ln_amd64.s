@@ -82,33 +82,36 @@
 	DECL AX;         \
 	KMOVW AX, K1
 
-// MEANSTEP adds column z to the sums Z16.
-#define MEANSTEP(z) VADDPD z, Z16, Z16
+// MEANSTEP adds column z to the sums Z16 and stores it at off(R15).
+#define MEANSTEP(z, off) \
+	VMOVUPD z, off(R15); \
+	VADDPD  z, Z16, Z16
 
-// VARSTEP adds (z−μ)² to the sums Z18, μ in Z16.
-#define VARSTEP(z) \
-	VSUBPD Z16, z, z; \
-	VMULPD z, z, z;   \
-	VADDPD z, Z18, Z18
+#define MEANSTEP8 \
+	MEANSTEP(Z8, 0);    \
+	MEANSTEP(Z9, 64);   \
+	MEANSTEP(Z10, 128); \
+	MEANSTEP(Z11, 192); \
+	MEANSTEP(Z12, 256); \
+	MEANSTEP(Z13, 320); \
+	MEANSTEP(Z14, 384); \
+	MEANSTEP(Z15, 448)
 
-// func lnStats8(out *float64, x *float32, d int, eps float64)
+// func lnStats8(out *float64, x *float32, d int, eps float64, tmp *float64)
 //
 // For rows i = 0..7 of x (d float32 each, d ≥ 1, consecutive): out[i] = μ
 // and out[8+i] = (σ²+eps)^(−1/2), computed as rowStats computes them.
-TEXT ·lnStats8(SB), NOSPLIT, $0-32
+// tmp holds 8·d float64 rounded up to a multiple of 64.
+TEXT ·lnStats8(SB), NOSPLIT, $0-40
 	MOVQ out+0(FP), DI
 	MOVQ x+8(FP), SI
+	MOVQ tmp+32(FP), R15
 	MOVQ d+16(FP), R8
 	TAILMASK(R8, DX)
 	SHLQ $2, R8                  // row stride in bytes
 	ROWS(SI, R8, R9, R10, AX)
-	MOVQ SI, R11                 // row starts, for the second pass
-	MOVQ R9, R12
-	MOVQ R10, R13
 	MOVQ d+16(FP), BX
 	SHRQ $3, BX                  // whole chunks of 8 columns
-	MOVQ BX, R14
-
 	VXORPD Z16, Z16, Z16
 	TESTQ  BX, BX
 	JEQ    meantail
@@ -116,17 +119,11 @@ TEXT ·lnStats8(SB), NOSPLIT, $0-32
 meanloop:
 	LOAD8(SI, R9, R10, R8)
 	TRANSPOSE8
-	MEANSTEP(Z8)
-	MEANSTEP(Z9)
-	MEANSTEP(Z10)
-	MEANSTEP(Z11)
-	MEANSTEP(Z12)
-	MEANSTEP(Z13)
-	MEANSTEP(Z14)
-	MEANSTEP(Z15)
+	MEANSTEP8
 	ADDQ $32, SI
 	ADDQ $32, R9
 	ADDQ $32, R10
+	ADDQ $512, R15
 	DECQ BX
 	JNZ  meanloop
 
@@ -135,81 +132,51 @@ meantail:
 	JEQ   meandone
 	LOAD8Z(SI, R9, R10, R8)
 	TRANSPOSE8
-	MEANSTEP(Z8)
-	CMPQ  DX, $1
-	JEQ   meandone
-	MEANSTEP(Z9)
-	CMPQ  DX, $2
-	JEQ   meandone
-	MEANSTEP(Z10)
-	CMPQ  DX, $3
-	JEQ   meandone
-	MEANSTEP(Z11)
-	CMPQ  DX, $4
-	JEQ   meandone
-	MEANSTEP(Z12)
-	CMPQ  DX, $5
-	JEQ   meandone
-	MEANSTEP(Z13)
-	CMPQ  DX, $6
-	JEQ   meandone
-	MEANSTEP(Z14)
+	VMOVUPD Z8, 0(R15)
+	VMOVUPD Z9, 64(R15)
+	VMOVUPD Z10, 128(R15)
+	VMOVUPD Z11, 192(R15)
+	VMOVUPD Z12, 256(R15)
+	VMOVUPD Z13, 320(R15)
+	VMOVUPD Z14, 384(R15)
+	VADDPD  Z8, Z16, Z16
+	CMPQ    DX, $1
+	JEQ     meandone
+	VADDPD  Z9, Z16, Z16
+	CMPQ    DX, $2
+	JEQ     meandone
+	VADDPD  Z10, Z16, Z16
+	CMPQ    DX, $3
+	JEQ     meandone
+	VADDPD  Z11, Z16, Z16
+	CMPQ    DX, $4
+	JEQ     meandone
+	VADDPD  Z12, Z16, Z16
+	CMPQ    DX, $5
+	JEQ     meandone
+	VADDPD  Z13, Z16, Z16
+	CMPQ    DX, $6
+	JEQ     meandone
+	VADDPD  Z14, Z16, Z16
 
 meandone:
-	MOVQ         d+16(FP), AX
-	VCVTSI2SDQ   AX, X0, X0
+	MOVQ         d+16(FP), CX
+	VCVTSI2SDQ   CX, X0, X0
 	VBROADCASTSD X0, Z17        // d
 	VDIVPD       Z17, Z16, Z16  // μ = Σx / d
 
-	MOVQ   R11, SI
-	MOVQ   R12, R9
-	MOVQ   R13, R10
-	MOVQ   R14, BX
+	// Σ(x−μ)² over the columns kept in tmp, in order.
+	MOVQ   tmp+32(FP), R15
 	VXORPD Z18, Z18, Z18
-	TESTQ  BX, BX
-	JEQ    vartail
 
 varloop:
-	LOAD8(SI, R9, R10, R8)
-	TRANSPOSE8
-	VARSTEP(Z8)
-	VARSTEP(Z9)
-	VARSTEP(Z10)
-	VARSTEP(Z11)
-	VARSTEP(Z12)
-	VARSTEP(Z13)
-	VARSTEP(Z14)
-	VARSTEP(Z15)
-	ADDQ $32, SI
-	ADDQ $32, R9
-	ADDQ $32, R10
-	DECQ BX
-	JNZ  varloop
-
-vartail:
-	TESTQ DX, DX
-	JEQ   vardone
-	LOAD8Z(SI, R9, R10, R8)
-	TRANSPOSE8
-	VARSTEP(Z8)
-	CMPQ  DX, $1
-	JEQ   vardone
-	VARSTEP(Z9)
-	CMPQ  DX, $2
-	JEQ   vardone
-	VARSTEP(Z10)
-	CMPQ  DX, $3
-	JEQ   vardone
-	VARSTEP(Z11)
-	CMPQ  DX, $4
-	JEQ   vardone
-	VARSTEP(Z12)
-	CMPQ  DX, $5
-	JEQ   vardone
-	VARSTEP(Z13)
-	CMPQ  DX, $6
-	JEQ   vardone
-	VARSTEP(Z14)
+	VMOVUPD (R15), Z8
+	VSUBPD  Z16, Z8, Z8
+	VMULPD  Z8, Z8, Z8
+	VADDPD  Z8, Z18, Z18
+	ADDQ    $64, R15
+	DECQ    CX
+	JNZ     varloop
 
 vardone:
 	VDIVPD       Z17, Z18, Z18      // σ² = Σ(x−μ)² / d
