@@ -413,27 +413,29 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 
 // layerNormRowsStats is layerNormRows that also writes each row's rowStats
 // into stats[2i], stats[2i+1] unless stats is nil. With AVX-512, float32
-// rows go eight at a time through lnStats8, one row per lane, with each
-// row's arithmetic that of rowStats and lnNormRow: a row's bits do not
-// depend on its neighbours or on the split over the cores.
+// rows go sixteen (or eight) at a time through lnStats2x8, one row per
+// lane, with each row's arithmetic that of rowStats and lnNormRow: a row's
+// bits do not depend on its neighbours or on the split over the cores.
 func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, stats []float64) {
 	parallelFor(m, 4*d, func(lo, hi int) {
 		i := lo
-		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
-			var st [16]float64 // μ of the eight rows, then their r
-			var tmp []float64
-			if hi-lo >= 8 {
-				tmp = make([]float64, 8*((d+7)&^7))
-			}
-			for ; i+8 <= hi; i += 8 {
-				lnStats8(&st[0], &x32[i*d], d, lnEps, &tmp[0])
-				for j := range 8 {
+		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 && hi-lo >= 8 {
+			var st [32]float64 // μ of the sixteen rows, then their r
+			tmp := make([]float64, 16*((d+7)&^7))
+			for i+8 <= hi {
+				n, b := 16, i+8
+				if i+16 > hi {
+					n, b = 8, i // the second group repeats the first
+				}
+				lnStats2x8(&st[0], &x32[i*d], &x32[b*d], d, lnEps, &tmp[0])
+				for j := range n {
 					row := (i + j) * d
 					if stats != nil {
-						stats[2*(i+j)], stats[2*(i+j)+1] = st[j], st[8+j]
+						stats[2*(i+j)], stats[2*(i+j)+1] = st[j], st[16+j]
 					}
-					lnNormRow(y[row:row+d], x[row:row+d], gain, bias, st[j], st[8+j])
+					lnNormRow(y[row:row+d], x[row:row+d], gain, bias, st[j], st[16+j])
 				}
+				i += n
 			}
 		}
 		for ; i < hi; i++ {

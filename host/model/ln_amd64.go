@@ -1,7 +1,7 @@
 package model
 
 //go:noescape
-func lnStats8(out *float64, x *float32, d int, eps float64, tmp *float64)
+func lnStats2x8(out *float64, xa, xb *float32, d int, eps float64, tmp *float64)
 
 //go:noescape
 func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64)

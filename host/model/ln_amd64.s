@@ -82,48 +82,72 @@
 	DECL AX;         \
 	KMOVW AX, K1
 
-// MEANSTEP adds column z to the sums Z16 and stores it at off(R15).
-#define MEANSTEP(z, off) \
+// MEANSTEP adds column z to the sums acc and stores it at off(R15).
+#define MEANSTEP(z, off, acc) \
 	VMOVUPD z, off(R15); \
-	VADDPD  z, Z16, Z16
+	VADDPD  z, acc, acc
 
-#define MEANSTEP8 \
-	MEANSTEP(Z8, 0);    \
-	MEANSTEP(Z9, 64);   \
-	MEANSTEP(Z10, 128); \
-	MEANSTEP(Z11, 192); \
-	MEANSTEP(Z12, 256); \
-	MEANSTEP(Z13, 320); \
-	MEANSTEP(Z14, 384); \
-	MEANSTEP(Z15, 448)
+// MEANSTEP8 adds the eight columns Z8..Z15 to acc in order and stores
+// them 128 bytes apart from off(R15).
+#define MEANSTEP8(off, acc) \
+	MEANSTEP(Z8, off, acc);     \
+	MEANSTEP(Z9, off+128, acc);  \
+	MEANSTEP(Z10, off+256, acc); \
+	MEANSTEP(Z11, off+384, acc); \
+	MEANSTEP(Z12, off+512, acc); \
+	MEANSTEP(Z13, off+640, acc); \
+	MEANSTEP(Z14, off+768, acc); \
+	MEANSTEP(Z15, off+896, acc)
 
-// func lnStats8(out *float64, x *float32, d int, eps float64, tmp *float64)
+// STORE8 stores the eight columns Z8..Z15 128 bytes apart from off(R15).
+#define STORE8(off) \
+	VMOVUPD Z8, off(R15);      \
+	VMOVUPD Z9, off+128(R15);  \
+	VMOVUPD Z10, off+256(R15); \
+	VMOVUPD Z11, off+384(R15); \
+	VMOVUPD Z12, off+512(R15); \
+	VMOVUPD Z13, off+640(R15); \
+	VMOVUPD Z14, off+768(R15); \
+	VMOVUPD Z15, off+896(R15)
+
+// func lnStats2x8(out *float64, xa, xb *float32, d int, eps float64, tmp *float64)
 //
-// For rows i = 0..7 of x (d float32 each, d ≥ 1, consecutive): out[i] = μ
-// and out[8+i] = (σ²+eps)^(−1/2), computed as rowStats computes them.
-// tmp holds 8·d float64 rounded up to a multiple of 64.
-TEXT ·lnStats8(SB), NOSPLIT, $0-40
+// For rows i = 0..7 of xa and of xb (d float32 each, d ≥ 1, consecutive;
+// xb may equal xa): out[i] and out[8+i] = μ, out[16+i] and out[24+i] =
+// (σ²+eps)^(−1/2) of xa's and xb's rows, computed as rowStats computes
+// them. The two groups' sums are independent chains that run together.
+// tmp holds 16·d float64 rounded up to a multiple of 128.
+TEXT ·lnStats2x8(SB), NOSPLIT, $0-48
 	MOVQ out+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ tmp+32(FP), R15
-	MOVQ d+16(FP), R8
+	MOVQ xa+8(FP), SI
+	MOVQ xb+16(FP), R11
+	MOVQ tmp+40(FP), R15
+	MOVQ d+24(FP), R8
 	TAILMASK(R8, DX)
 	SHLQ $2, R8                  // row stride in bytes
 	ROWS(SI, R8, R9, R10, AX)
-	MOVQ d+16(FP), BX
+	ROWS(R11, R8, R12, R13, AX)
+	MOVQ d+24(FP), BX
 	SHRQ $3, BX                  // whole chunks of 8 columns
 	VXORPD Z16, Z16, Z16
+	VXORPD Z20, Z20, Z20
 	TESTQ  BX, BX
 	JEQ    meantail
 
 meanloop:
 	LOAD8(SI, R9, R10, R8)
 	TRANSPOSE8
-	MEANSTEP8
+	MEANSTEP8(0, Z16)
+	LOAD8(R11, R12, R13, R8)
+	TRANSPOSE8
+	MEANSTEP8(64, Z20)
 	ADDQ $32, SI
 	ADDQ $32, R9
 	ADDQ $32, R10
-	ADDQ $512, R15
+	ADDQ $32, R11
+	ADDQ $32, R12
+	ADDQ $32, R13
+	ADDQ $1024, R15
 	DECQ BX
 	JNZ  meanloop
 
@@ -132,62 +156,58 @@ meantail:
 	JEQ   meandone
 	LOAD8Z(SI, R9, R10, R8)
 	TRANSPOSE8
-	VMOVUPD Z8, 0(R15)
-	VMOVUPD Z9, 64(R15)
-	VMOVUPD Z10, 128(R15)
-	VMOVUPD Z11, 192(R15)
-	VMOVUPD Z12, 256(R15)
-	VMOVUPD Z13, 320(R15)
-	VMOVUPD Z14, 384(R15)
-	VADDPD  Z8, Z16, Z16
-	CMPQ    DX, $1
-	JEQ     meandone
-	VADDPD  Z9, Z16, Z16
-	CMPQ    DX, $2
-	JEQ     meandone
-	VADDPD  Z10, Z16, Z16
-	CMPQ    DX, $3
-	JEQ     meandone
-	VADDPD  Z11, Z16, Z16
-	CMPQ    DX, $4
-	JEQ     meandone
-	VADDPD  Z12, Z16, Z16
-	CMPQ    DX, $5
-	JEQ     meandone
-	VADDPD  Z13, Z16, Z16
-	CMPQ    DX, $6
-	JEQ     meandone
-	VADDPD  Z14, Z16, Z16
+	STORE8(0)
+	LOAD8Z(R11, R12, R13, R8)
+	TRANSPOSE8
+	STORE8(64)
+
+meantailloop:
+	VADDPD (R15), Z16, Z16
+	VADDPD 64(R15), Z20, Z20
+	ADDQ   $128, R15
+	DECQ   DX
+	JNZ    meantailloop
 
 meandone:
-	MOVQ         d+16(FP), CX
+	MOVQ         d+24(FP), CX
 	VCVTSI2SDQ   CX, X0, X0
 	VBROADCASTSD X0, Z17        // d
 	VDIVPD       Z17, Z16, Z16  // μ = Σx / d
+	VDIVPD       Z17, Z20, Z20
 
 	// Σ(x−μ)² over the columns kept in tmp, in order.
-	MOVQ   tmp+32(FP), R15
+	MOVQ   tmp+40(FP), R15
 	VXORPD Z18, Z18, Z18
+	VXORPD Z21, Z21, Z21
 
 varloop:
 	VMOVUPD (R15), Z8
+	VMOVUPD 64(R15), Z9
 	VSUBPD  Z16, Z8, Z8
+	VSUBPD  Z20, Z9, Z9
 	VMULPD  Z8, Z8, Z8
+	VMULPD  Z9, Z9, Z9
 	VADDPD  Z8, Z18, Z18
-	ADDQ    $64, R15
+	VADDPD  Z9, Z21, Z21
+	ADDQ    $128, R15
 	DECQ    CX
 	JNZ     varloop
 
-vardone:
 	VDIVPD       Z17, Z18, Z18      // σ² = Σ(x−μ)² / d
-	VBROADCASTSD eps+24(FP), Z19
+	VDIVPD       Z17, Z21, Z21
+	VBROADCASTSD eps+32(FP), Z19
 	VADDPD       Z19, Z18, Z18
+	VADDPD       Z19, Z21, Z21
 	VSQRTPD      Z18, Z18
+	VSQRTPD      Z21, Z21
 	MOVQ         $0x3ff0000000000000, AX // 1.0
 	VPBROADCASTQ AX, Z19
 	VDIVPD       Z18, Z19, Z18      // 1 / √(σ²+eps)
+	VDIVPD       Z21, Z19, Z21
 	VMOVUPD      Z16, (DI)
-	VMOVUPD      Z18, 64(DI)
+	VMOVUPD      Z20, 64(DI)
+	VMOVUPD      Z18, 128(DI)
+	VMOVUPD      Z21, 192(DI)
 	VZEROUPPER
 	RET
 

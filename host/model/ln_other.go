@@ -2,7 +2,7 @@
 
 package model
 
-func lnStats8(out *float64, x *float32, d int, eps float64, tmp *float64) {
+func lnStats2x8(out *float64, xa, xb *float32, d int, eps float64, tmp *float64) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
 
