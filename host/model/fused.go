@@ -575,7 +575,15 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 				lnBwdXSums8(&sums[0], &x32[i*d], &dy32[i*d], &gain64[0], &musr[0], d)
 				for j := range 8 {
 					row := (i + j) * d
-					lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
+					mu, r, mg, mgx := musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d)
+					k0 := d &^ 7 // done 8 at a time, the operations of lnBwdXRow8
+					if k0 > 0 {
+						lnBwdXRow8g(&any(o).([]float32)[row], &x32[row], &dy32[row], &gain64[0], k0, mu, r, mg, mgx)
+					}
+					for k := k0; k < d; k++ {
+						g := float64(dy[row+k]) * float64(gain[k])
+						o[row+k] = F(r * (g - mg - (float64(x[row+k])-mu)*r*mgx))
+					}
 				}
 			}
 		}

@@ -14,3 +14,6 @@ func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
 
 //go:noescape
 func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int)
+
+//go:noescape
+func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64)

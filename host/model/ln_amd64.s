@@ -443,3 +443,56 @@ g8done:
 	VMOVUPD Z16, (DI)
 	VZEROUPPER
 	RET
+
+// DXROW writes 8 outputs of lnBwdXRow8g at byte offset AX of o, x and dy
+// (2·AX of gain), using Z0..Z2 plus zz.
+#define DXROW(z0, z2) \
+	VCVTPS2PD (DX)(AX*1), z0;    \
+	VMULPD    (BX)(AX*2), z0, z0; \
+	VCVTPS2PD (SI)(AX*1), z2;    \
+	VSUBPD    Z4, z2, z2;        \
+	VMULPD    Z5, z2, z2;        \
+	VMULPD    Z7, z2, z2;        \
+	VSUBPD    Z6, z0, z0;        \
+	VSUBPD    z2, z0, z0;        \
+	VMULPD    z0, Z5, z0;        \
+	VCVTPD2PS z0, Y8;            \
+	VMOVUPS   Y8, (DI)(AX*1)
+
+// func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64)
+//
+// lnBwdXRow8 with gain in float64: o[k] = float32(r·((g − mg) −
+// ((x[k]−mu)·r)·mgx)) with g = dy[k]·gain[k], in float64, for k < n, n a
+// multiple of 8, the operations and operand order of lnBwdXRow8.
+TEXT ·lnBwdXRow8g(SB), NOSPLIT, $0-72
+	MOVQ         o+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         dy+16(FP), DX
+	MOVQ         gain+24(FP), BX
+	MOVQ         n+32(FP), CX
+	VBROADCASTSD mu+40(FP), Z4
+	VBROADCASTSD r+48(FP), Z5
+	VBROADCASTSD mg+56(FP), Z6
+	VBROADCASTSD mgx+64(FP), Z7
+	SHLQ         $2, CX
+	XORQ         AX, AX
+	TESTQ        $32, CX
+	JEQ          dxrpairs
+	DXROW(Z0, Z2)
+	ADDQ         $32, AX
+
+dxrpairs:
+	CMPQ AX, CX
+	JGE  dxrdone
+
+dxrloop:
+	DXROW(Z0, Z2)
+	ADDQ $32, AX
+	DXROW(Z10, Z12)
+	ADDQ $32, AX
+	CMPQ AX, CX
+	JLT  dxrloop
+
+dxrdone:
+	VZEROUPPER
+	RET
