@@ -363,27 +363,27 @@ dxdone:
 
 // func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
 //
-// acc[k] = Σ_i (dy[i·ld+k]·(x[i·ld+k]−μ_i))·r_i for k < 64, rows i
-// ascending from 0, μ_i = stats[2i], r_i = stats[2i+1]: lnBwdGain's sums
-// of 64 columns.
+// acc[k] += (dy[i·ld+k]·(x[i·ld+k]−μ_i))·r_i for k < 64, one row i at a
+// time ascending from 0, μ_i = stats[2i], r_i = stats[2i+1]: lnBwdGain's
+// sums of 64 columns, kept in registers over the rows.
 TEXT ·lnGainCols64(SB), NOSPLIT, $0-48
-	MOVQ   acc+0(FP), DI
-	MOVQ   x+8(FP), SI
-	MOVQ   dy+16(FP), DX
-	MOVQ   stats+24(FP), BX
-	MOVQ   rows+32(FP), CX
-	MOVQ   ld+40(FP), R8
-	SHLQ   $2, R8
-	VXORPD Z16, Z16, Z16
-	VXORPD Z17, Z17, Z17
-	VXORPD Z18, Z18, Z18
-	VXORPD Z19, Z19, Z19
-	VXORPD Z20, Z20, Z20
-	VXORPD Z21, Z21, Z21
-	VXORPD Z22, Z22, Z22
-	VXORPD Z23, Z23, Z23
-	TESTQ  CX, CX
-	JEQ    g64done
+	MOVQ    acc+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    dy+16(FP), DX
+	MOVQ    stats+24(FP), BX
+	MOVQ    rows+32(FP), CX
+	MOVQ    ld+40(FP), R8
+	SHLQ    $2, R8
+	VMOVUPD (DI), Z16
+	VMOVUPD 64(DI), Z17
+	VMOVUPD 128(DI), Z18
+	VMOVUPD 192(DI), Z19
+	VMOVUPD 256(DI), Z20
+	VMOVUPD 320(DI), Z21
+	VMOVUPD 384(DI), Z22
+	VMOVUPD 448(DI), Z23
+	TESTQ   CX, CX
+	JEQ     g64done
 
 g64loop:
 	VBROADCASTSD (BX), Z4
@@ -418,16 +418,16 @@ g64done:
 //
 // lnGainCols64 for 8 columns.
 TEXT ·lnGainCols8(SB), NOSPLIT, $0-48
-	MOVQ   acc+0(FP), DI
-	MOVQ   x+8(FP), SI
-	MOVQ   dy+16(FP), DX
-	MOVQ   stats+24(FP), BX
-	MOVQ   rows+32(FP), CX
-	MOVQ   ld+40(FP), R8
-	SHLQ   $2, R8
-	VXORPD Z16, Z16, Z16
-	TESTQ  CX, CX
-	JEQ    g8done
+	MOVQ    acc+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    dy+16(FP), DX
+	MOVQ    stats+24(FP), BX
+	MOVQ    rows+32(FP), CX
+	MOVQ    ld+40(FP), R8
+	SHLQ    $2, R8
+	VMOVUPD (DI), Z16
+	TESTQ   CX, CX
+	JEQ     g8done
 
 g8loop:
 	VBROADCASTSD (BX), Z4

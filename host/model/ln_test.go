@@ -232,34 +232,37 @@ func TestLayerNormRowIndependent(t *testing.T) {
 }
 
 // BenchmarkLayerNorm is the float32 LayerNorm forward and its two gradient
-// ops at the bench shape (2016 positions, D=128).
+// ops at the bench shape (2016 positions, D=128) and the large shape (4080
+// positions, D=512).
 func BenchmarkLayerNorm(b *testing.B) {
-	const m, d = 2016, 128
-	rng := rand.New(rand.NewPCG(21, 21))
-	x, dy, y := make([]float32, m*d), make([]float32, m*d), make([]float32, m*d)
-	gain, bias, dg := make([]float32, d), make([]float32, d), make([]float32, d)
-	for i := range x {
-		x[i], dy[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
-	}
-	for k := range gain {
-		gain[k], bias[k] = float32(1+0.1*rng.NormFloat64()), float32(0.1*rng.NormFloat64())
-	}
-	stats := make([]float64, 2*m)
-	for _, bc := range []struct {
-		name string
-		f    func()
-	}{
-		{"fwd", func() { lnFwd(y, x, gain, bias, stats) }},
-		{"gradX", func() { lnBwdX(y, x, gain, dy, stats) }},
-		{"gradGain", func() { lnBwdGain(dg, x, dy, stats) }},
-	} {
+	for _, sh := range []struct{ m, d int }{{2016, 128}, {4080, 512}} {
+		m, d := sh.m, sh.d
+		rng := rand.New(rand.NewPCG(21, 21))
+		x, dy, y := make([]float32, m*d), make([]float32, m*d), make([]float32, m*d)
+		gain, bias, dg := make([]float32, d), make([]float32, d), make([]float32, d)
+		for i := range x {
+			x[i], dy[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		}
+		for k := range gain {
+			gain[k], bias[k] = float32(1+0.1*rng.NormFloat64()), float32(0.1*rng.NormFloat64())
+		}
+		stats := make([]float64, 2*m)
 		lnFwd(y, x, gain, bias, stats)
-		b.Run(bc.name, func(b *testing.B) {
-			cpu0 := cpuTime(b)
-			for b.Loop() {
-				bc.f()
-			}
-			b.ReportMetric(float64(cpuTime(b)-cpu0)/1e6/float64(b.N), "cpu-ms/op")
-		})
+		for _, bc := range []struct {
+			name string
+			f    func()
+		}{
+			{"fwd", func() { lnFwd(y, x, gain, bias, stats) }},
+			{"gradX", func() { lnBwdX(y, x, gain, dy, stats) }},
+			{"gradGain", func() { lnBwdGain(dg, x, dy, stats) }},
+		} {
+			b.Run(itoa(m)+"x"+itoa(d)+"/"+bc.name, func(b *testing.B) {
+				cpu0 := cpuTime(b)
+				for b.Loop() {
+					bc.f()
+				}
+				b.ReportMetric(float64(cpuTime(b)-cpu0)/1e6/float64(b.N), "cpu-ms/op")
+			})
+		}
 	}
 }
