@@ -617,77 +617,35 @@ func lnBwdXRow[F float32 | float64](or, xr, gain, gr []F, mu, r, mg, mgx float64
 }
 
 // lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
-// each row's rowStats of x. With AVX-512, float32 columns go 64 then 8 at
-// a time through lnGainCols64 and lnGainCols8, which keep the sums in
-// registers over a panel of lnGainPanel rows, the panels in order; the
-// column blocks are split over the cores.
+// each row's rowStats of x. With AVX-512, float32 rows go through
+// lnGainRows on one core, which reads x and dy in order, 8 columns at a
+// time, and the last d%8 columns one at a time; otherwise columns are
+// split over the cores.
 func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	d := len(o)
 	rows := len(x) / d
 	x32, ok := any(x).([]float32)
-	if !ok || !haveAVX512 {
+	if !ok || !haveAVX512 || rows == 0 {
 		parallelColumns(d, 3*rows, func(lo, hi int) { lnBwdGainCols(o, x, dy, stats, lo, hi) })
 		return
 	}
 	dy32 := any(dy).([]float32)
-	// Blocks of 64 columns, then of 8, then the last d%8 columns.
-	n64, n8 := d/64, d%64/8
-	blocks := n64 + n8
-	if d%8 != 0 {
-		blocks++
+	// One core: split over two cores by columns, this measured slower at
+	// 2016×128 and 4080×512.
+	acc := make([]float64, d)
+	n8 := d &^ 7
+	if n8 > 0 {
+		lnGainRows(&acc[0], &x32[0], &dy32[0], &stats[0], rows, d, n8)
 	}
-	parallelFor(blocks, lnGainBlockCost*rows, func(blo, bhi int) {
-		lo, hi := lnGainBlock(blo, n64, n8, d), lnGainBlock(bhi, n64, n8, d)
-		if lo == hi {
-			return
+	for i := range rows {
+		xr, gr := x[i*d:(i+1)*d], dy[i*d:(i+1)*d]
+		mu, r := stats[2*i], stats[2*i+1]
+		for k := n8; k < d; k++ {
+			acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
 		}
-		acc := make([]float64, hi-lo)
-		for p0 := 0; p0 < rows; p0 += lnGainPanel {
-			n := min(lnGainPanel, rows-p0)
-			for b := blo; b < bhi; b++ {
-				c0, c1 := lnGainBlock(b, n64, n8, d), lnGainBlock(b+1, n64, n8, d)
-				a, at := acc[c0-lo:c1-lo], p0*d+c0
-				switch c1 - c0 {
-				case 64:
-					lnGainCols64(&a[0], &x32[at], &dy32[at], &stats[2*p0], n, d)
-				case 8:
-					lnGainCols8(&a[0], &x32[at], &dy32[at], &stats[2*p0], n, d)
-				default:
-					for i := p0; i < p0+n; i++ {
-						xr, gr := x[i*d+c0:i*d+c1], dy[i*d+c0:i*d+c1]
-						mu, r := stats[2*i], stats[2*i+1]
-						for k := 0; k < len(a); k++ {
-							a[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
-						}
-					}
-				}
-			}
-		}
-		for k, v := range acc {
-			o[lo+k] = F(v)
-		}
-	})
-}
-
-const (
-	// lnGainPanel is the number of rows whose x and dy lnBwdGain reads
-	// once per column block, while they stay in cache.
-	lnGainPanel = 64
-	// lnGainBlockCost is lnBwdGain's cost per block and row, for
-	// parallelFor.
-	lnGainBlockCost = 64 * 3
-)
-
-// lnGainBlock returns the first column of lnBwdGain's block b: n64 blocks
-// of 64 columns, n8 of 8, then one of the last d%8.
-func lnGainBlock(b, n64, n8, d int) int {
-	switch {
-	case b <= n64:
-		return 64 * b
-	case b <= n64+n8:
-		return 64*n64 + 8*(b-n64)
-	default:
-		return d
+	}
+	for k, v := range acc {
+		o[k] = F(v)
 	}
 }
 

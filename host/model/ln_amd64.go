@@ -10,10 +10,7 @@ func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64)
 func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int)
 
 //go:noescape
-func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
-
-//go:noescape
-func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int)
-
-//go:noescape
 func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64)
+
+//go:noescape
+func lnGainRows(acc *float64, x, dy *float32, stats *float64, rows, ld, n int)

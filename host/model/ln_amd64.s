@@ -351,99 +351,6 @@ dxdone:
 	VZEROUPPER
 	RET
 
-// GAINSTEP adds (dy·(x−μ))·r of the eight columns at off to acc, μ in Z4,
-// r in Z5.
-#define GAINSTEP(off, acc) \
-	VCVTPS2PD off(SI), Z0; \
-	VSUBPD    Z4, Z0, Z0;  \
-	VCVTPS2PD off(DX), Z1; \
-	VMULPD    Z0, Z1, Z1;  \
-	VMULPD    Z5, Z1, Z1;  \
-	VADDPD    Z1, acc, acc
-
-// func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int)
-//
-// acc[k] += (dy[i·ld+k]·(x[i·ld+k]−μ_i))·r_i for k < 64, one row i at a
-// time ascending from 0, μ_i = stats[2i], r_i = stats[2i+1]: lnBwdGain's
-// sums of 64 columns, kept in registers over the rows.
-TEXT ·lnGainCols64(SB), NOSPLIT, $0-48
-	MOVQ    acc+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    dy+16(FP), DX
-	MOVQ    stats+24(FP), BX
-	MOVQ    rows+32(FP), CX
-	MOVQ    ld+40(FP), R8
-	SHLQ    $2, R8
-	VMOVUPD (DI), Z16
-	VMOVUPD 64(DI), Z17
-	VMOVUPD 128(DI), Z18
-	VMOVUPD 192(DI), Z19
-	VMOVUPD 256(DI), Z20
-	VMOVUPD 320(DI), Z21
-	VMOVUPD 384(DI), Z22
-	VMOVUPD 448(DI), Z23
-	TESTQ   CX, CX
-	JEQ     g64done
-
-g64loop:
-	VBROADCASTSD (BX), Z4
-	VBROADCASTSD 8(BX), Z5
-	GAINSTEP(0, Z16)
-	GAINSTEP(32, Z17)
-	GAINSTEP(64, Z18)
-	GAINSTEP(96, Z19)
-	GAINSTEP(128, Z20)
-	GAINSTEP(160, Z21)
-	GAINSTEP(192, Z22)
-	GAINSTEP(224, Z23)
-	ADDQ $16, BX
-	ADDQ R8, SI
-	ADDQ R8, DX
-	DECQ CX
-	JNZ  g64loop
-
-g64done:
-	VMOVUPD Z16, (DI)
-	VMOVUPD Z17, 64(DI)
-	VMOVUPD Z18, 128(DI)
-	VMOVUPD Z19, 192(DI)
-	VMOVUPD Z20, 256(DI)
-	VMOVUPD Z21, 320(DI)
-	VMOVUPD Z22, 384(DI)
-	VMOVUPD Z23, 448(DI)
-	VZEROUPPER
-	RET
-
-// func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int)
-//
-// lnGainCols64 for 8 columns.
-TEXT ·lnGainCols8(SB), NOSPLIT, $0-48
-	MOVQ    acc+0(FP), DI
-	MOVQ    x+8(FP), SI
-	MOVQ    dy+16(FP), DX
-	MOVQ    stats+24(FP), BX
-	MOVQ    rows+32(FP), CX
-	MOVQ    ld+40(FP), R8
-	SHLQ    $2, R8
-	VMOVUPD (DI), Z16
-	TESTQ   CX, CX
-	JEQ     g8done
-
-g8loop:
-	VBROADCASTSD (BX), Z4
-	VBROADCASTSD 8(BX), Z5
-	GAINSTEP(0, Z16)
-	ADDQ $16, BX
-	ADDQ R8, SI
-	ADDQ R8, DX
-	DECQ CX
-	JNZ  g8loop
-
-g8done:
-	VMOVUPD Z16, (DI)
-	VZEROUPPER
-	RET
-
 // DXROW writes 8 outputs of lnBwdXRow8g at byte offset AX of o, x and dy
 // (2·AX of gain), using Z0..Z2 plus zz.
 #define DXROW(z0, z2) \
@@ -495,4 +402,52 @@ dxrloop:
 
 dxrdone:
 	VZEROUPPER
+	RET
+
+// func lnGainRows(acc *float64, x, dy *float32, stats *float64, rows, ld, n int)
+//
+// acc[k] += (dy[i·ld+k]·(x[i·ld+k]−μ_i))·r_i for k < n, n a multiple of 8,
+// one row i at a time ascending from 0, μ_i = stats[2i], r_i =
+// stats[2i+1]: lnBwdGain's sums, the operations and operand order of
+// lnGainRow8, reading x and dy in order.
+TEXT ·lnGainRows(SB), NOSPLIT, $0-56
+	MOVQ  acc+0(FP), DI
+	MOVQ  x+8(FP), SI
+	MOVQ  dy+16(FP), DX
+	MOVQ  stats+24(FP), BX
+	MOVQ  rows+32(FP), CX
+	MOVQ  ld+40(FP), R8
+	MOVQ  n+48(FP), R9
+	SHLQ  $2, R8
+	SHLQ  $2, R9
+	TESTQ CX, CX
+	JEQ   grdone
+	TESTQ R9, R9
+	JEQ   grdone
+
+growloop:
+	VBROADCASTSD (BX), Z4
+	VBROADCASTSD 8(BX), Z5
+	XORQ         AX, AX
+
+gcolloop:
+	VCVTPS2PD (SI)(AX*1), Z0
+	VSUBPD    Z4, Z0, Z0
+	VCVTPS2PD (DX)(AX*1), Z1
+	VMULPD    Z0, Z1, Z1
+	VMULPD    Z5, Z1, Z1
+	VMOVUPD   (DI)(AX*2), Z2
+	VADDPD    Z1, Z2, Z2
+	VMOVUPD   Z2, (DI)(AX*2)
+	ADDQ      $32, AX
+	CMPQ      AX, R9
+	JLT       gcolloop
+	ADDQ      $16, BX
+	ADDQ      R8, SI
+	ADDQ      R8, DX
+	DECQ      CX
+	JNZ       growloop
+	VZEROUPPER
+
+grdone:
 	RET

@@ -14,14 +14,10 @@ func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
 
-func lnGainCols64(acc *float64, x, dy *float32, stats *float64, rows, ld int) {
-	panic("model: no LayerNorm kernel on this architecture")
-}
-
-func lnGainCols8(acc *float64, x, dy *float32, stats *float64, rows, ld int) {
-	panic("model: no LayerNorm kernel on this architecture")
-}
-
 func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64) {
+	panic("model: no LayerNorm kernel on this architecture")
+}
+
+func lnGainRows(acc *float64, x, dy *float32, stats *float64, rows, ld, n int) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
