@@ -181,22 +181,18 @@ func checkLayerNorm[F float32 | float64](t *testing.T, x, dy, gain, bias []F, na
 // are not multiples of 8, rows split over 1 to 3 cores, and NaN, ±Inf,
 // huge values, signed zeros and constant rows.
 func TestLayerNormBitIdentical(t *testing.T) {
-	vector := []bool{false}
-	if haveAVX512 {
-		vector = append(vector, true)
-	}
-	defer func(v bool, procs int) {
-		haveAVX512 = v
+	defer func(procs int) {
+		setVectorKernels(true)
 		runtime.GOMAXPROCS(procs)
-	}(haveAVX512, runtime.GOMAXPROCS(0))
+	}(runtime.GOMAXPROCS(0))
 	rng := rand.New(rand.NewPCG(31, 31))
 	for _, d := range []int{1, 3, 7, 8, 9, 16, 37, 63, 64, 72, 128, 130, 200} {
 		for _, m := range []int{1, 7, 8, 9, 17, 301} {
 			for _, special := range []bool{false, true} {
 				x, dy, gain, bias := lnCase[float32](rng, m, d, special)
 				x64, dy64, gain64, bias64 := lnCase[float64](rng, m, d, special)
-				for _, v := range vector {
-					haveAVX512 = v
+				for _, v := range vectorModes() {
+					setVectorKernels(v)
 					for _, procs := range []int{1, 2, 3} {
 						runtime.GOMAXPROCS(procs)
 						name := "d=" + itoa(d) + " m=" + itoa(m) + " procs=" + itoa(procs)
