@@ -552,63 +552,63 @@ func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
 // x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
 // With AVX-512, float32 rows' sums run eight rows at a time (lnBwdXSums8,
-// one row per lane, each row's order kept) and the rest 8 columns at a
-// time (lnBwdXRow8), the same operations as the scalar loops.
+// one row per lane, each row's order kept) and the outputs 8 columns at a
+// time (lnBwdXRow8g), the same operations as the scalar loops.
 func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
 	var gain64 []float64 // gain in float64, padded with zeros to a multiple of 8
+	var x32, dy32 []float32
 	if _, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
+		x32, dy32 = any(x).([]float32), any(dy).([]float32)
 		gain64 = make([]float64, (d+7)&^7)
 		for k, v := range gain {
 			gain64[k] = float64(v)
 		}
 	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
-		i := lo
-		if gain64 != nil {
-			x32, dy32 := any(x).([]float32), any(dy).([]float32)
-			var musr, sums [16]float64 // μ then r of the eight rows; their Σg then Σg·x̂
-			for ; i+8 <= hi; i += 8 {
-				for j := range 8 {
-					musr[j], musr[8+j] = stats[2*(i+j)], stats[2*(i+j)+1]
-				}
+		var musr, sums [16]float64 // μ then r of eight rows; their Σĝ then Σĝ·x̂
+		for i := lo; i < hi; i += 8 {
+			n := min(8, hi-i)
+			for j := range n {
+				musr[j], musr[8+j] = stats[2*(i+j)], stats[2*(i+j)+1]
+			}
+			if gain64 != nil && n == 8 {
 				lnBwdXSums8(&sums[0], &x32[i*d], &dy32[i*d], &gain64[0], &musr[0], d)
-				for j := range 8 {
+			} else {
+				for j := range n {
 					row := (i + j) * d
-					mu, r, mg, mgx := musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d)
-					k0 := d &^ 7 // done 8 at a time, the operations of lnBwdXRow8
-					if k0 > 0 {
-						lnBwdXRow8g(&any(o).([]float32)[row], &x32[row], &dy32[row], &gain64[0], k0, mu, r, mg, mgx)
-					}
-					for k := k0; k < d; k++ {
-						g := float64(dy[row+k]) * float64(gain[k])
-						o[row+k] = F(r * (g - mg - (float64(x[row+k])-mu)*r*mgx))
-					}
+					sums[j], sums[8+j] = lnBwdXSums(x[row:row+d], gain, dy[row:row+d], musr[j], musr[8+j])
 				}
 			}
-		}
-		for ; i < hi; i++ {
-			xr, gr := x[i*d:(i+1)*d], dy[i*d:(i+1)*d]
-			mu, r := stats[2*i], stats[2*i+1]
-			mg, mgx := 0.0, 0.0
-			for k, v := range xr {
-				g := float64(gr[k]) * float64(gain[k])
-				mg += g
-				mgx += g * (float64(v) - mu) * r
+			for j := range n {
+				row := (i + j) * d
+				lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64,
+					musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
 			}
-			lnBwdXRow(o[i*d:(i+1)*d], xr, gain, gr, mu, r, mg/float64(d), mgx/float64(d))
 		}
 	})
 }
 
+// lnBwdXSums returns Σĝ and Σĝ·x̂ of one row of lnBwdX, columns
+// ascending.
+func lnBwdXSums[F float32 | float64](xr, gain, gr []F, mu, r float64) (mg, mgx float64) {
+	for k, v := range xr {
+		g := float64(gr[k]) * float64(gain[k])
+		mg += g
+		mgx += g * (float64(v) - mu) * r
+	}
+	return mg, mgx
+}
+
 // lnBwdXRow writes one row of lnBwdX from the row's means mg of ĝ and mgx
-// of ĝ·x̂, 8 at a time by lnBwdXRow8 with AVX-512.
-func lnBwdXRow[F float32 | float64](or, xr, gain, gr []F, mu, r, mg, mgx float64) {
+// of ĝ·x̂; with gain64 (the gain in float64, float32 rows only), 8 at a
+// time by lnBwdXRow8g.
+func lnBwdXRow[F float32 | float64](or, xr, gain, gr []F, gain64 []float64, mu, r, mg, mgx float64) {
 	d := len(or)
 	k0 := 0 // done 8 at a time, the same operations
-	if o32, ok := any(or).([]float32); ok && haveAVX512 && d >= 8 {
+	if gain64 != nil && d >= 8 {
 		k0 = d &^ 7
-		lnBwdXRow8(&o32[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &any(gain).([]float32)[0], k0, mu, r, mg, mgx)
+		lnBwdXRow8g(&any(or).([]float32)[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &gain64[0], k0, mu, r, mg, mgx)
 	}
 	for k := k0; k < d; k++ {
 		g := float64(gr[k]) * float64(gain[k])
