@@ -421,7 +421,9 @@ func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, sta
 		i := lo
 		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 && hi-lo >= 8 {
 			var st [32]float64 // μ of the sixteen rows, then their r
-			tmp := make([]float64, 16*((d+7)&^7))
+			buf := getLNScratch(16 * ((d + 7) &^ 7))
+			defer lnScratch.Put(buf)
+			tmp := *buf
 			for i+8 <= hi {
 				n, b := 16, i+8
 				if i+16 > hi {

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"sync"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -545,6 +546,20 @@ func lnNormRow[F float32 | float64](yr, xr, gain, bias []F, mu, r float64) {
 	}
 }
 
+// lnScratch holds the LayerNorm kernels' float64 scratch buffers.
+var lnScratch sync.Pool
+
+// getLNScratch returns a scratch buffer of n float64 from lnScratch, to
+// give back with lnScratch.Put. Its contents are undefined.
+func getLNScratch(n int) *[]float64 {
+	if p, ok := lnScratch.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
 func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
 	layerNormRowsStats(o, x, gain, bias, len(x)/len(gain), len(gain), stats)
 }
@@ -560,9 +575,14 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	var x32, dy32 []float32
 	if _, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
 		x32, dy32 = any(x).([]float32), any(dy).([]float32)
-		gain64 = make([]float64, (d+7)&^7)
-		for k, v := range gain {
-			gain64[k] = float64(v)
+		buf := getLNScratch((d + 7) &^ 7)
+		defer lnScratch.Put(buf)
+		gain64 = *buf
+		for k := range gain64 {
+			gain64[k] = 0
+			if k < d {
+				gain64[k] = float64(gain[k])
+			}
 		}
 	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
