@@ -587,24 +587,28 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
 		var musr, sums [16]float64 // μ then r of eight rows; their Σĝ then Σĝ·x̂
-		for i := lo; i < hi; i += 8 {
-			n := min(8, hi-i)
-			for j := range n {
-				musr[j], musr[8+j] = stats[2*(i+j)], stats[2*(i+j)+1]
-			}
-			if gain64 != nil && n == 8 {
-				lnBwdXSums8(&sums[0], &x32[i*d], &dy32[i*d], &gain64[0], &musr[0], d)
-			} else {
-				for j := range n {
-					row := (i + j) * d
-					sums[j], sums[8+j] = lnBwdXSums(x[row:row+d], gain, dy[row:row+d], musr[j], musr[8+j])
+		for i := lo; i < hi; {
+			if gain64 != nil && hi-lo >= 8 {
+				// Eight rows; the last group ends at hi, and rows before i
+				// that it computes again are not written again.
+				a := min(i, hi-8)
+				for j := range 8 {
+					musr[j], musr[8+j] = stats[2*(a+j)], stats[2*(a+j)+1]
 				}
+				lnBwdXSums8(&sums[0], &x32[a*d], &dy32[a*d], &gain64[0], &musr[0], d)
+				for j := i - a; j < 8; j++ {
+					row := (a + j) * d
+					lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64,
+						musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
+				}
+				i = a + 8
+				continue
 			}
-			for j := range n {
-				row := (i + j) * d
-				lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64,
-					musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
-			}
+			row := i * d
+			mu, r := stats[2*i], stats[2*i+1]
+			mg, mgx := lnBwdXSums(x[row:row+d], gain, dy[row:row+d], mu, r)
+			lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64, mu, r, mg/float64(d), mgx/float64(d))
+			i++
 		}
 	})
 }
