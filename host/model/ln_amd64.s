@@ -226,23 +226,40 @@ TEXT ·lnNormRow8(SB), NOSPLIT, $0-56
 	VBROADCASTSD r+48(FP), Z5
 	SHLQ         $2, CX
 	XORQ         AX, AX
-	TESTQ        CX, CX
-	JEQ          normdone
+	TESTQ        $32, CX
+	JEQ          normpairs
+	VCVTPS2PD    (SI), Z0
+	VSUBPD       Z4, Z0, Z0
+	VMULPD       Z5, Z0, Z0
+	VCVTPD2PS    Z0, Y0
+	VMULPS       (DX), Y0, Y0
+	VADDPS       (BX), Y0, Y0
+	VMOVUPS      Y0, (DI)
+	MOVQ         $32, AX
+
+normpairs:
+	CMPQ AX, CX
+	JGE  normdone
 
 normloop:
-	VCVTPS2PD (SI)(AX*1), Z0
-	VSUBPD    Z4, Z0, Z0
-	VMULPD    Z5, Z0, Z0
-	VCVTPD2PS Z0, Y0
-	VMULPS    (DX)(AX*1), Y0, Y0
-	VADDPS    (BX)(AX*1), Y0, Y0
-	VMOVUPS   Y0, (DI)(AX*1)
-	ADDQ      $32, AX
-	CMPQ      AX, CX
-	JLT       normloop
-	VZEROUPPER
+	VCVTPS2PD     (SI)(AX*1), Z0
+	VCVTPS2PD     32(SI)(AX*1), Z1
+	VSUBPD        Z4, Z0, Z0
+	VSUBPD        Z4, Z1, Z1
+	VMULPD        Z5, Z0, Z0
+	VMULPD        Z5, Z1, Z1
+	VCVTPD2PS     Z0, Y0
+	VCVTPD2PS     Z1, Y1
+	VINSERTF64X4  $1, Y1, Z0, Z0
+	VMULPS        (DX)(AX*1), Z0, Z0
+	VADDPS        (BX)(AX*1), Z0, Z0
+	VMOVUPS       Z0, (DI)(AX*1)
+	ADDQ          $64, AX
+	CMPQ          AX, CX
+	JLT           normloop
 
 normdone:
+	VZEROUPPER
 	RET
 
 // GRAD multiplies dy column Z8+j by gain[k+j] (gain in R13) into g.
