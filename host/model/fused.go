@@ -566,15 +566,15 @@ func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
 
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
 // x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
-// With AVX-512, float32 rows' sums run eight rows at a time (lnBwdXSums8,
-// one row per lane, each row's order kept) and the outputs 8 columns at a
-// time (lnBwdXRow8g), the same operations as the scalar loops.
+// With AVX-512, float32 rows go eight at a time through lnBwdX8: the sums
+// one row per lane, each row's order kept, then the outputs 8 columns at a
+// time, the same operations as the scalar loops.
 func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
 	var gain64 []float64 // gain in float64, padded with zeros to a multiple of 8
-	var x32, dy32 []float32
+	var o32, x32, dy32 []float32
 	if _, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
-		x32, dy32 = any(x).([]float32), any(dy).([]float32)
+		o32, x32, dy32 = any(o).([]float32), any(x).([]float32), any(dy).([]float32)
 		buf := getLNScratch((d + 7) &^ 7)
 		defer lnScratch.Put(buf)
 		gain64 = *buf
@@ -586,7 +586,7 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 		}
 	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
-		var musr, sums [16]float64 // μ then r of eight rows; their Σĝ then Σĝ·x̂
+		var musr, means [16]float64 // μ then r of eight rows; their mean ĝ then mean ĝ·x̂
 		for i := lo; i < hi; {
 			if gain64 != nil && hi-lo >= 8 {
 				// Eight rows; the last group ends at hi, and rows before i
@@ -595,11 +595,13 @@ func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 				for j := range 8 {
 					musr[j], musr[8+j] = stats[2*(a+j)], stats[2*(a+j)+1]
 				}
-				lnBwdXSums8(&sums[0], &x32[a*d], &dy32[a*d], &gain64[0], &musr[0], d)
-				for j := i - a; j < 8; j++ {
-					row := (a + j) * d
-					lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64,
-						musr[j], musr[8+j], sums[j]/float64(d), sums[8+j]/float64(d))
+				lnBwdX8(&means[0], &o32[a*d], &x32[a*d], &dy32[a*d], &gain64[0], &musr[0], d, i-a)
+				if k0 := d &^ 7; k0 < d { // the last d%8 columns
+					for j := i - a; j < 8; j++ {
+						row := (a + j) * d
+						lnBwdXRow(o[row+k0:row+d], x[row+k0:row+d], gain[k0:], dy[row+k0:row+d], nil,
+							musr[j], musr[8+j], means[j], means[8+j])
+					}
 				}
 				i = a + 8
 				continue

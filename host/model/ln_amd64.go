@@ -7,7 +7,7 @@ func lnStats2x8(out *float64, xa, xb *float32, d int, eps float64, tmp *float64)
 func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64)
 
 //go:noescape
-func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int)
+func lnBwdX8(means *float64, o, x, dy *float32, gain, musr *float64, d, first int)
 
 //go:noescape
 func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64)

@@ -284,26 +284,45 @@ normdone:
 	GRAD(6, Z14, Z22); \
 	GRAD(7, Z15, Z23)
 
-// func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int)
+// DXROW writes 8 outputs of lnBwdXRow8 at byte offset AX of o, x (SI)
+// and dy (DX), 2·AX of the float64 gain (BX), μ, r, mg, mgx in Z4..Z7,
+// using z0, z2 and Y8.
+#define DXROW(o, z0, z2) \
+	VCVTPS2PD (DX)(AX*1), z0;     \
+	VMULPD    (BX)(AX*2), z0, z0; \
+	VCVTPS2PD (SI)(AX*1), z2;     \
+	VSUBPD    Z4, z2, z2;         \
+	VMULPD    Z5, z2, z2;         \
+	VMULPD    Z7, z2, z2;         \
+	VSUBPD    Z6, z0, z0;         \
+	VSUBPD    z2, z0, z0;         \
+	VMULPD    z0, Z5, z0;         \
+	VCVTPD2PS z0, Y8;             \
+	VMOVUPS   Y8, (o)(AX*1)
+
+// func lnBwdX8(means *float64, o, x, dy *float32, gain, musr *float64, d, first int)
 //
-// For rows i = 0..7 of x and dy (d float32 each, d ≥ 1, consecutive) with
-// μ = musr[i], r = musr[8+i]: out[i] = Σ_k g and out[8+i] = Σ_k
-// g·(x−μ)·r, g = dy·gain[k], k ascending, as lnBwdX sums them. gain holds
-// d float64 padded with zeros to a multiple of 8.
-TEXT ·lnBwdXSums8(SB), NOSPLIT, $0-48
-	MOVQ out+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ dy+16(FP), DX
-	MOVQ gain+24(FP), R13
-	MOVQ musr+32(FP), AX
+// lnBwdX of rows i = 0..7 of x and dy (d float32 each, d ≥ 1,
+// consecutive) with μ = musr[i], r = musr[8+i]: means[i] = mg = Σ_k g / d
+// and means[8+i] = mgx = Σ_k g·(x−μ)·r / d, g = dy·gain[k], k ascending,
+// summed one row per lane as lnBwdX sums them; then for rows first..7,
+// o[k] = float32(r·((g − mg) − ((x−μ)·r)·mgx)) for k < d rounded down to
+// a multiple of 8, with the operations and operand order of lnBwdXRow8.
+// gain holds d float64 padded with zeros to a multiple of 8.
+TEXT ·lnBwdX8(SB), NOSPLIT, $0-64
+	MOVQ means+0(FP), DI
+	MOVQ x+16(FP), SI
+	MOVQ dy+24(FP), DX
+	MOVQ gain+32(FP), R13
+	MOVQ musr+40(FP), AX
 	VMOVUPD (AX), Z26
 	VMOVUPD 64(AX), Z27
-	MOVQ d+40(FP), R8
+	MOVQ d+48(FP), R8
 	TAILMASK(R8, R15)
 	SHLQ $2, R8
 	ROWS(SI, R8, R9, R10, AX)
 	ROWS(DX, R8, R11, R12, AX)
-	MOVQ d+40(FP), BX
+	MOVQ d+48(FP), BX
 	SHRQ $3, BX
 	VXORPD Z24, Z24, Z24
 	VXORPD Z25, Z25, Z25
@@ -363,25 +382,54 @@ dxtail:
 	DXSTEP(Z14, Z22)
 
 dxdone:
-	VMOVUPD Z24, (DI)
-	VMOVUPD Z25, 64(DI)
+	MOVQ         d+48(FP), CX
+	VCVTSI2SDQ   CX, X0, X0
+	VBROADCASTSD X0, Z0
+	VDIVPD       Z0, Z24, Z24     // mg
+	VDIVPD       Z0, Z25, Z25     // mgx
+	VMOVUPD      Z24, (DI)
+	VMOVUPD      Z25, 64(DI)
+
+	// The outputs, row by row.
+	ANDQ  $-8, CX
+	SHLQ  $2, CX                  // bytes of a row's whole chunks
+	JEQ   dxrowsdone
+	MOVQ  first+56(FP), R9        // row
+	CMPQ  R9, $8
+	JGE   dxrowsdone
+	MOVQ  musr+40(FP), R10
+	MOVQ  gain+32(FP), BX
+	MOVQ  R9, R12
+	IMULQ R8, R12                 // offset of row first
+	MOVQ  o+8(FP), R11
+	MOVQ  x+16(FP), SI
+	MOVQ  dy+24(FP), DX
+	ADDQ  R12, R11
+	ADDQ  R12, SI
+	ADDQ  R12, DX
+
+dxrowloop:
+	VBROADCASTSD (R10)(R9*8), Z4
+	VBROADCASTSD 64(R10)(R9*8), Z5
+	VBROADCASTSD (DI)(R9*8), Z6
+	VBROADCASTSD 64(DI)(R9*8), Z7
+	XORQ         AX, AX
+
+dxcolloop:
+	DXROW(R11, Z0, Z2)
+	ADDQ $32, AX
+	CMPQ AX, CX
+	JLT  dxcolloop
+	ADDQ R8, R11
+	ADDQ R8, SI
+	ADDQ R8, DX
+	INCQ R9
+	CMPQ R9, $8
+	JLT  dxrowloop
+
+dxrowsdone:
 	VZEROUPPER
 	RET
-
-// DXROW writes 8 outputs of lnBwdXRow8g at byte offset AX of o, x and dy
-// (2·AX of gain), using Z0..Z2 plus zz.
-#define DXROW(z0, z2) \
-	VCVTPS2PD (DX)(AX*1), z0;    \
-	VMULPD    (BX)(AX*2), z0, z0; \
-	VCVTPS2PD (SI)(AX*1), z2;    \
-	VSUBPD    Z4, z2, z2;        \
-	VMULPD    Z5, z2, z2;        \
-	VMULPD    Z7, z2, z2;        \
-	VSUBPD    Z6, z0, z0;        \
-	VSUBPD    z2, z0, z0;        \
-	VMULPD    z0, Z5, z0;        \
-	VCVTPD2PS z0, Y8;            \
-	VMOVUPS   Y8, (DI)(AX*1)
 
 // func lnBwdXRow8g(o, x, dy *float32, gain *float64, n int, mu, r, mg, mgx float64)
 //
@@ -402,7 +450,7 @@ TEXT ·lnBwdXRow8g(SB), NOSPLIT, $0-72
 	XORQ         AX, AX
 	TESTQ        $32, CX
 	JEQ          dxrpairs
-	DXROW(Z0, Z2)
+	DXROW(DI, Z0, Z2)
 	ADDQ         $32, AX
 
 dxrpairs:
@@ -410,9 +458,9 @@ dxrpairs:
 	JGE  dxrdone
 
 dxrloop:
-	DXROW(Z0, Z2)
+	DXROW(DI, Z0, Z2)
 	ADDQ $32, AX
-	DXROW(Z10, Z12)
+	DXROW(DI, Z10, Z12)
 	ADDQ $32, AX
 	CMPQ AX, CX
 	JLT  dxrloop

@@ -10,7 +10,7 @@ func lnNormRow8(y, x, gain, bias *float32, n int, mu, r float64) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
 
-func lnBwdXSums8(out *float64, x, dy *float32, gain, musr *float64, d int) {
+func lnBwdX8(means *float64, o, x, dy *float32, gain, musr *float64, d, first int) {
 	panic("model: no LayerNorm kernel on this architecture")
 }
 
