@@ -652,7 +652,19 @@ func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	rows := len(x) / d
 	x32, ok := any(x).([]float32)
 	if !ok || !haveAVX512 || rows == 0 {
-		parallelColumns(d, 3*rows, func(lo, hi int) { lnBwdGainCols(o, x, dy, stats, lo, hi) })
+		parallelColumns(d, 3*rows, func(lo, hi int) {
+			acc := make([]float64, hi-lo)
+			for i := range rows {
+				xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
+				mu, r := stats[2*i], stats[2*i+1]
+				for k := 0; k < len(acc); k++ {
+					acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
+				}
+			}
+			for k, v := range acc {
+				o[lo+k] = F(v)
+			}
+		})
 		return
 	}
 	dy32 := any(dy).([]float32)
@@ -672,22 +684,6 @@ func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	}
 	for k, v := range acc {
 		o[k] = F(v)
-	}
-}
-
-// lnBwdGainCols writes lnBwdGain's columns lo..hi−1, one row at a time.
-func lnBwdGainCols[F float32 | float64](o, x, dy []F, stats []float64, lo, hi int) {
-	d := len(o)
-	acc := make([]float64, hi-lo)
-	for i := range len(x) / d {
-		xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
-		mu, r := stats[2*i], stats[2*i+1]
-		for k := range acc {
-			acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
-		}
-	}
-	for k, v := range acc {
-		o[lo+k] = F(v)
 	}
 }
 

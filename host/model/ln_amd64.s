@@ -1,8 +1,11 @@
 #include "textflag.h"
 
-// The LayerNorm kernels below run eight rows at once, one row per float64
-// lane, each lane doing its row's operations in the scalar loops' order
-// (no FMA), so every result has the scalar loops' bits. All need AVX-512F.
+// The LayerNorm kernels below do the scalar loops' operations in the same
+// order, without FMA, so that their results have the scalar loops' bits
+// (NaN signs and payloads aside in the gradients). The row sums
+// (lnStats2x8, lnBwdX8) run eight rows at once, one row per float64 lane,
+// on 8×8 blocks transposed in registers; the elementwise passes run 8 or
+// 16 columns at a time. All need AVX-512F only.
 
 // LOAD8 reads the eight float32 at p of rows 0..7 into Y0..Y7; p0, p3
 // and p6 point into rows 0, 3 and 6, st is the row stride in bytes.
