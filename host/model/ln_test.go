@@ -86,8 +86,9 @@ func refLnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 }
 
 // lnCase fills x, dy [m, d] and gain, bias [d] with values over many
-// scales and, when special, rows and columns of NaN, ±Inf, huge values,
-// signed zeros and constant rows.
+// scales and, when special, rows of NaN, ±Inf, huge values, signed zeros
+// and constant rows, zero gains and biases of sign −, and at odd widths a
+// NaN gain and an infinite bias.
 func lnCase[F float32 | float64](rng *rand.Rand, m, d int, special bool) (x, dy, gain, bias []F) {
 	x, dy, gain, bias = make([]F, m*d), make([]F, m*d), make([]F, d), make([]F, d)
 	for _, s := range [][]F{x, dy, gain, bias} {
@@ -128,9 +129,10 @@ func lnCase[F float32 | float64](rng *rand.Rand, m, d int, special bool) (x, dy,
 			dy[i*d+rng.IntN(d)] = 1e38
 		}
 	}
-	gain[rng.IntN(d)] = -0.0
-	bias[rng.IntN(d)] = F(math.Copysign(0, -1))
-	if d > 3 {
+	negZero := F(math.Copysign(0, -1))
+	gain[rng.IntN(d)], bias[rng.IntN(d)] = negZero, negZero
+	if d%2 == 1 && d > 3 {
+		// A NaN gain makes every row's gradient NaN: odd widths only.
 		gain[d-1], bias[d-2] = nan, inf
 	}
 	return x, dy, gain, bias
