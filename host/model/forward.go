@@ -418,18 +418,45 @@ func layerNormRows[F float32 | float64](y, x, gain, bias []F, m, d int) {
 }
 
 // layerNormRowsStats is layerNormRows that also writes each row's rowStats
-// into stats[2i], stats[2i+1] unless stats is nil.
+// into stats[2i], stats[2i+1] unless stats is nil. With AVX-512, float32
+// rows go sixteen or eight at a time through lnStats2x8, one row per lane,
+// with each row's arithmetic that of rowStats and lnNormRow: a row's bits
+// do not depend on its neighbours or on the split over the cores.
 func layerNormRowsStats[F float32 | float64](y, x, gain, bias []F, m, d int, stats []float64) {
 	parallelFor(m, 4*d, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
+		i := lo
+		if x32, ok := any(x).([]float32); ok && haveAVX512 && d > 0 && hi-lo >= 8 {
+			var st [32]float64 // μ of the sixteen rows, then their r
+			buf := getLNScratch(16 * ((d + 7) &^ 7))
+			defer lnScratch.Put(buf)
+			tmp := *buf
+			for i < hi {
+				// Sixteen rows, or eight (the second group repeats the
+				// first); the last group ends at hi, and rows before i that
+				// it computes again are not written again.
+				a := min(i, hi-8)
+				n, b := 16, a+8
+				if a+16 > hi {
+					n, b = 8, a
+				}
+				lnStats2x8(&st[0], &x32[a*d], &x32[b*d], d, lnEps, &tmp[0])
+				for j := i - a; j < n; j++ {
+					row := (a + j) * d
+					if stats != nil {
+						stats[2*(a+j)], stats[2*(a+j)+1] = st[j], st[16+j]
+					}
+					lnNormRow(y[row:row+d], x[row:row+d], gain, bias, st[j], st[16+j])
+				}
+				i = a + n
+			}
+		}
+		for ; i < hi; i++ {
 			xr, yr := x[i*d:(i+1)*d], y[i*d:(i+1)*d]
 			mu, rstd := rowStats(xr)
 			if stats != nil {
 				stats[2*i], stats[2*i+1] = mu, rstd
 			}
-			for k, v := range xr {
-				yr[k] = F((float64(v)-mu)*rstd)*gain[k] + bias[k]
-			}
+			lnNormRow(yr, xr, gain, bias, mu, rstd)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"sync"
 	"unsafe"
 
 	"github.com/chewxy/hm"
@@ -638,62 +639,158 @@ func rowStats[F float32 | float64](x []F) (mu, rstd float64) {
 	return mu, 1 / math.Sqrt(va+lnEps)
 }
 
+// lnNormRow writes F((x−μ)·r)·gain + bias for one row, 8 at a time by
+// lnNormRow8 with AVX-512.
+func lnNormRow[F float32 | float64](yr, xr, gain, bias []F, mu, r float64) {
+	k0 := 0
+	if y32, ok := any(yr).([]float32); ok && haveAVX512 && len(yr) >= 8 {
+		k0 = len(yr) &^ 7
+		lnNormRow8(&y32[0], &any(xr).([]float32)[0], &any(gain).([]float32)[0], &any(bias).([]float32)[0], k0, mu, r)
+	}
+	for k := k0; k < len(xr); k++ {
+		yr[k] = F((float64(xr[k])-mu)*r)*gain[k] + bias[k]
+	}
+}
+
+// lnScratch holds the LayerNorm kernels' float64 scratch buffers.
+var lnScratch sync.Pool
+
+// getLNScratch returns a scratch buffer of n float64 from lnScratch, to
+// give back with lnScratch.Put. Its contents are undefined.
+func getLNScratch(n int) *[]float64 {
+	if p, ok := lnScratch.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
 func lnFwd[F float32 | float64](o, x, gain, bias []F, stats []float64) {
 	layerNormRowsStats(o, x, gain, bias, len(x)/len(gain), len(gain), stats)
 }
 
 // lnBwdX writes dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) per row, with
 // x̂ = (x−μ)·r and ĝ = dy·gain; stats holds each row's rowStats of x.
+// With AVX-512, float32 rows go eight at a time through lnBwdX8: the sums
+// one row per lane, each row's order kept, then the outputs 8 columns at a
+// time, the same operations as the scalar loops.
 func lnBwdX[F float32 | float64](o, x, gain, dy []F, stats []float64) {
 	d := len(gain)
+	var gain64 []float64 // gain in float64, padded with zeros to a multiple of 8
+	var o32, x32, dy32 []float32
+	if _, ok := any(x).([]float32); ok && haveAVX512 && d > 0 {
+		o32, x32, dy32 = any(o).([]float32), any(x).([]float32), any(dy).([]float32)
+		buf := getLNScratch((d + 7) &^ 7)
+		defer lnScratch.Put(buf)
+		gain64 = *buf
+		for k := range gain64 {
+			gain64[k] = 0
+			if k < d {
+				gain64[k] = float64(gain[k])
+			}
+		}
+	}
 	parallelFor(len(x)/d, 8*d, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			xr, gr, or := x[i*d:(i+1)*d], dy[i*d:(i+1)*d], o[i*d:(i+1)*d]
+		var musr, means [16]float64 // μ then r of eight rows; their mean ĝ then mean ĝ·x̂
+		for i := lo; i < hi; {
+			if gain64 != nil && hi-lo >= 8 {
+				// Eight rows; the last group ends at hi, and rows before i
+				// that it computes again are not written again.
+				a := min(i, hi-8)
+				for j := range 8 {
+					musr[j], musr[8+j] = stats[2*(a+j)], stats[2*(a+j)+1]
+				}
+				lnBwdX8(&means[0], &o32[a*d], &x32[a*d], &dy32[a*d], &gain64[0], &musr[0], d, i-a)
+				if k0 := d &^ 7; k0 < d { // the last d%8 columns
+					for j := i - a; j < 8; j++ {
+						row := (a + j) * d
+						lnBwdXRow(o[row+k0:row+d], x[row+k0:row+d], gain[k0:], dy[row+k0:row+d], nil,
+							musr[j], musr[8+j], means[j], means[8+j])
+					}
+				}
+				i = a + 8
+				continue
+			}
+			row := i * d
 			mu, r := stats[2*i], stats[2*i+1]
-			mg, mgx := 0.0, 0.0
-			for k, v := range xr {
-				g := float64(gr[k]) * float64(gain[k])
-				mg += g
-				mgx += g * (float64(v) - mu) * r
-			}
-			mg /= float64(d)
-			mgx /= float64(d)
-			k0 := 0 // done 8 at a time, the same operations
-			if o32, ok := any(or).([]float32); ok && haveAVX512 && d >= 8 {
-				k0 = d &^ 7
-				lnBwdXRow8(&o32[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &any(gain).([]float32)[0], k0, mu, r, mg, mgx)
-			}
-			for k := k0; k < d; k++ {
-				g := float64(gr[k]) * float64(gain[k])
-				or[k] = F(r * (g - mg - (float64(xr[k])-mu)*r*mgx))
-			}
+			mg, mgx := lnBwdXSums(x[row:row+d], gain, dy[row:row+d], mu, r)
+			lnBwdXRow(o[row:row+d], x[row:row+d], gain, dy[row:row+d], gain64, mu, r, mg/float64(d), mgx/float64(d))
+			i++
 		}
 	})
 }
 
+// lnBwdXSums returns Σĝ and Σĝ·x̂ of one row of lnBwdX, columns
+// ascending.
+func lnBwdXSums[F float32 | float64](xr, gain, gr []F, mu, r float64) (mg, mgx float64) {
+	for k, v := range xr {
+		g := float64(gr[k]) * float64(gain[k])
+		mg += g
+		mgx += g * (float64(v) - mu) * r
+	}
+	return mg, mgx
+}
+
+// lnBwdXRow writes one row of lnBwdX from the row's means mg of ĝ and mgx
+// of ĝ·x̂; with gain64 (the gain in float64, float32 rows only), 8 at a
+// time by lnBwdXRow8g.
+func lnBwdXRow[F float32 | float64](or, xr, gain, gr []F, gain64 []float64, mu, r, mg, mgx float64) {
+	d := len(or)
+	k0 := 0 // done 8 at a time, the same operations
+	if gain64 != nil && d >= 8 {
+		k0 = d &^ 7
+		lnBwdXRow8g(&any(or).([]float32)[0], &any(xr).([]float32)[0], &any(gr).([]float32)[0], &gain64[0], k0, mu, r, mg, mgx)
+	}
+	for k := k0; k < d; k++ {
+		g := float64(gr[k]) * float64(gain[k])
+		or[k] = F(r * (g - mg - (float64(xr[k])-mu)*r*mgx))
+	}
+}
+
 // lnBwdGain writes Σ_rows dy·x̂, rows ascending, in float64; stats holds
-// each row's rowStats of x. Columns are split over the cores.
+// each row's rowStats of x. With AVX-512, float32 rows go through
+// lnGainRows on one core, which reads x and dy in order, 8 columns at a
+// time, and the last d%8 columns one at a time; otherwise columns are
+// split over the cores.
 func lnBwdGain[F float32 | float64](o, x, dy []F, stats []float64) {
 	d := len(o)
 	rows := len(x) / d
-	parallelColumns(d, 3*rows, func(lo, hi int) {
-		acc := make([]float64, hi-lo)
-		for i := range rows {
-			xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
-			mu, r := stats[2*i], stats[2*i+1]
-			k0 := 0 // done 8 at a time, the same operations
-			if x32, ok := any(xr).([]float32); ok && haveAVX512 && len(acc) >= 8 {
-				k0 = len(acc) &^ 7
-				lnGainRow8(&acc[0], &x32[0], &any(gr).([]float32)[0], k0, mu, r)
+	x32, ok := any(x).([]float32)
+	if !ok || !haveAVX512 || rows == 0 {
+		parallelColumns(d, 3*rows, func(lo, hi int) {
+			acc := make([]float64, hi-lo)
+			for i := range rows {
+				xr, gr := x[i*d+lo:i*d+hi], dy[i*d+lo:i*d+hi]
+				mu, r := stats[2*i], stats[2*i+1]
+				for k := 0; k < len(acc); k++ {
+					acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
+				}
 			}
-			for k := k0; k < len(acc); k++ {
-				acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
+			for k, v := range acc {
+				o[lo+k] = F(v)
 			}
+		})
+		return
+	}
+	dy32 := any(dy).([]float32)
+	// One core: split over two cores by columns, this measured slower at
+	// 2016×128 and 4080×512.
+	acc := make([]float64, d)
+	n8 := d &^ 7
+	if n8 > 0 {
+		lnGainRows(&acc[0], &x32[0], &dy32[0], &stats[0], rows, d, n8)
+	}
+	for i := range rows {
+		xr, gr := x[i*d:(i+1)*d], dy[i*d:(i+1)*d]
+		mu, r := stats[2*i], stats[2*i+1]
+		for k := n8; k < d; k++ {
+			acc[k] += float64(gr[k]) * (float64(xr[k]) - mu) * r
 		}
-		for k, v := range acc {
-			o[lo+k] = F(v)
-		}
-	})
+	}
+	for k, v := range acc {
+		o[k] = F(v)
+	}
 }
 
 // attentionNode is causal multi-head self-attention over rows of t
