@@ -1,0 +1,20 @@
+package model
+
+import "golang.org/x/sys/cpu"
+
+// haveTokKernels reports whether the AVX-512 target log-prob kernels run:
+// they need AVX-512F and VL, and FMA, which math.Exp's amd64 code uses
+// whenever the CPU has AVX and FMA (their exponentials copy that path).
+var haveTokKernels = haveAVX512 && cpu.X86.HasAVX512VL && cpu.X86.HasAVX && cpu.X86.HasFMA
+
+//go:noescape
+func expLanes8(dst, src *[8]float64)
+
+//go:noescape
+func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int)
+
+//go:noescape
+func tokDot8(out *[8]float64, x, w *float32, idx *[8]int32, v, mask int, lse *[8]float64)
+
+//go:noescape
+func tokGrad8(o, x, w *float32, n int, gi, lse, sw float64)

@@ -1,0 +1,21 @@
+//go:build !amd64
+
+package model
+
+const haveTokKernels = false
+
+func expLanes8(dst, src *[8]float64) {
+	panic("model: no exponential kernel on this architecture")
+}
+
+func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int) {
+	panic("model: no target log-prob kernel on this architecture")
+}
+
+func tokDot8(out *[8]float64, x, w *float32, idx *[8]int32, v, mask int, lse *[8]float64) {
+	panic("model: no target log-prob kernel on this architecture")
+}
+
+func tokGrad8(o, x, w *float32, n int, gi, lse, sw float64) {
+	panic("model: no target log-prob kernel on this architecture")
+}
