@@ -2,7 +2,9 @@
 
 package model
 
-const haveTokKernels = false
+// haveTokKernels is false: there are no kernels (a variable, as on amd64,
+// so tests can set it).
+var haveTokKernels = false
 
 func expLanes8(dst, src *[8]float64) {
 	panic("model: no exponential kernel on this architecture")
