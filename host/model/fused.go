@@ -759,16 +759,17 @@ func tokFwd[F float32 | float64](o, x, w []F, lp, lse, sw []float64) {
 		parallelFor((n+7)/8, 32*v, func(lo, hi int) {
 			var st [24]float64
 			var dot, ls [8]float64
+			scr := make([]float64, 16*v)
 			for b := lo; b < hi; b++ {
 				r0 := 8 * b
 				rows := min(8, n-r0)
 				mask := 1<<rows - 1
-				tokLse8(&st, &x32[r0*v], &w32[r0*v], &idx, v, mask)
+				tokLse8(&st, &x32[r0*v], &w32[r0*v], &idx, v, mask, &scr[0])
 				for l := range rows {
 					ls[l] = st[l] + math.Log(st[8+l])
 					lse[r0+l], sw[r0+l] = ls[l], st[16+l]
 				}
-				tokDot8(&dot, &x32[r0*v], &w32[r0*v], &idx, v, mask, &ls)
+				tokDot8(&dot, &scr[0], v, &ls)
 				for l := range rows {
 					o[r0+l] = F(dot[l])
 					if lp != nil {

@@ -11,10 +11,13 @@ var haveTokKernels = haveAVX512 && cpu.X86.HasAVX512VL && cpu.X86.HasAVX && cpu.
 func expLanes8(dst, src *[8]float64)
 
 //go:noescape
-func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int)
+func expLanes32(dst, src *[32]float64)
 
 //go:noescape
-func tokDot8(out *[8]float64, x, w *float32, idx *[8]int32, v, mask int, lse *[8]float64)
+func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int, scr *float64)
+
+//go:noescape
+func tokDot8(out *[8]float64, scr *float64, v int, lse *[8]float64)
 
 //go:noescape
 func tokGrad8(o, x, w *float32, n int, gi, lse, sw float64)

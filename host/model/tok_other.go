@@ -10,11 +10,15 @@ func expLanes8(dst, src *[8]float64) {
 	panic("model: no exponential kernel on this architecture")
 }
 
-func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int) {
+func expLanes32(dst, src *[32]float64) {
+	panic("model: no exponential kernel on this architecture")
+}
+
+func tokLse8(out *[24]float64, x, w *float32, idx *[8]int32, v, mask int, scr *float64) {
 	panic("model: no target log-prob kernel on this architecture")
 }
 
-func tokDot8(out *[8]float64, x, w *float32, idx *[8]int32, v, mask int, lse *[8]float64) {
+func tokDot8(out *[8]float64, scr *float64, v int, lse *[8]float64) {
 	panic("model: no target log-prob kernel on this architecture")
 }
 

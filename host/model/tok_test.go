@@ -94,17 +94,25 @@ func TestExpLanesMatchesMathExp(t *testing.T) {
 			args = append(args, math.Ldexp(rng.Float64()*2-1, rng.IntN(80)-60))
 		}
 	}
-	for len(args)%8 != 0 {
+	for len(args)%32 != 0 {
 		args = append(args, 0)
 	}
-	var got [8]float64
-	for i := 0; i < len(args); i += 8 {
-		expLanes8(&got, (*[8]float64)(args[i:i+8]))
-		for l, a := range args[i : i+8] {
+	check := func(name string, args, got []float64) {
+		for l, a := range args {
 			if want := math.Exp(a); math.Float64bits(got[l]) != math.Float64bits(want) {
-				t.Fatalf("exp(%v) (bits %#x): got %v (%#x), math.Exp %v (%#x)", a, math.Float64bits(a), got[l], math.Float64bits(got[l]), want, math.Float64bits(want))
+				t.Fatalf("%s: exp(%v) (bits %#x): got %v (%#x), math.Exp %v (%#x)", name, a, math.Float64bits(a), got[l], math.Float64bits(got[l]), want, math.Float64bits(want))
 			}
 		}
+	}
+	var got8 [8]float64
+	var got32 [32]float64
+	for i := 0; i < len(args); i += 32 {
+		for k := i; k < i+32; k += 8 {
+			expLanes8(&got8, (*[8]float64)(args[k:k+8]))
+			check("one vector", args[k:k+8], got8[:])
+		}
+		expLanes32(&got32, (*[32]float64)(args[i:i+32]))
+		check("four vectors", args[i:i+32], got32[:])
 	}
 }
 
