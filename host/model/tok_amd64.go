@@ -21,3 +21,11 @@ func tokDot8(out *[8]float64, scr *float64, v int, lse *[8]float64)
 
 //go:noescape
 func tokGrad8(o, x, w *float32, n int, gi, lse, sw float64)
+
+// Column sums of sum_amd64.s, as colSums64 for 128 and 32 columns.
+
+//go:noescape
+func colSums128(o, x *float32, rows, ldx int)
+
+//go:noescape
+func colSums32(o, x *float32, rows, ldx int)

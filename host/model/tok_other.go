@@ -25,3 +25,11 @@ func tokDot8(out *[8]float64, scr *float64, v int, lse *[8]float64) {
 func tokGrad8(o, x, w *float32, n int, gi, lse, sw float64) {
 	panic("model: no target log-prob kernel on this architecture")
 }
+
+func colSums128(o, x *float32, rows, ldx int) {
+	panic("model: no column-sum kernel on this architecture")
+}
+
+func colSums32(o, x *float32, rows, ldx int) {
+	panic("model: no column-sum kernel on this architecture")
+}

@@ -60,7 +60,7 @@ func BenchmarkSumRows(b *testing.B) {
 			x[i] = float32(rng.NormFloat64())
 		}
 		o := make([]float32, d)
-		b.Run("d="+strconv.Itoa(d), func(b *testing.B) {
+		b.Run("rows=2016/d="+strconv.Itoa(d), func(b *testing.B) {
 			for b.Loop() {
 				sumRows(o, x)
 			}
@@ -266,4 +266,46 @@ func TestTokenLogpBitIdentical(t *testing.T) {
 		defer func() { haveTokKernels = true }()
 		t.Run("float32 without kernels", testTokBitIdentical[float32])
 	}
+}
+
+// refSumRows is the plain column sum: per column the first row, then each
+// next row added in order, in F.
+func refSumRows[F float32 | float64](o, x []F) {
+	d := len(o)
+	copy(o, x[:d])
+	for i := 1; i < len(x)/d; i++ {
+		for k := range o {
+			o[k] += x[i*d+k]
+		}
+	}
+}
+
+func testSumRowsBitIdentical[F float32 | float64](t *testing.T) {
+	rng := rand.New(rand.NewPCG(25, 25))
+	for _, d := range []int{1, 16, 33, 95, 128, 200, 384, 512, 1000} {
+		for _, rows := range []int{1, 2, 7, 300} {
+			x := make([]F, rows*d)
+			for i := range x {
+				x[i] = F(rng.NormFloat64() * math.Exp(rng.NormFloat64()*4))
+			}
+			x[rng.IntN(len(x))] = F(math.NaN())
+			x[rng.IntN(len(x))] = F(math.Inf(1))
+			x[rng.IntN(len(x))] = F(math.Inf(-1))
+			x[rng.IntN(len(x))] = F(math.Copysign(0, -1))
+			got, want := make([]F, d), make([]F, d)
+			sumRows(got, x)
+			refSumRows(want, x)
+			for j := range got {
+				require.True(t, sameBits(want[j], got[j]), "d=%d rows=%d column %d: %v, reference %v", d, rows, j, got[j], want[j])
+			}
+		}
+	}
+}
+
+// TestSumRowsBitIdentical: sumRows gives the plain loop's bits at widths
+// with 128-, 64-, 32-, 16-column and scalar parts, one row or several,
+// NaN, infinities and −0 included, in float32 and float64.
+func TestSumRowsBitIdentical(t *testing.T) {
+	t.Run("float32", testSumRowsBitIdentical[float32])
+	t.Run("float64", testSumRowsBitIdentical[float64])
 }
