@@ -748,17 +748,18 @@ func tokenLogpNode(x, w *G.Node, keep *[]float64) (*G.Node, error) {
 
 // tokFwd writes the target log-probs into o (rounded to F) and, if lp is
 // not nil, into lp (float64), each row's logSumExp into lse and each row's
-// Σ_v w_iv (from 0, v ascending) into sw. For float32 on CPUs with the
-// kernels, eight rows run at once, one to a vector lane, each with its
-// own chains: the same operations in the same order as logSumExp and the
-// scalar loop, math.Exp's exponentials (tok_amd64.s).
+// Σ_v w_iv (from 0, v ascending) into sw; products are rounded before
+// they are added (never fused, whatever GOAMD64 allows). For float32 on
+// CPUs with the kernels, eight rows run at once, one to a vector lane,
+// each with its own chains: the same operations in the same order as
+// logSumExp and the scalar loop, math.Exp's exponentials (tok_amd64.s).
 func tokFwd[F float32 | float64](o, x, w []F, lp, lse, sw []float64) {
 	n := len(o)
 	if n == 0 {
 		return
 	}
 	v := len(x) / n
-	if x32, ok := any(x).([]float32); ok && haveTokKernels && v > 0 {
+	if x32, ok := any(x).([]float32); ok && haveTokKernels && v > 0 && v < 1<<28 {
 		w32 := any(w).([]float32)
 		_, _ = x32[n*v-1], w32[n*v-1]
 		var idx [8]int32
@@ -797,7 +798,7 @@ func tokFwd[F float32 | float64](o, x, w []F, lp, lse, sw []float64) {
 			for j, wv := range wr {
 				sum += float64(wv)
 				if wv != 0 {
-					s += float64(wv) * (float64(xr[j]) - lse[i])
+					s += float64(float64(wv) * (float64(xr[j]) - lse[i])) // never fused
 				}
 			}
 			o[i], sw[i] = F(s), sum
@@ -810,7 +811,8 @@ func tokFwd[F float32 | float64](o, x, w []F, lp, lse, sw []float64) {
 
 // tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv), given each row's
 // logSumExp in lse and Σ_v w_iv in sw, softmax(x_i)_v = math.Exp(x_iv −
-// lse_i), in float64 rounded to F; for float32 on CPUs with the kernels,
+// lse_i), in float64 rounded to F (no fused multiply-adds, whatever
+// GOAMD64 allows); for float32 on CPUs with the kernels,
 // eight columns at a time with math.Exp's bits (tok_amd64.s).
 func tokBwd[F float32 | float64](o, x, w, g []F, lse, sw []float64) {
 	v := len(x) / len(g)
@@ -824,7 +826,7 @@ func tokBwd[F float32 | float64](o, x, w, g []F, lse, sw []float64) {
 				tokGrad8(&o32[0], &any(xr).([]float32)[0], &any(wr).([]float32)[0], j, gi, li, si)
 			}
 			for ; j < v; j++ {
-				or[j] = F(gi * (float64(wr[j]) - math.Exp(float64(xr[j])-li)*si))
+				or[j] = F(gi * (float64(wr[j]) - float64(math.Exp(float64(xr[j])-li)*si))) // never fused
 			}
 		}
 	})

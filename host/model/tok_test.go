@@ -118,7 +118,8 @@ func TestExpLanesMatchesMathExp(t *testing.T) {
 
 // refLogSumExp, refTokFwd and refTokBwd are the plain per-row loops the
 // kernels must reproduce bit for bit: max and Σexp chains from −Inf and 0,
-// v ascending, math.Exp on float64(x_v) − max.
+// v ascending, math.Exp on float64(x_v) − max, each product rounded (the
+// conversions keep GOAMD64=v3 from fusing it into an add).
 func refLogSumExp[F float32 | float64](x []F) float64 {
 	mx := math.Inf(-1)
 	for _, v := range x {
@@ -139,7 +140,7 @@ func refTokFwd[F float32 | float64](o, x, w []F, lp, lse []float64) {
 		s := 0.0
 		for j, wv := range wr {
 			if wv != 0 {
-				s += float64(wv) * (float64(xr[j]) - lse[i])
+				s += float64(float64(wv) * (float64(xr[j]) - lse[i]))
 			}
 		}
 		o[i], lp[i] = F(s), s
@@ -155,7 +156,7 @@ func refTokBwd[F float32 | float64](o, x, w, g []F, lse []float64) {
 			sw += float64(wv)
 		}
 		for j, xv := range xr {
-			or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse[i])*sw))
+			or[j] = F(float64(gi) * (float64(wr[j]) - float64(math.Exp(float64(xv)-lse[i])*sw)))
 		}
 	}
 }
