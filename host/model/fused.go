@@ -469,8 +469,7 @@ func linearGrads(x, w *G.Node, withBias bool, grad *G.Node, k, n int) (G.Nodes, 
 
 // sumRowsNode is Σ_i x_i of the rows of x [N, D] (a bias gradient): per
 // column, the first row plus the next ones in order, in the dtype, as
-// gorgonia's Sum over axis 0 adds them; columns are split over the
-// cores.
+// gorgonia's Sum over axis 0 adds them.
 func sumRowsNode(x *G.Node) (*G.Node, error) {
 	return apply(&fusedOp{name: "sumRows", inDims: []int{2},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][1]} },
@@ -479,29 +478,39 @@ func sumRowsNode(x *G.Node) (*G.Node, error) {
 	}, x)
 }
 
+// sumRows writes the column sums of x [len(x)/len(o), len(o)] into o, each
+// column's rows added one at a time in order. With AVX-512, float32 runs
+// 128 columns to a pass (eight vector chains), then 64, 32, 16. It runs
+// on one core: the sum reads each element once, and at the bench shape
+// (2016 rows, 64 to 512 columns) splitting the columns over two cores
+// measured slower, hot in cache or just written, than one core.
 func sumRows[F float32 | float64](o, x []F) {
 	d := len(o)
 	rows := len(x) / d
-	parallelColumns(d, rows, func(lo, hi int) {
-		if o32, ok := any(o).([]float32); ok && haveAVX512 && rows > 0 {
-			// The same additions, 16 columns to a vector.
-			x32 := any(x).([]float32)
-			_ = x32[(rows-1)*d+hi-1]
-			for ; lo+64 <= hi; lo += 64 {
-				colSums64(&o32[lo], &x32[lo], rows, d)
-			}
-			for ; lo+16 <= hi; lo += 16 {
-				colSums16(&o32[lo], &x32[lo], rows, d)
-			}
+	lo := 0
+	if o32, ok := any(o).([]float32); ok && haveAVX512 && rows > 0 {
+		x32 := any(x).([]float32)
+		_ = x32[rows*d-1]
+		for ; lo+128 <= d; lo += 128 {
+			colSums128(&o32[lo], &x32[lo], rows, d)
 		}
-		acc := o[lo:hi]
-		copy(acc, x[lo:hi])
-		for i := 1; i < rows; i++ {
-			for k, v := range x[i*d+lo : i*d+hi] {
-				acc[k] += v
-			}
+		for ; lo+64 <= d; lo += 64 {
+			colSums64(&o32[lo], &x32[lo], rows, d)
 		}
-	})
+		for ; lo+32 <= d; lo += 32 {
+			colSums32(&o32[lo], &x32[lo], rows, d)
+		}
+		for ; lo+16 <= d; lo += 16 {
+			colSums16(&o32[lo], &x32[lo], rows, d)
+		}
+	}
+	acc := o[lo:]
+	copy(acc, x[lo:d])
+	for i := 1; i < rows; i++ {
+		for k, v := range x[i*d+lo : (i+1)*d] {
+			acc[k] += v
+		}
+	}
 }
 
 // biasOf returns input i of a linear op, or nil if it has none.
@@ -958,37 +967,82 @@ func tokenLogpNode(x, w *G.Node, keep *[]float64) (*G.Node, error) {
 		}
 		return grow(keep, n)
 	}
-	// Each row's logSumExp, kept by the forward op for the gradient op of
-	// the same run, which reads the same logits.
-	var lse []float64
+	// Each row's logSumExp and Σ_v w_iv, kept by the forward op for the
+	// gradient op of the same run, which reads the same logits and weights.
+	var lse, sw []float64
 	return apply(&fusedOp{name: "tokenLogp", inDims: []int{2, 2}, diff: []bool{true, false},
 		shape: func(in []tensor.Shape) tensor.Shape { return tensor.Shape{in[0][0]} },
-		f32:   func(o []float32, in [][]float32) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
-		f64:   func(o []float64, in [][]float64) { tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o))) },
+		f32: func(o []float32, in [][]float32) {
+			tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o)), grow(&sw, len(o)))
+		},
+		f64: func(o []float64, in [][]float64) {
+			tokFwd(o, in[0], in[1], lp(len(o)), grow(&lse, len(o)), grow(&sw, len(o)))
+		},
 		sym: func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 			dx, err := apply(&fusedOp{name: "tokenLogpGrad", inDims: []int{2, 2, 1}, shape: sameShape,
-				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2], lse) },
-				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2], lse) },
+				f32: func(o []float32, in [][]float32) { tokBwd(o, in[0], in[1], in[2], lse, sw) },
+				f64: func(o []float64, in [][]float64) { tokBwd(o, in[0], in[1], in[2], lse, sw) },
 			}, in[0], in[1], grad)
 			return G.Nodes{dx, nil}, err
 		}}, x, w)
 }
 
 // tokFwd writes the target log-probs into o (rounded to F) and, if lp is
-// not nil, into lp (float64), and each row's logSumExp into lse.
-func tokFwd[F float32 | float64](o, x, w []F, lp, lse []float64) {
-	v := len(x) / len(o)
-	parallelFor(len(o), 4*v, func(lo, hi int) {
+// not nil, into lp (float64), each row's logSumExp into lse and each row's
+// Σ_v w_iv (from 0, v ascending) into sw; products are rounded before
+// they are added (never fused, whatever GOAMD64 allows). For float32 on
+// CPUs with the kernels, eight rows run at once, one to a vector lane,
+// each with its own chains: the same operations in the same order as
+// logSumExp and the scalar loop, math.Exp's exponentials (tok_amd64.s).
+func tokFwd[F float32 | float64](o, x, w []F, lp, lse, sw []float64) {
+	n := len(o)
+	if n == 0 {
+		return
+	}
+	v := len(x) / n
+	if x32, ok := any(x).([]float32); ok && haveTokKernels && v > 0 && v < 1<<28 {
+		w32 := any(w).([]float32)
+		_, _ = x32[n*v-1], w32[n*v-1]
+		var idx [8]int32
+		for l := range idx {
+			idx[l] = int32(l * v)
+		}
+		parallelFor((n+7)/8, 32*v, func(lo, hi int) {
+			var st [24]float64
+			var dot, ls [8]float64
+			scr := make([]float64, 16*v)
+			for b := lo; b < hi; b++ {
+				r0 := 8 * b
+				rows := min(8, n-r0)
+				mask := 1<<rows - 1
+				tokLse8(&st, &x32[r0*v], &w32[r0*v], &idx, v, mask, &scr[0])
+				for l := range rows {
+					ls[l] = st[l] + math.Log(st[8+l])
+					lse[r0+l], sw[r0+l] = ls[l], st[16+l]
+				}
+				tokDot8(&dot, &scr[0], v, &ls)
+				for l := range rows {
+					o[r0+l] = F(dot[l])
+					if lp != nil {
+						lp[r0+l] = dot[l]
+					}
+				}
+			}
+		})
+		return
+	}
+	parallelFor(n, 4*v, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr, wr := x[i*v:(i+1)*v], w[i*v:(i+1)*v]
 			lse[i] = logSumExp(xr)
-			s := 0.0
+			s, sum := 0.0, 0.0
 			for j, wv := range wr {
+				sum += float64(wv)
 				if wv != 0 {
-					s += float64(wv) * (float64(xr[j]) - lse[i])
+					s += float64(float64(wv) * (float64(xr[j]) - lse[i])) // never fused
 				}
 			}
-			o[i] = F(s)
+			o[i], sw[i] = F(s), sum
 			if lp != nil {
 				lp[i] = s
 			}
@@ -997,19 +1051,23 @@ func tokFwd[F float32 | float64](o, x, w []F, lp, lse []float64) {
 }
 
 // tokBwd writes g_i·(w_iv − softmax(x_i)_v·Σ_v w_iv), given each row's
-// logSumExp in lse.
-func tokBwd[F float32 | float64](o, x, w, g []F, lse []float64) {
+// logSumExp in lse and Σ_v w_iv in sw, softmax(x_i)_v = math.Exp(x_iv −
+// lse_i), in float64 rounded to F (no fused multiply-adds, whatever
+// GOAMD64 allows); for float32 on CPUs with the kernels,
+// eight columns at a time with math.Exp's bits (tok_amd64.s).
+func tokBwd[F float32 | float64](o, x, w, g []F, lse, sw []float64) {
 	v := len(x) / len(g)
 	parallelFor(len(g), 3*v, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			gi := g[i]
+			gi, li, si := float64(g[i]), lse[i], sw[i]
 			xr, wr, or := x[i*v:(i+1)*v], w[i*v:(i+1)*v], o[i*v:(i+1)*v]
-			sw := 0.0
-			for _, wv := range wr {
-				sw += float64(wv)
+			j := 0
+			if o32, ok := any(or).([]float32); ok && haveTokKernels && v >= 8 {
+				j = v &^ 7
+				tokGrad8(&o32[0], &any(xr).([]float32)[0], &any(wr).([]float32)[0], j, gi, li, si)
 			}
-			for j, xv := range xr {
-				or[j] = F(float64(gi) * (float64(wr[j]) - math.Exp(float64(xv)-lse[i])*sw))
+			for ; j < v; j++ {
+				or[j] = F(gi * (float64(wr[j]) - float64(math.Exp(float64(xr[j])-li)*si))) // never fused
 			}
 		}
 	})

@@ -59,6 +59,78 @@ colSums16store:
 	VZEROUPPER
 	RET
 
+// func colSums128(o, x *float32, rows, ldx int)
+//
+// As colSums64 for 128 columns. Needs AVX-512F.
+TEXT ·colSums128(SB), NOSPLIT, $0-32
+	MOVQ    o+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    rows+16(FP), CX
+	MOVQ    ldx+24(FP), DX
+	SHLQ    $2, DX
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS 128(SI), Z2
+	VMOVUPS 192(SI), Z3
+	VMOVUPS 256(SI), Z4
+	VMOVUPS 320(SI), Z5
+	VMOVUPS 384(SI), Z6
+	VMOVUPS 448(SI), Z7
+	DECQ    CX
+	JEQ     colSums128store
+
+colSums128loop:
+	ADDQ   DX, SI
+	VADDPS (SI), Z0, Z0
+	VADDPS 64(SI), Z1, Z1
+	VADDPS 128(SI), Z2, Z2
+	VADDPS 192(SI), Z3, Z3
+	VADDPS 256(SI), Z4, Z4
+	VADDPS 320(SI), Z5, Z5
+	VADDPS 384(SI), Z6, Z6
+	VADDPS 448(SI), Z7, Z7
+	DECQ   CX
+	JNZ    colSums128loop
+
+colSums128store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VMOVUPS Z2, 128(DI)
+	VMOVUPS Z3, 192(DI)
+	VMOVUPS Z4, 256(DI)
+	VMOVUPS Z5, 320(DI)
+	VMOVUPS Z6, 384(DI)
+	VMOVUPS Z7, 448(DI)
+	VZEROUPPER
+	RET
+
+// func colSums32(o, x *float32, rows, ldx int)
+//
+// As colSums64 for 32 columns. Needs AVX-512F.
+TEXT ·colSums32(SB), NOSPLIT, $0-32
+	MOVQ    o+0(FP), DI
+	MOVQ    x+8(FP), SI
+	MOVQ    rows+16(FP), CX
+	MOVQ    ldx+24(FP), DX
+	SHLQ    $2, DX
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	DECQ    CX
+	JEQ     colSums32store
+
+colSums32loop:
+	ADDQ   DX, SI
+	VADDPS (SI), Z0, Z0
+	VADDPS 64(SI), Z1, Z1
+	DECQ   CX
+	JNZ    colSums32loop
+
+colSums32store:
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	VZEROUPPER
+	RET
+
 // func addRow16(o, y, b *float32, n int)
 //
 // o[j] = y[j] + b[j] for j < n, n a multiple of 16, in float32 (o may be
