@@ -571,13 +571,5 @@ func parallelFor(n, cost int, f func(lo, hi int)) {
 			f(n*c/chunks, n*(c+1)/chunks)
 		}
 	}
-	if inRegion(run) {
-		return
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(run)
-	}
-	run()
-	wg.Wait()
+	runShared(workers, run)
 }

@@ -492,15 +492,7 @@ func gemmDirect[F float32 | float64](parallel, tA bool, m, n, k int, a []F, lda 
 			part(w)
 		}
 	}
-	if inRegion(run) {
-		return
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(run)
-	}
-	run()
-	wg.Wait()
+	runShared(workers, run)
 }
 
 // packA writes alpha times rows i0..i0+rows−1, columns p0..p0+kcb−1 of

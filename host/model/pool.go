@@ -84,6 +84,22 @@ func inRegion(run func()) bool {
 	return true
 }
 
+// runShared calls run on the calling goroutine and on the pool's, or,
+// when another region holds the pool, on workers−1 new goroutines, and
+// returns when every call has returned (see inRegion for run's
+// contract).
+func runShared(workers int, run func()) {
+	if inRegion(run) {
+		return
+	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
+	wg.Wait()
+}
+
 // loop is a pool goroutine: it joins every region it sees start. While
 // it waits it reads the region counter in bursts of poolBurst, looks at
 // the clock between bursts and yields to the process's other goroutines
