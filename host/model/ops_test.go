@@ -72,6 +72,11 @@ func opCases() []opCase {
 				return bd.do(func() (*G.Node, error) { return G.ByIndices(x[0], ix[0], 0) }, "gather")
 			}},
 		// Fused ops as the model calls them.
+		{"embedding, repeated ids", []opInput{{shape: []int{oV, oD}}, {shape: []int{oT, oD}}}, [][]int{{3, 1, 3, 0, 4, 3}},
+			func(bd *b, x, ix []*G.Node) *G.Node {
+				ids := ix[0].Value().Data().([]int)
+				return bd.do(func() (*G.Node, error) { return embeddingNode(x[0], x[1], ids, oT) }, "embedding")
+			}},
 		{"linear without bias", []opInput{{shape: []int{oN, oD}}, {shape: []int{oD, oV}}}, nil,
 			func(bd *b, x, _ []*G.Node) *G.Node { return bd.linear(x[0], x[1], nil) }},
 		// 40 rows of width 16 into 32: n·k ≥ gemmMinWork, so the products
