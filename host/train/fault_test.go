@@ -327,7 +327,13 @@ func TestPluginDiesWithKilledHost(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	require.NotZero(t, pid, "the host never reported its plugin's pid; its stderr:\n%s", stderr.String())
+	if pid == 0 {
+		// stderr is written by the host's copier until the host is gone.
+		host.Process.Kill()
+		host.Wait()
+		waited = true
+		t.Fatalf("the host never reported its plugin's pid; its stderr:\n%s", stderr.String())
+	}
 	state, ppid := procState(pid)
 	require.True(t, running(state), "plugin %d not running before the kill (state %q)", pid, state)
 	require.Equal(t, host.Process.Pid, ppid, "pid %d is the host's child", pid)
