@@ -32,9 +32,13 @@ import (
 
 // Options control a comparison.
 type Options struct {
-	Dir          string    // output directory, created if needed
-	Log          io.Writer // progress; nil discards
-	PluginStderr io.Writer // plugins' stderr; nil means os.Stderr
+	Dir string // output directory, created if needed
+	// Log receives progress and PluginStderr the plugins' stderr (nil
+	// discards, and nil means os.Stderr); runs trained at once write to
+	// them one Write at a time, so neither needs to be safe for
+	// concurrent use.
+	Log          io.Writer
+	PluginStderr io.Writer
 	// Jobs is the number of objectives trained at once (< 1 means 1). Each
 	// runs on its own graph and plugin, so results do not depend on Jobs.
 	Jobs int
@@ -122,6 +126,7 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*summary.Su
 	if err := os.MkdirAll(filepath.Join(opts.Dir, resultsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
+	opts.Log, opts.PluginStderr = serialized(opts.Log), serialized(opts.PluginStderr)
 	eopts := experiment.Options{Dir: opts.Dir, Log: opts.Log, PluginStderr: opts.PluginStderr, Progress: opts.Progress,
 		Resume: opts.Resume}
 	if err := experiment.CheckObjectives(ctx, exp, eopts); err != nil {
@@ -742,4 +747,23 @@ func seedList(seeds []uint64) string {
 		parts[i] = fmt.Sprint(s)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// serialized returns w with its Writes made one at a time (nil stays nil).
+func serialized(w io.Writer) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &lockedWriter{w: w}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
