@@ -8,8 +8,8 @@ import (
 )
 
 // The model's parallel regions run on a pool of GOMAXPROCS−1 goroutines
-// that, between regions, spin for poolSpin (yielding to any other
-// runnable goroutine) before they park. A step runs about a hundred short
+// that, between regions, spin for poolSpin (yielding now and then to the
+// process's other goroutines) before they park. A step runs about a hundred short
 // regions; a goroutine started per region waits for a parked thread to be
 // woken, tens to hundreds of microseconds on a virtual machine, so the
 // other cores would join each region late.
